@@ -1,0 +1,84 @@
+"""Session-wide real services: Azurite (npm, pinned) and the Azure OpenAI emulator, on free ports.
+
+Both are started once per test session as child processes and stopped with SIGTERM at the end.
+Tests that change the emulator's configuration must restore it (see the ``emulator`` fixture's
+``reset``), so that test order never matters.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.azurite import Azurite, AzuriteEndpoints
+from devstack.procs import ManagedProcess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_API_KEY = "test-emulator-key"
+
+
+@dataclass
+class EmulatorHandle:
+    """How tests reach the running emulator."""
+
+    base_url: str
+    api_key: str
+    process: ManagedProcess
+
+    def reset(self) -> None:
+        """Back to start-up configuration, with stats cleared."""
+        r = httpx.post(f"{self.base_url}/_emulator/reset", timeout=10)
+        r.raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteEndpoints]:
+    server = Azurite()
+    endpoints = server.start()
+    try:
+        yield endpoints
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_process() -> Iterator[EmulatorHandle]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = ManagedProcess(
+        [
+            sys.executable,
+            "-m",
+            "devstack.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--api-key",
+            EMULATOR_API_KEY,
+        ],
+        re.compile(r"^emulator listening on (http://\S+)$"),
+        env=env,
+        cwd=REPO_ROOT,
+        name="emulator",
+    )
+    match = proc.start(timeout=60)
+    try:
+        yield EmulatorHandle(base_url=match.group(1), api_key=EMULATOR_API_KEY, process=proc)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def emulator(emulator_process: EmulatorHandle) -> Iterator[EmulatorHandle]:
+    """The session's emulator, reset before and after each test that uses it."""
+    emulator_process.reset()
+    yield emulator_process
+    emulator_process.reset()
