@@ -1,0 +1,1 @@
+"""The image app: settings, models, image API clients, blob persistence, blueprints."""

@@ -1,0 +1,154 @@
+"""The one interface every image API flavour sits behind.
+
+The orchestration and activities only ever see these types; each flavour module (DALL-E 2
+operation polling, the deployment route, the v1 route, OpenAI's own API) translates them to its
+wire format. Keeping the error classification here is what lets the orchestrator decide "wait on a
+durable timer and retry" versus "fail now" without knowing which API it talked to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Flavour(StrEnum):
+    """How to reach a deployment: which route and request shape."""
+
+    AZURE_DALLE2_ASYNC = (
+        "azure-dalle2-async"  # images/generations:submit + polling
+    )
+    AZURE_DEPLOYMENT = "azure-deployment"  # /openai/deployments/{d}/images/generations?api-version=
+    AZURE_V1 = "azure-v1"  # /openai/v1/images/generations, deployment in body `model`
+    OPENAI = "openai"  # https://api.openai.com/v1/images/generations, Bearer key
+
+
+class Family(StrEnum):
+    """Which model family: decides the valid parameters and whether results are URLs or base64."""
+
+    DALLE2 = "dall-e-2"
+    DALLE3 = "dall-e-3"
+    GPT_IMAGE = "gpt-image"
+
+
+class Deployment(BaseModel):
+    """One configured model: the public name callers use and where it really lives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str  # what callers put in `model`
+    deployment: str  # the Azure deployment name (or OpenAI model id)
+    family: Family
+    flavour: Flavour
+    endpoint: str  # e.g. https://myres.openai.azure.com or http://127.0.0.1:7072
+    api_version: str | None = None  # required for the azure-* flavours except v1
+
+
+class GenerationParams(BaseModel):
+    """A validated request, reduced to what the image API needs. Travels through history (small)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    output_format: str | None = None  # gpt-image: png | jpeg
+    background: str | None = None  # gpt-image: transparent | opaque | auto
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """One image as the API returned it: exactly one of url / b64_json is set."""
+
+    url: str | None = None
+    b64_json: str | None = field(default=None, repr=False)
+    revised_prompt: str | None = None
+
+
+class OperationStatus(StrEnum):
+    NOT_RUNNING = "notRunning"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class OperationState:
+    """A DALL-E 2 operation as last polled."""
+
+    status: OperationStatus
+    images: list[GeneratedImage] = field(default_factory=list)
+    error: ImageApiError | None = None
+    retry_after_s: float | None = None  # the service's own pacing hint, when it sent one
+
+
+class ErrorCode(StrEnum):
+    """What went wrong, in the words the job's status reports to the caller."""
+
+    CONTENT_FILTER = "content_filter"  # terminal
+    INVALID_REQUEST = "invalid_request"  # terminal
+    AUTH_FAILED = "auth_failed"  # terminal
+    DEPLOYMENT_NOT_FOUND = "deployment_not_found"  # terminal
+    THROTTLED = "throttled"  # retry after retry_after_s
+    UNAVAILABLE = "unavailable"  # 5xx / connection failure / timeout: retry
+    OPERATION_FAILED = "operation_failed"  # async operation failed/canceled for another reason
+    IMAGE_DOWNLOAD_FAILED = "image_download_failed"  # source URL expired/refused/not an image
+
+    @property
+    def retryable(self) -> bool:
+        return self in (ErrorCode.THROTTLED, ErrorCode.UNAVAILABLE)
+
+
+class ImageApiError(Exception):
+    """A classified failure of the image API. Never carries keys or signed URLs in its message."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+    @property
+    def retryable(self) -> bool:
+        return self.code.retryable
+
+
+ResponseFormat = Literal["url", "b64_json"]
+
+
+class ImageApiClient(Protocol):
+    """What every flavour implements; flavours without operations raise NotImplementedError."""
+
+    deployment: Deployment
+
+    async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
+        """Synchronous flows: one call, the images (URL or base64) in the reply."""
+        ...
+
+    async def submit(self, params: GenerationParams) -> str:
+        """DALL-E 2 async: start an operation, return its operation URL (operation-location)."""
+        ...
+
+    async def get_operation(self, operation_url: str) -> OperationState:
+        """DALL-E 2 async: poll an operation."""
+        ...
+
+    async def delete_operation(self, operation_url: str) -> None:
+        """DALL-E 2 async: delete a finished operation (its images must be stored first)."""
+        ...
