@@ -18,9 +18,7 @@ from pydantic import BaseModel, ConfigDict
 class Flavour(StrEnum):
     """How to reach a deployment: which route and request shape."""
 
-    AZURE_DALLE2_ASYNC = (
-        "azure-dalle2-async"  # images/generations:submit + polling
-    )
+    AZURE_DALLE2_ASYNC = "azure-dalle2-async"  # images/generations:submit + polling
     AZURE_DEPLOYMENT = "azure-deployment"  # /openai/deployments/{d}/images/generations?api-version=
     AZURE_V1 = "azure-v1"  # /openai/v1/images/generations, deployment in body `model`
     OPENAI = "openai"  # https://api.openai.com/v1/images/generations, Bearer key

@@ -1,0 +1,207 @@
+"""What every flavour shares: sending one request, classifying failure, reading image data.
+
+A flavour module only says which URL, which body and how to read the reply. There is no retry or
+sleep here on purpose: the orchestrator waits on durable timers, so a retry survives a host restart
+and costs nothing while waiting.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from shared.imaging.auth import Auth
+from shared.imaging.errors import (
+    classify_response,
+    classify_transport_error,
+    invalid_body_error,
+)
+from shared.imaging.types import (
+    Deployment,
+    ErrorCode,
+    Family,
+    Flavour,
+    GeneratedImage,
+    GenerationParams,
+    ImageApiError,
+    OperationState,
+)
+
+# Image generation takes 10-30 s for DALL-E 3 and up to ~2 min for gpt-image: the read timeout
+# is long, everything else short so that a dead endpoint fails fast.
+GENERATE_TIMEOUT = httpx.Timeout(connect=10.0, read=240.0, write=30.0, pool=10.0)
+POLL_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
+MAX_REPLY_BYTES = 256 * 1024 * 1024  # ten 4096² base64 PNGs fit; a runaway body does not
+
+
+class BaseImageClient:
+    """Shared plumbing; flavours override `generate` or the three operation methods."""
+
+    flavour: ClassVar[Flavour]
+    bearer_key: ClassVar[bool] = False  # send a key as `Authorization: Bearer` (OpenAI)
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        http: httpx.AsyncClient,
+        auth: Auth,
+        *,
+        generate_timeout: httpx.Timeout = GENERATE_TIMEOUT,
+        poll_timeout: httpx.Timeout = POLL_TIMEOUT,
+    ) -> None:
+        if deployment.flavour is not self.flavour:
+            raise ValueError(
+                f"{type(self).__name__} serves {self.flavour}, not {deployment.flavour}"
+            )
+        self.deployment = deployment
+        self.http = http
+        self.auth = auth
+        self.generate_timeout = generate_timeout
+        self.poll_timeout = poll_timeout
+        self.endpoint = deployment.endpoint.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.deployment.name!r} at {self.endpoint})"
+
+    # ----------------------------------------------------------------- the protocol
+    async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
+        raise NotImplementedError(f"{self.flavour} has no synchronous generation")
+
+    async def submit(self, params: GenerationParams) -> str:
+        raise NotImplementedError(f"{self.flavour} has no asynchronous operations")
+
+    async def get_operation(self, operation_url: str) -> OperationState:
+        raise NotImplementedError(f"{self.flavour} has no asynchronous operations")
+
+    async def delete_operation(self, operation_url: str) -> None:
+        raise NotImplementedError(f"{self.flavour} has no asynchronous operations")
+
+    # ----------------------------------------------------------------- plumbing
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: dict[str, Any] | None = None,
+        limits: httpx.Timeout,
+        operation: bool = False,
+        ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:
+        """One request; any non-`ok` status or transport fault becomes an ImageApiError."""
+        headers = await self.auth.headers(bearer_key=self.bearer_key)
+        headers["Accept"] = "application/json"
+        try:
+            response = await self.http.request(
+                method,
+                url,
+                json=body,
+                headers=headers,
+                timeout=limits,
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:
+            raise classify_transport_error(exc) from None
+        if response.status_code not in ok:
+            raise classify_response(
+                response.status_code, response.headers, response.content, operation=operation
+            )
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        """The reply as a JSON object; truncated or non-JSON bodies are a retryable fault."""
+        if len(response.content) > MAX_REPLY_BYTES:
+            raise invalid_body_error(response.status_code, "reply too large")
+        try:
+            payload = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise invalid_body_error(response.status_code) from None
+        if not isinstance(payload, dict):
+            raise invalid_body_error(response.status_code, "not a JSON object")
+        return payload
+
+    def _same_origin(self, url: str) -> str:
+        """An absolute URL on this deployment's endpoint. Relative URLs are resolved against it;
+        any other host is refused, so the key is never sent somewhere a reply pointed us."""
+        absolute = str(httpx.URL(self.endpoint + "/").join(url))
+        mine, theirs = urlsplit(self.endpoint), urlsplit(absolute)
+        if (mine.scheme, mine.netloc.lower()) != (theirs.scheme, theirs.netloc.lower()):
+            raise ImageApiError(
+                ErrorCode.INVALID_REQUEST,
+                "The operation URL does not belong to the configured endpoint.",
+            )
+        return absolute
+
+
+def images_from(data: Any, status: int = 200) -> list[GeneratedImage]:
+    """The `data` array of a generation reply (sync reply or an operation's `result`)."""
+    if not isinstance(data, list) or not data:
+        raise invalid_body_error(status, "no images in the reply")
+    images: list[GeneratedImage] = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise invalid_body_error(status, "image entry is not an object")
+        url, b64 = item.get("url"), item.get("b64_json")
+        if bool(url) == bool(b64) or not isinstance(url or b64, str):
+            raise invalid_body_error(status, "image entry needs exactly one of url / b64_json")
+        revised = item.get("revised_prompt")
+        images.append(
+            GeneratedImage(
+                url=url or None,
+                b64_json=b64 or None,
+                revised_prompt=revised if isinstance(revised, str) else None,
+            )
+        )
+    return images
+
+
+def request_body(
+    params: GenerationParams, family: Family, *, model: str | None = None
+) -> dict[str, Any]:
+    """The JSON body for a family: only the parameters that family accepts.
+
+    DALL-E asks for URLs explicitly (we copy them to Blob Storage, never through history);
+    gpt-image rejects `response_format` and always answers base64.
+    """
+    body: dict[str, Any] = {"prompt": params.prompt, "n": params.n}
+    if model is not None:
+        body["model"] = model
+    if params.size is not None:
+        body["size"] = params.size
+    if family is Family.GPT_IMAGE:
+        if params.quality is not None:
+            body["quality"] = params.quality
+        if params.output_format is not None:
+            body["output_format"] = params.output_format
+        if params.background is not None:
+            body["background"] = params.background
+    else:
+        body["response_format"] = "url"
+        if family is Family.DALLE3:
+            if params.quality is not None:
+                body["quality"] = params.quality
+            if params.style is not None:
+                body["style"] = params.style
+    if params.user is not None:
+        body["user"] = params.user
+    return body
+
+
+class SyncGenerationClient(BaseImageClient):
+    """The synchronous flavours: one POST, images in the reply. Subclasses give the URL and
+    whether the body names the model."""
+
+    def _url(self) -> str:
+        raise NotImplementedError
+
+    def _model_in_body(self) -> str | None:
+        return None
+
+    async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
+        body = request_body(params, self.deployment.family, model=self._model_in_body())
+        response = await self._send("POST", self._url(), body=body, limits=self.generate_timeout)
+        payload = self._json(response)
+        return images_from(payload.get("data"), response.status_code)

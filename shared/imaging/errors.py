@@ -1,0 +1,211 @@
+"""Turn whatever the image API (or the network) did into one ImageApiError.
+
+Pure functions over status, headers and raw body, so that every documented error shape can be
+unit-tested without a server. The classification decides what the orchestrator does next
+(terminal vs. wait-and-retry), so it errs on the side of "retryable" only for faults a retry can
+actually cure: throttling, 408/409/5xx and broken transport.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from shared.imaging.types import ErrorCode, ImageApiError
+
+# Both documented content-filter shapes: `content_policy_violation` (+ inner_error
+# ResponsibleAIPolicyViolation) and the docs' `contentFilter`.
+CONTENT_FILTER_CODES = frozenset(
+    {"content_policy_violation", "contentfilter", "responsibleaipolicyviolation"}
+)
+MAX_MESSAGE_CHARS = 500
+
+_URL_QUERY = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*", re.IGNORECASE)
+_SECRET_PARAM = re.compile(r"\b(sig|se|sv|skoid|sktid|api[-_]?key|key|code|token)=[^&\s\"']+", re.I)
+_BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+_RETRY_IN_MESSAGE = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+
+
+def safe_message(text: str) -> str:
+    """A message that can be shown to a user: no URL query strings (SAS), keys or tokens."""
+    text = _URL_QUERY.sub(r"\1?[redacted]", text)
+    text = _SECRET_PARAM.sub(r"\1=[redacted]", text)
+    text = _BEARER.sub("Bearer [redacted]", text)
+    text = _LONG_TOKEN.sub("[redacted]", text)
+    text = " ".join(text.split())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON or None: an error reply is not always JSON (proxies send HTML)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def error_object(payload: Any) -> dict[str, Any]:
+    """The `error` object in either shape: `{"error": {...}}` or a bare `{"code", "message"}`."""
+    if isinstance(payload, dict):
+        inner = payload.get("error")
+        if isinstance(inner, dict):
+            return inner
+        if "code" in payload or "message" in payload:
+            return payload
+    return {}
+
+
+def _codes(err: Mapping[str, Any], headers: Mapping[str, str] | None) -> set[str]:
+    codes: set[str] = set()
+    for holder in (err, err.get("inner_error"), err.get("innererror")):
+        if isinstance(holder, Mapping) and holder.get("code") is not None:
+            codes.add(str(holder["code"]).lower())
+    if headers is not None:
+        header = _header(headers, "x-ms-error-code")
+        if header:
+            codes.add(header.lower())
+    return codes
+
+
+def is_content_filter(err: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> bool:
+    return bool(_codes(err, headers) & CONTENT_FILTER_CODES)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    if isinstance(headers, httpx.Headers):
+        return headers.get(name)
+    lname = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lname:
+            return value
+    return None
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str], message: str = "", *, now: datetime | None = None
+) -> float | None:
+    """The service's pacing hint: `retry-after-ms`, then `retry-after` (seconds or HTTP date),
+    then "retry after N seconds" in the message."""
+    ms = _header(headers, "retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = _header(headers, "retry-after")
+    if ra:
+        try:
+            return max(0.0, float(ra))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(ra)
+            except (TypeError, ValueError, IndexError):
+                when = None
+            if when is not None:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
+                return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    m = _RETRY_IN_MESSAGE.search(message)
+    if m:
+        return float(m.group(1))
+    return None
+
+
+def classify_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    operation: bool = False,
+) -> ImageApiError:
+    """The ImageApiError for a non-success reply. `operation` marks a DALL-E 2 operation URL,
+    where a plain 404 means the operation is gone rather than the deployment."""
+    err = error_object(parse_json(body))
+    raw_message = str(err.get("message") or "").strip()
+    message = safe_message(raw_message) if raw_message else ""
+    codes = _codes(err, headers)
+
+    def make(code: ErrorCode, default: str, retry: float | None = None) -> ImageApiError:
+        return ImageApiError(code, message or default, status=status, retry_after_s=retry)
+
+    if 400 <= status < 500 and codes & CONTENT_FILTER_CODES:
+        return make(
+            ErrorCode.CONTENT_FILTER, "The request was rejected by the content safety system."
+        )
+    if status == 429:
+        return make(
+            ErrorCode.THROTTLED,
+            "The image service is throttling requests.",
+            retry_after_seconds(headers, raw_message),
+        )
+    if status in (401, 403):
+        return make(ErrorCode.AUTH_FAILED, "The image service refused the credentials.")
+    if status == 404:
+        if operation and "deploymentnotfound" not in codes:
+            return make(ErrorCode.OPERATION_FAILED, "The image operation no longer exists.")
+        return make(
+            ErrorCode.DEPLOYMENT_NOT_FOUND,
+            "The deployment (or API route) does not exist on this endpoint.",
+        )
+    if status in (408, 409) or status >= 500:
+        return make(
+            ErrorCode.UNAVAILABLE,
+            f"The image service is unavailable (HTTP {status}).",
+            retry_after_seconds(headers, raw_message),
+        )
+    if 400 <= status < 500:
+        return make(
+            ErrorCode.INVALID_REQUEST, f"The image service rejected the request ({status})."
+        )
+    return make(ErrorCode.UNAVAILABLE, f"Unexpected reply from the image service (HTTP {status}).")
+
+
+def classify_operation_failure(status: str, error: Mapping[str, Any] | None) -> ImageApiError:
+    """A DALL-E 2 operation that ended `failed` or `canceled`."""
+    err = dict(error or {})
+    raw = str(err.get("message") or "").strip()
+    message = safe_message(raw) if raw else ""
+    if status == "failed" and is_content_filter(err):
+        return ImageApiError(
+            ErrorCode.CONTENT_FILTER,
+            message or "The generated image was filtered by the content safety system.",
+        )
+    if status == "canceled":
+        return ImageApiError(
+            ErrorCode.OPERATION_FAILED, message or "The image operation was canceled (timed out)."
+        )
+    return ImageApiError(ErrorCode.OPERATION_FAILED, message or "The image operation failed.")
+
+
+def classify_transport_error(exc: Exception) -> ImageApiError:
+    """Connection refused, timeouts, dropped connections: all retryable. No URL in the message:
+    httpx puts the full request URL (maybe signed) into some exception texts."""
+    if isinstance(exc, httpx.TimeoutException):
+        what = "timed out"
+    elif isinstance(exc, httpx.ConnectError):
+        what = "could not connect"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        what = "connection dropped"
+    else:
+        what = "network error"
+    return ImageApiError(
+        ErrorCode.UNAVAILABLE, f"The image service is unavailable ({what}: {type(exc).__name__})."
+    )
+
+
+def invalid_body_error(status: int, detail: str = "invalid JSON") -> ImageApiError:
+    """A success status with a body we cannot use (truncated, not JSON, wrong shape)."""
+    return ImageApiError(
+        ErrorCode.UNAVAILABLE,
+        f"The image service sent an unusable reply ({detail}).",
+        status=status,
+    )

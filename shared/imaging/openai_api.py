@@ -1,0 +1,22 @@
+"""OpenAI's own API: `{endpoint}/v1/images/generations`, model in the body, key as Bearer."""
+
+from __future__ import annotations
+
+from shared.imaging.base import SyncGenerationClient
+from shared.imaging.types import Flavour
+
+OPENAI_ENDPOINT = "https://api.openai.com"
+
+
+class OpenAIClient(SyncGenerationClient):
+    flavour = Flavour.OPENAI
+    bearer_key = True
+
+    def _url(self) -> str:
+        base = self.endpoint
+        if not base.endswith("/v1"):
+            base += "/v1"
+        return f"{base}/images/generations"
+
+    def _model_in_body(self) -> str | None:
+        return self.deployment.deployment
