@@ -1,0 +1,26 @@
+"""Where an image lives in the container: `{yyyy}/{mm}/{dd}/{job_id}/{index}.{ext}`.
+
+Deterministic from the job, so re-running an activity overwrites rather than duplicates, and a
+day's images list with one prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_SAFE_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+
+
+def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
+    """The blob name of image `index` of job `job_id` created at `created` (UTC date parts)."""
+    if not _SAFE_JOB_ID.match(job_id) or ".." in job_id:
+        raise ValueError(f"job id not usable in a blob name: {job_id!r}")
+    ext = ext.lower().lstrip(".")
+    if not _SAFE_EXT.match(ext):
+        raise ValueError(f"bad extension: {ext!r}")
+    if index < 0:
+        raise ValueError("index must be >= 0")
+    when = created.astimezone(UTC) if created.tzinfo else created
+    return f"{when:%Y}/{when:%m}/{when:%d}/{job_id}/{index}.{ext}"

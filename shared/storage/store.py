@@ -1,0 +1,375 @@
+"""Blob persistence for generated images (async azure-storage-blob).
+
+Two ways in: `save_bytes` (base64 replies, already in memory) and `copy_from_url` (URL replies,
+streamed). Both write the blob in one final step — upload or `commit_block_list` — so a failure
+anywhere before it leaves nothing visible in the container; staged but uncommitted blocks are
+never listed and the service garbage-collects them. Names are deterministic, writes overwrite, so
+an activity that runs twice stores the same blob twice, harmlessly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import (
+    BlobBlock,
+    BlobSasPermissions,
+    ContentSettings,
+    UserDelegationKey,
+    generate_blob_sas,
+)
+from azure.storage.blob.aio import BlobClient, BlobServiceClient
+from pydantic import BaseModel, ConfigDict
+
+from shared.imaging.types import ErrorCode, ImageApiError
+from shared.storage import naming
+from shared.storage.formats import MAGIC_BYTES_NEEDED, ImageFormat, dimensions, sniff
+from shared.storage.metadata import encode_metadata
+from shared.storage.policy import DownloadPolicy, refused
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+
+BLOCK_SIZE = 4 * 1024 * 1024  # stage this much at a time: bounds memory per download
+HEAD_BYTES = 256 * 1024  # enough of the file to find JPEG dimensions behind EXIF
+SAS_CLOCK_SKEW = timedelta(minutes=5)
+MAX_SAS_TTL = timedelta(days=7)  # a user delegation key lives at most 7 days
+# Content types a blob host may plausibly send for an image; the magic bytes decide anyway.
+_ACCEPTED_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
+
+
+class StoredImage(BaseModel):
+    """One stored image, small and JSON-serialisable: activities return it through history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    blob: str
+    content_type: str
+    bytes: int
+    width: int | None = None
+    height: int | None = None
+
+
+def _storage_error(exc: AzureError) -> ImageApiError:
+    """Storage faults: transport trouble and 5xx are retryable, the rest is not ours to fix."""
+    status = getattr(exc, "status_code", None)
+    transient = isinstance(exc, ServiceRequestError | ServiceResponseError) or (
+        isinstance(status, int) and (status >= 500 or status in (408, 429))
+    )
+    return ImageApiError(
+        ErrorCode.UNAVAILABLE if transient else ErrorCode.IMAGE_DOWNLOAD_FAILED,
+        f"Blob Storage failed ({type(exc).__name__}"
+        + (f", HTTP {status}" if status else "")
+        + ").",
+        status=status if isinstance(status, int) else None,
+    )
+
+
+def _block_id(index: int) -> str:
+    # Every block id of a blob must have the same length, across attempts too.
+    return base64.b64encode(f"block-{index:08d}".encode()).decode()
+
+
+class ImageStore:
+    """Images in one container. Build with `from_connection_string` or `from_account_url`."""
+
+    def __init__(self, service: BlobServiceClient, container: str) -> None:
+        self.service = service
+        self.container = container
+        self._container_ready = False
+        self._ready_lock: asyncio.Lock | None = None
+        self._delegation_key: UserDelegationKey | None = None
+        self._delegation_expiry: datetime | None = None
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, container: str) -> ImageStore:
+        """`UseDevelopmentStorage=true` or a full connection string (AccountName/AccountKey)."""
+        return cls(BlobServiceClient.from_connection_string(connection_string), container)
+
+    @classmethod
+    def from_account_url(
+        cls, account_url: str, credential: AsyncTokenCredential, container: str
+    ) -> ImageStore:
+        """Managed identity: `https://{account}.blob.core.windows.net` + a TokenCredential."""
+        return cls(BlobServiceClient(account_url, credential=credential), container)
+
+    def __repr__(self) -> str:
+        return f"ImageStore({self.service.url.split('?')[0]!r}, container={self.container!r})"
+
+    async def close(self) -> None:
+        await self.service.close()
+
+    async def __aenter__(self) -> ImageStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ naming
+    blob_name = staticmethod(naming.blob_name)
+
+    # ------------------------------------------------------------------ container
+    async def ensure_container(self) -> None:
+        """Create the container once per store if it does not exist."""
+        if self._container_ready:
+            return
+        if self._ready_lock is None:
+            self._ready_lock = asyncio.Lock()
+        async with self._ready_lock:
+            if self._container_ready:
+                return
+            try:
+                await self.service.get_container_client(self.container).create_container()
+            except ResourceExistsError:
+                pass
+            except AzureError as exc:
+                raise _storage_error(exc) from None
+            self._container_ready = True
+
+    def _blob(self, blob_name: str) -> BlobClient:
+        return self.service.get_blob_client(self.container, blob_name)
+
+    # ------------------------------------------------------------------ writes
+    async def save_bytes(
+        self, blob_name: str, data: bytes, metadata: Mapping[str, str | None]
+    ) -> StoredImage:
+        """Store an image already in memory (a decoded b64_json reply)."""
+        fmt = sniff(data[:MAGIC_BYTES_NEEDED])
+        if fmt is None:
+            raise refused("The image data is not a PNG, JPEG or WEBP image.")
+        size = dimensions(data[:HEAD_BYTES])
+        await self.ensure_container()
+        try:
+            await self._blob(blob_name).upload_blob(
+                data,
+                overwrite=True,
+                content_settings=ContentSettings(content_type=fmt.content_type),
+                metadata=encode_metadata(metadata),
+            )
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+        return _stored(blob_name, fmt, len(data), size)
+
+    async def copy_from_url(
+        self,
+        url: str,
+        blob_name: str,
+        metadata: Mapping[str, str | None],
+        http: httpx.AsyncClient,
+        policy: DownloadPolicy,
+    ) -> StoredImage:
+        """Stream an image from a (signed, short-lived) URL into a blob, block by block."""
+        policy.check(url)
+        await self.ensure_container()
+        blob = self._blob(blob_name)
+        try:
+            async with _open_source(http, url, policy) as response:
+                return await self._stream_into(blob, blob_name, response, metadata, policy)
+        except httpx.HTTPError as exc:
+            raise ImageApiError(
+                ErrorCode.UNAVAILABLE,
+                f"Downloading the image failed ({type(exc).__name__}).",
+            ) from None
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+
+    async def _stream_into(
+        self,
+        blob: BlobClient,
+        blob_name: str,
+        response: httpx.Response,
+        metadata: Mapping[str, str | None],
+        policy: DownloadPolicy,
+    ) -> StoredImage:
+        declared = _content_length(response)
+        if declared is not None and declared > policy.max_bytes:
+            raise refused(f"The image is larger than {policy.max_bytes} bytes.")
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type and not content_type.startswith(_ACCEPTED_TYPES):
+            raise refused(f"The image URL returned {content_type}, not an image.")
+
+        fmt: ImageFormat | None = None
+        head = bytearray()
+        pending = bytearray()
+        blocks: list[BlobBlock] = []
+        total = 0
+
+        async def flush() -> None:
+            block_id = _block_id(len(blocks))
+            await blob.stage_block(block_id, bytes(pending), length=len(pending))
+            blocks.append(BlobBlock(block_id=block_id))
+            pending.clear()
+
+        async for chunk in response.aiter_bytes():
+            if not chunk:
+                continue
+            total += len(chunk)
+            if total > policy.max_bytes:
+                raise refused(f"The image is larger than {policy.max_bytes} bytes.")
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
+            if fmt is None and len(head) >= MAGIC_BYTES_NEEDED:
+                fmt = sniff(bytes(head))
+                if fmt is None:
+                    raise refused("The downloaded file is not a PNG, JPEG or WEBP image.")
+            pending += chunk
+            if len(pending) >= BLOCK_SIZE:
+                await flush()
+        if declared is not None and total != declared:
+            raise ImageApiError(
+                ErrorCode.UNAVAILABLE,
+                f"The image download was truncated ({total} of {declared} bytes).",
+            )
+        if fmt is None:
+            fmt = sniff(bytes(head))
+            if fmt is None:
+                raise refused("The downloaded file is not a PNG, JPEG or WEBP image.")
+        if pending:
+            await flush()
+        await blob.commit_block_list(
+            blocks,
+            content_settings=ContentSettings(content_type=fmt.content_type),
+            metadata=encode_metadata(metadata),
+        )
+        return _stored(blob_name, fmt, total, dimensions(bytes(head)))
+
+    # ------------------------------------------------------------------ reads
+    async def sas_url(self, blob_name: str, ttl: timedelta) -> str:
+        """A read-only URL for one blob, valid for `ttl` (at most 7 days): account-key SAS with a
+        key, user-delegation SAS with a token credential."""
+        if ttl <= timedelta(0) or ttl > MAX_SAS_TTL:
+            raise ValueError("ttl must be between 0 and 7 days")
+        now = datetime.now(UTC)
+        start, expiry = now - SAS_CLOCK_SKEW, now + ttl
+        blob = self._blob(blob_name)
+        credential: Any = self.service.credential
+        account_key = getattr(credential, "account_key", None)
+        account_name = self.service.account_name or getattr(credential, "account_name", None)
+        if account_name is None:
+            raise ValueError("cannot tell the storage account name from this client")
+        permission = BlobSasPermissions(read=True)
+        if account_key:
+            token = generate_blob_sas(
+                account_name,
+                self.container,
+                blob_name,
+                account_key=account_key,
+                permission=permission,
+                expiry=expiry,
+                start=start,
+            )
+        else:
+            key = await self._user_delegation_key(expiry)
+            token = generate_blob_sas(
+                account_name,
+                self.container,
+                blob_name,
+                user_delegation_key=key,
+                permission=permission,
+                expiry=expiry,
+                start=start,
+            )
+        return f"{blob.url}?{token}"
+
+    async def _user_delegation_key(self, needed_until: datetime) -> UserDelegationKey:
+        """One delegation key serves many SAS URLs: cached while it outlives the SAS."""
+        if (
+            self._delegation_key is not None
+            and self._delegation_expiry is not None
+            and self._delegation_expiry >= needed_until
+        ):
+            return self._delegation_key
+        now = datetime.now(UTC)
+        expiry = now + MAX_SAS_TTL - timedelta(minutes=1)
+        try:
+            key = await self.service.get_user_delegation_key(now - SAS_CLOCK_SKEW, expiry)
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+        self._delegation_key, self._delegation_expiry = key, expiry
+        return key
+
+    async def read(self, blob_name: str) -> tuple[bytes, dict[str, str], str | None]:
+        """Bytes, raw metadata and content type of a stored blob (for tools and tests)."""
+        downloader = await self._blob(blob_name).download_blob()
+        data = await downloader.readall()
+        props = downloader.properties
+        return data, dict(props.metadata or {}), props.content_settings.content_type
+
+    async def exists(self, blob_name: str) -> bool:
+        return bool(await self._blob(blob_name).exists())
+
+
+def _stored(
+    blob_name: str, fmt: ImageFormat, size: int, dims: tuple[int, int] | None
+) -> StoredImage:
+    width, height = dims if dims else (None, None)
+    return StoredImage(
+        blob=blob_name, content_type=fmt.content_type, bytes=size, width=width, height=height
+    )
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    raw = response.headers.get("content-length")
+    if raw is None or response.headers.get("content-encoding"):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+@asynccontextmanager
+async def _open_source(
+    http: httpx.AsyncClient, url: str, policy: DownloadPolicy
+) -> AsyncIterator[httpx.Response]:
+    """GET the source URL, following redirects only on the same host and within the policy."""
+    host = httpx.URL(url).host
+    for _ in range(policy.max_redirects + 1):
+        request = http.build_request("GET", url, timeout=policy.timeout)
+        response = await http.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.is_redirect:
+                url = str(httpx.URL(url).join(response.headers.get("location", "")))
+                if httpx.URL(url).host != host:
+                    raise refused("The image URL redirected to another host.")
+                policy.check(url)
+                continue
+            if response.status_code != 200:
+                raise _source_status_error(response.status_code)
+            yield response
+            return
+        finally:
+            await response.aclose()
+    raise refused("The image URL redirected too many times.")
+
+
+def _source_status_error(status: int) -> ImageApiError:
+    if status in (408, 429) or status >= 500:
+        return ImageApiError(
+            ErrorCode.UNAVAILABLE, f"The image host is unavailable (HTTP {status}).", status=status
+        )
+    if status in (401, 403, 404, 410):
+        reason = "The image URL has expired or was refused"
+    else:
+        reason = "The image URL could not be downloaded"
+    return ImageApiError(
+        ErrorCode.IMAGE_DOWNLOAD_FAILED, f"{reason} (HTTP {status}).", status=status
+    )

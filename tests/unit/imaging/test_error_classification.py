@@ -1,0 +1,229 @@
+"""Every documented error shape maps to the ErrorCode that decides retry vs. fail-now."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from shared.imaging.errors import (
+    classify_operation_failure,
+    classify_response,
+    retry_after_seconds,
+    safe_message,
+)
+from shared.imaging.types import ErrorCode
+
+
+def body(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+RAI_SHAPE = {
+    "error": {
+        "code": "content_policy_violation",
+        "inner_error": {
+            "code": "ResponsibleAIPolicyViolation",
+            "content_filter_results": {"violence": {"filtered": True, "severity": "high"}},
+            "revised_prompt": "x",
+        },
+        "message": "Your request was rejected as a result of our safety system.",
+        "type": "invalid_request_error",
+    }
+}
+DOCS_SHAPE = {
+    "error": {
+        "code": "contentFilter",
+        "message": "Your task failed as a result of our safety system.",
+    }
+}
+INNER_ONLY = {
+    "error": {
+        "code": "BadRequest",
+        "message": "no",
+        "innererror": {"code": "ResponsibleAIPolicyViolation"},
+    }
+}
+
+
+@pytest.mark.parametrize("shape", [RAI_SHAPE, DOCS_SHAPE, INNER_ONLY])
+def test_content_filter_in_every_documented_shape_is_terminal(shape):
+    err = classify_response(400, {}, body(shape))
+    assert err.code is ErrorCode.CONTENT_FILTER
+    assert not err.retryable
+    assert err.status == 400
+    assert "safety system" in err.message or err.message == "no"
+
+
+def test_other_400_keeps_the_service_message():
+    err = classify_response(
+        400,
+        {},
+        body(
+            {
+                "error": {
+                    "code": "invalidPayload",
+                    "message": "Invalid payload: Value for property quality is invalid.",
+                }
+            }
+        ),
+    )
+    assert err.code is ErrorCode.INVALID_REQUEST
+    assert err.message == "Invalid payload: Value for property quality is invalid."
+
+
+def test_a_bare_error_object_without_envelope_is_read_too():
+    err = classify_response(400, {}, body({"code": "contentFilter", "message": "filtered"}))
+    assert err.code is ErrorCode.CONTENT_FILTER
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failures_are_terminal(status):
+    err = classify_response(
+        status,
+        {},
+        body(
+            {
+                "error": {
+                    "code": "401",
+                    "message": "Access denied due to invalid "
+                    "subscription key or wrong API endpoint.",
+                }
+            }
+        ),
+    )
+    assert err.code is ErrorCode.AUTH_FAILED
+    assert not err.retryable
+    assert "Access denied" in err.message
+
+
+def test_unknown_deployment():
+    err = classify_response(
+        404,
+        {},
+        body(
+            {
+                "error": {
+                    "code": "DeploymentNotFound",
+                    "message": "The API deployment for this resource does not exist.",
+                }
+            }
+        ),
+    )
+    assert err.code is ErrorCode.DEPLOYMENT_NOT_FOUND
+    assert "does not exist" in err.message
+
+
+def test_a_vanished_operation_is_an_operation_failure_not_a_missing_deployment():
+    err = classify_response(
+        404, {}, body({"error": {"code": "NotFound", "message": "gone"}}), operation=True
+    )
+    assert err.code is ErrorCode.OPERATION_FAILED
+
+
+def test_throttled_prefers_retry_after_ms():
+    err = classify_response(
+        429,
+        {"Retry-After-Ms": "1500", "Retry-After": "9"},
+        body({"error": {"code": "429", "message": "Please retry after 30 seconds."}}),
+    )
+    assert err.code is ErrorCode.THROTTLED
+    assert err.retryable
+    assert err.retry_after_s == 1.5
+
+
+def test_throttled_reads_retry_after_seconds_header_case_insensitively():
+    err = classify_response(429, {"RETRY-AFTER": "7"}, b"")
+    assert err.code is ErrorCode.THROTTLED
+    assert err.retry_after_s == 7.0
+
+
+def test_retry_after_as_http_date():
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    header = format_datetime(now + timedelta(seconds=42), usegmt=True)
+    assert retry_after_seconds({"retry-after": header}, now=now) == 42.0
+    past = format_datetime(now - timedelta(seconds=42), usegmt=True)
+    assert retry_after_seconds({"retry-after": past}, now=now) == 0.0
+
+
+def test_retry_after_from_the_message_when_no_header():
+    err = classify_response(
+        429,
+        {},
+        body(
+            {
+                "error": {
+                    "code": "429",
+                    "message": "Requests to the Images_Generation "
+                    "Operation have exceeded rate limit. Please retry after 12 "
+                    "seconds.",
+                }
+            }
+        ),
+    )
+    assert err.retry_after_s == 12.0
+
+
+def test_throttled_without_any_hint_leaves_pacing_to_the_caller():
+    assert classify_response(429, {}, b"").retry_after_s is None
+
+
+@pytest.mark.parametrize("status", [408, 409, 500, 502, 503, 504])
+def test_transient_statuses_are_retryable(status):
+    err = classify_response(status, {}, b"<html>Bad gateway</html>")
+    assert err.code is ErrorCode.UNAVAILABLE
+    assert err.retryable
+    assert str(status) in err.message
+
+
+def test_unexpected_4xx_is_an_invalid_request():
+    assert classify_response(422, {}, b"").code is ErrorCode.INVALID_REQUEST
+
+
+def test_operation_failed_with_content_filter():
+    err = classify_operation_failure(
+        "failed",
+        {
+            "code": "contentFilter",
+            "message": "Generated image was filtered as a result of our safety system.",
+        },
+    )
+    assert err.code is ErrorCode.CONTENT_FILTER
+    assert "filtered" in err.message
+
+
+def test_operation_canceled_is_an_operation_failure():
+    err = classify_operation_failure("canceled", None)
+    assert err.code is ErrorCode.OPERATION_FAILED
+    assert "canceled" in err.message
+    assert not err.retryable
+
+
+def test_operation_failed_for_another_reason():
+    err = classify_operation_failure("failed", {"code": "InternalError", "message": "boom"})
+    assert err.code is ErrorCode.OPERATION_FAILED
+    assert err.message == "boom"
+
+
+def test_messages_never_carry_signed_urls_or_keys():
+    raw = (
+        "Cannot fetch https://dalleprodsec.blob.core.windows.net/private/images/a/b.png"
+        "?se=2026-01-01&sig=c2VjcmV0c2lnbmF0dXJl%3D with api-key=0123456789abcdef0123456789abcdef "
+        "and Authorization: Bearer eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"
+    )
+    msg = safe_message(raw)
+    assert "sig=" not in msg
+    assert "c2VjcmV0c2lnbmF0dXJl" not in msg
+    assert "0123456789abcdef0123456789abcdef" not in msg
+    assert "eyJhbGciOi" not in msg
+    assert "dalleprodsec.blob.core.windows.net" in msg  # the host still helps a human
+
+
+def test_a_service_message_with_a_signed_url_is_scrubbed_in_the_error():
+    err = classify_response(
+        400, {}, body({"error": {"code": "bad", "message": "see https://h.example/x?sig=SECRET"}})
+    )
+    assert "SECRET" not in err.message
+    assert "SECRET" not in str(err)
