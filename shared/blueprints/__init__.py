@@ -1,0 +1,1 @@
+"""Function entry points, one blueprint each: the HTTP API, and the orchestration + activities."""

@@ -1,0 +1,127 @@
+"""The worker process's long-lived objects, built lazily on first use.
+
+Importing function_app.py must do no I/O and read no settings, so nothing here is created at import
+time. One pooled httpx.AsyncClient, one async blob client and one credential serve every activity
+and HTTP call of the process. aiohttp/httpx connections belong to the event loop that opened them,
+so the objects are kept per running loop (the Functions worker has one; tests may have several).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+from shared.imaging import Auth, client_for
+from shared.imaging.types import Deployment, ErrorCode, Flavour, ImageApiClient, ImageApiError
+from shared.settings import Settings, get_settings
+from shared.storage import DownloadPolicy, ImageStore
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+
+HTTP_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=15.0)
+HTTP_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
+
+
+@dataclass
+class Runtime:
+    """Everything an activity or HTTP function needs beyond its input."""
+
+    settings: Settings
+    http: httpx.AsyncClient
+    store: ImageStore
+    policy: DownloadPolicy
+    _credential: AsyncTokenCredential | None = None
+    _auth: dict[str, Auth] = field(default_factory=dict)
+    _clients: dict[str, ImageApiClient] = field(default_factory=dict)
+
+    def auth_for(self, deployment: Deployment) -> Auth:
+        kind = "openai" if deployment.flavour is Flavour.OPENAI else "azure"
+        auth = self._auth.get(kind)
+        if auth is None:
+            if kind == "openai":
+                key = self.settings.openai_api_key
+                if key is None:
+                    raise ImageApiError(
+                        ErrorCode.AUTH_FAILED,
+                        f"model {deployment.name!r} uses OpenAI's API; OPENAI_API_KEY is not set",
+                    )
+                auth = Auth.from_key(key.get_secret_value())
+            else:
+                key = self.settings.azure_openai_api_key
+                auth = (
+                    Auth.from_key(key.get_secret_value())
+                    if key is not None
+                    else Auth.from_credential(self.credential())
+                )
+            self._auth[kind] = auth
+        return auth
+
+    def credential(self) -> AsyncTokenCredential:
+        """DefaultAzureCredential (managed identity in Azure), created on first need."""
+        if self._credential is None:
+            from azure.identity.aio import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential()
+        return self._credential
+
+    def client(self, deployment: Deployment) -> ImageApiClient:
+        client = self._clients.get(deployment.name)
+        if client is None or client.deployment != deployment:
+            client = client_for(deployment, self.http, self.auth_for(deployment))
+            self._clients[deployment.name] = client
+        return client
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.store.close()
+        if self._credential is not None:
+            await self._credential.close()
+
+
+_runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, follow_redirects=False)
+    credential: AsyncTokenCredential | None = None
+    if settings.images_storage_account_url:
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+        store = ImageStore.from_account_url(
+            settings.images_storage_account_url, credential, settings.images_container
+        )
+    else:
+        store = ImageStore.from_connection_string(
+            settings.images_storage, settings.images_container
+        )
+    policy = DownloadPolicy(
+        allowed_hosts=tuple(settings.image_source_allowed_hosts),
+        allow_http_hosts=tuple(settings.image_source_allow_http_hosts),
+        max_bytes=settings.image_max_bytes,
+    )
+    return Runtime(settings=settings, http=http, store=store, policy=policy, _credential=credential)
+
+
+def runtime() -> Runtime:
+    """This event loop's Runtime (settings are read and validated on the first call)."""
+    loop = asyncio.get_running_loop()
+    current = _runtimes.get(loop)
+    if current is None:
+        current = build_runtime(get_settings())
+        _runtimes[loop] = current
+    return current
+
+
+async def close_runtime() -> None:
+    """Close this loop's Runtime (tests, and a worker shutting down)."""
+    current = _runtimes.pop(asyncio.get_running_loop(), None)
+    if current is not None:
+        await current.aclose()

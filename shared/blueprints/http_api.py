@@ -1,0 +1,281 @@
+"""The public HTTP API: start a job, follow it, fetch its images.
+
+Follows the asynchronous request-reply pattern that Power Automate understands: `202` with
+`Location` and `Retry-After` until the job is done, then `200` with the result, or a non-retryable
+`4xx` when the job failed. The `Location` is our own status route, never Durable's management URLs
+(those carry the system key). SAS URLs are made here, on read, so they never sit in history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.blueprints.deps import runtime
+from shared.blueprints.orchestration import ORCHESTRATOR
+from shared.models import (
+    ImageView,
+    JobAccepted,
+    JobInput,
+    JobOutput,
+    JobResult,
+    Progress,
+    RequestError,
+    parse_body,
+    validate_request,
+)
+from shared.settings import SettingsError, get_settings
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 2
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+_IDEMPOTENCY_NS = uuid.UUID("5d0f4b8e-3f49-4a7c-9a8e-0c2f1d1c6a11")
+_RUNNING = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body),
+        status_code=status,
+        mimetype="application/json",
+        headers=headers or {},
+    )
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> func.HttpResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return _json(status, {"error": body})
+
+
+def status_url(req: func.HttpRequest, instance_id: str) -> str:
+    """Absolute URL of `GET /api/images/{id}` on the host the caller used, without the query
+    string (it may carry the function key)."""
+    parts = urlsplit(req.url)
+    path = parts.path.rstrip("/")
+    marker = path.rfind("/images")
+    base = path[: marker + len("/images")] if marker >= 0 else "/api/images"
+    return urlunsplit((parts.scheme, parts.netloc, f"{base}/{instance_id}", "", ""))
+
+
+def instance_id_for(idempotency_key: str | None) -> str:
+    """A fresh id, or the same id for the same Idempotency-Key (namespaced UUIDv5)."""
+    if idempotency_key:
+        return uuid.uuid5(_IDEMPOTENCY_NS, idempotency_key).hex
+    return uuid.uuid4().hex
+
+
+def _fingerprint(job: JobInput) -> str:
+    return hashlib.sha256(
+        json.dumps(
+            {"model": job.model, "params": job.params.model_dump(mode="json")}, sort_keys=True
+        ).encode()
+    ).hexdigest()
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _accepted(
+    req: func.HttpRequest, instance_id: str, runtime_status: str, custom: Any, status: int = 202
+) -> func.HttpResponse:
+    url = status_url(req, instance_id)
+    progress = None
+    custom = _maybe_json(custom)
+    if isinstance(custom, dict):
+        try:
+            progress = Progress.model_validate(custom)
+        except ValueError:
+            progress = None
+    body = JobAccepted(
+        id=instance_id,
+        status=runtime_status.lower(),
+        statusQueryGetUri=url,
+        progress=progress,
+    )
+    return _json(
+        status,
+        body.model_dump(mode="json", exclude_none=True),
+        {"Location": url, "Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+@bp.route(route="images", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def start_image_job(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """`POST /api/images`: validate, then start (or find) the job."""
+    try:
+        settings = get_settings()
+        request = parse_body(req.get_body() or b"")
+        valid = validate_request(request, settings.image_models, settings.image_default_model)
+    except RequestError as exc:
+        return _json(exc.status, exc.body())
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return _error(500, "configuration_error", str(exc))
+    key = (req.headers.get(IDEMPOTENCY_HEADER) or "").strip() or None
+    if key is not None and len(key) > 200:
+        return _error(400, "invalid_request", "Idempotency-Key is too long", IDEMPOTENCY_HEADER)
+    instance_id = instance_id_for(key)
+    job = JobInput(
+        id=instance_id,
+        model=valid.deployment.name,
+        deployment=valid.deployment,
+        params=valid.params,
+        created=datetime.now(UTC).isoformat(),
+        deadline_seconds=settings.image_job_deadline_seconds,
+        max_attempts=settings.image_max_attempts,
+    )
+    if key is not None:
+        existing = await client.get_status(instance_id, show_input=True)
+        if existing.runtime_status is not None:
+            previous = _maybe_json(existing.input_)
+            if isinstance(previous, dict) and "params" in previous:
+                try:
+                    same = _fingerprint(JobInput.model_validate(previous)) == _fingerprint(job)
+                except ValueError:
+                    same = True
+                if not same:
+                    return _error(
+                        409,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was already used for a different request",
+                        IDEMPOTENCY_HEADER,
+                    )
+            return _accepted(
+                req,
+                instance_id,
+                existing.runtime_status.value,
+                existing.custom_status,
+                status=200 if existing.runtime_status.value not in _RUNNING else 202,
+            )
+    await client.start_new(ORCHESTRATOR, instance_id, job.model_dump(mode="json"))
+    return _accepted(
+        req,
+        instance_id,
+        "Pending",
+        Progress(stage="queued", images_total=job.params.n).model_dump(),
+    )
+
+
+async def _with_urls(output: JobOutput) -> JobResult:
+    rt = runtime()
+    ttl = timedelta(minutes=rt.settings.image_sas_ttl_minutes)
+    views = [
+        ImageView(**image.model_dump(), url=await rt.store.sas_url(image.blob, ttl))
+        for image in output.images
+    ]
+    return JobResult(
+        id=output.id,
+        status="succeeded",
+        model=output.model,
+        prompt=output.prompt,
+        created=output.created,
+        completed=output.completed,
+        images=views,
+    )
+
+
+def _failed_response(output: JobOutput | None, runtime_status: str) -> func.HttpResponse:
+    """422: not retryable, so Power Automate's async pattern fails the action at once."""
+    if output is not None and output.error is not None:
+        return _error(422, output.error.code, output.error.message)
+    if runtime_status == "Terminated":
+        return _error(422, "job_terminated", "the job was terminated")
+    if runtime_status == "Canceled":
+        return _error(422, "job_canceled", "the job was canceled")
+    return _error(422, "internal_error", "the job failed unexpectedly")
+
+
+async def _lookup(
+    client: df.DurableOrchestrationClient, instance_id: str
+) -> tuple[str | None, Any, JobOutput | None]:
+    """(runtime status, custom status, parsed output) — runtime status None for an unknown id."""
+    if not _ID.match(instance_id):
+        return None, None, None
+    status = await client.get_status(instance_id)
+    if status.runtime_status is None:
+        return None, None, None
+    output: JobOutput | None = None
+    raw = _maybe_json(status.output)
+    if isinstance(raw, dict):
+        try:
+            output = JobOutput.model_validate(raw)
+        except ValueError:
+            output = None
+    return status.runtime_status.value, status.custom_status, output
+
+
+@bp.route(route="images/{id}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_image_job(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """`GET /api/images/{id}`: 202 with progress, 200 with the result, 422 failed, 404 unknown."""
+    instance_id = req.route_params.get("id", "")
+    try:
+        runtime_status, custom, output = await _lookup(client, instance_id)
+        if runtime_status is None:
+            return _error(404, "not_found", f"no image job with id {instance_id!r}")
+        if runtime_status in _RUNNING:
+            return _accepted(req, instance_id, runtime_status, custom)
+        if runtime_status == "Completed" and output is not None and output.status == "succeeded":
+            result = await _with_urls(output)
+            return _json(200, result.model_dump(mode="json", exclude_none=True))
+        return _failed_response(output, runtime_status)
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return _error(500, "configuration_error", str(exc))
+
+
+@bp.route(route="images/{id}/{index}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_image_file(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """`GET /api/images/{id}/{index}`: 302 to a fresh read-only SAS URL of one stored image."""
+    instance_id = req.route_params.get("id", "")
+    raw_index = req.route_params.get("index", "")
+    if not raw_index.isdigit():
+        return _error(404, "not_found", "the image index must be a number", "index")
+    try:
+        runtime_status, _custom, output = await _lookup(client, instance_id)
+        if runtime_status is None:
+            return _error(404, "not_found", f"no image job with id {instance_id!r}")
+        if runtime_status in _RUNNING:
+            return _error(409, "not_ready", "the job has not finished yet")
+        if output is None or output.status != "succeeded":
+            return _failed_response(output, runtime_status)
+        index = int(raw_index)
+        if index >= len(output.images):
+            return _error(404, "not_found", f"the job has {len(output.images)} image(s)", "index")
+        rt = runtime()
+        ttl = timedelta(minutes=rt.settings.image_sas_ttl_minutes)
+        url = await rt.store.sas_url(output.images[index].blob, ttl)
+        return func.HttpResponse(
+            status_code=302, headers={"Location": url, "Cache-Control": "no-store"}
+        )
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return _error(500, "configuration_error", str(exc))

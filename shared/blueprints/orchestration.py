@@ -1,0 +1,345 @@
+"""The image job orchestration and the registration of its activities.
+
+The orchestrator is deterministic: it reads time only from `context.current_utc_datetime`, waits
+only on durable timers and sees only small JSON (parameters, operation URLs, blob names) — image
+bytes are written to Blob Storage inside activities and never pass through history, and neither do
+our own SAS URLs (the status endpoint signs them on read).
+
+Activities never raise for an image-API failure and never sleep: they answer an envelope
+`{"outcome": "ok" | "retry" | "error", ...}` (see shared/blueprints/activities.py). "retry" carries
+the service's `retry_after`, and the orchestrator waits on a durable timer before trying again,
+bounded by the job's attempts and deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.blueprints import activities
+from shared.imaging.types import ErrorCode, Family, Flavour
+from shared.models import CAPABILITIES, ImageRecord, JobErrorBody, JobInput, JobOutput, Progress
+from shared.orchestration.polling import next_poll_delay
+from shared.orchestration.retry import decide_retry
+
+ORCHESTRATOR = "image_job"
+
+bp = df.Blueprint()
+
+Json = dict[str, Any]
+Gen = Generator[Any, Any, Any]
+
+
+class JobFailed(Exception):
+    """Ends the job with a failed result that names a code the caller can act on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Job:
+    """One run of the orchestrator: the input, the deadline and the progress shown to callers."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, job: JobInput) -> None:
+        self.context = context
+        self.job = job
+        created = _aware(datetime.fromisoformat(job.created))
+        self.deadline = created + timedelta(seconds=job.deadline_seconds)
+        self.progress = Progress(stage="queued", images_total=job.params.n)
+        self.images: list[ImageRecord | None] = [None] * job.params.n
+
+    @property
+    def now(self) -> datetime:
+        """Replay-safe time, always timezone-aware UTC."""
+        return _aware(self.context.current_utc_datetime)
+
+    def seconds_left(self) -> float:
+        return (self.deadline - self.now).total_seconds()
+
+    def show(self, **changes: Any) -> None:
+        self.progress = self.progress.model_copy(update=changes)
+        self.progress.images_done = sum(1 for i in self.images if i is not None)
+        self.context.set_custom_status(self.progress.model_dump(mode="json", exclude_none=True))
+
+    def timer(self, seconds: float) -> Any:
+        return self.context.create_timer(self.now + timedelta(seconds=seconds))
+
+
+def _aware(when: datetime) -> datetime:
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _run_with_retries(
+    run: _Job, activity: str, inputs: Mapping[int, Json], stage: str
+) -> Generator[Any, Any, dict[int, Json]]:
+    """Call `activity` once per input, in parallel; retry the ones that answer "retry" after a
+    durable timer, until each is ok. Any "error", or running out of attempts or time, fails the
+    job. Returns the ok results by key."""
+    ctx = run.context
+    pending = dict(inputs)
+    attempts = dict.fromkeys(inputs, 0)
+    done: dict[int, Json] = {}
+    while pending:
+        for key in pending:
+            attempts[key] += 1
+        run.show(stage=stage, attempts=max(attempts.values()), retry_after_seconds=None)
+        keys = list(pending)
+        tasks = [ctx.call_activity(activity, pending[k]) for k in keys]
+        results = yield ctx.task_all(tasks)
+        retry: dict[int, Json] = {}
+        for key, result in zip(keys, results, strict=True):
+            outcome = result.get("outcome")
+            if outcome == "ok":
+                done[key] = result
+                del pending[key]
+            elif outcome == "retry":
+                retry[key] = result
+            else:
+                raise JobFailed(
+                    str(result.get("code") or "internal_error"),
+                    str(result.get("message") or f"{activity} failed"),
+                )
+        if not retry:
+            break
+        # One timer for the whole round: the longest hint among the throttled calls.
+        hints = [r.get("retry_after") for r in retry.values()]
+        hint = max((float(h) for h in hints if h is not None), default=None)
+        worst = max(retry, key=lambda k: attempts[k])
+        decision = decide_retry(attempts[worst], run.job.max_attempts, hint, run.seconds_left())
+        last = retry[worst]
+        code = str(last.get("code") or ErrorCode.UNAVAILABLE)
+        message = str(last.get("message") or "the image service is unavailable")
+        if not decision.retry:
+            if decision.reason == "deadline":
+                raise JobFailed(
+                    "deadline_exceeded",
+                    f"the job's deadline ({run.job.deadline_seconds} s) passed while the image "
+                    f"service kept answering {code}: {message}",
+                )
+            raise JobFailed(code, f"gave up after {attempts[worst]} attempts: {message}")
+        run.show(stage="waiting_to_retry", retry_after_seconds=decision.wait_s, last_error=code)
+        yield run.timer(decision.wait_s)
+    return done
+
+
+def _generate_sync(run: _Job) -> Gen:
+    """DALL-E 3 / gpt-image: one call (or one per image for DALL-E 3 with n>1)."""
+    job = run.job
+    base = {
+        "job_id": job.id,
+        "model": job.model,
+        "created": job.created,
+        "deployment": job.deployment.model_dump(mode="json"),
+    }
+    caps = CAPABILITIES[job.deployment.family]
+    if caps.single_image_per_call and job.params.n > 1:
+        single = job.params.model_copy(update={"n": 1}).model_dump(mode="json")
+        inputs = {i: {**base, "params": single, "first_index": i} for i in range(job.params.n)}
+    else:
+        inputs = {0: {**base, "params": job.params.model_dump(mode="json"), "first_index": 0}}
+    results = yield from _run_with_retries(run, activities.GENERATE, inputs, "generating")
+    sources: dict[int, Json] = {}
+    for key in sorted(results):
+        result = results[key]
+        for image in result.get("images", []):
+            if 0 <= int(image["index"]) < job.params.n:
+                run.images[int(image["index"])] = ImageRecord.model_validate(image)
+        for source in result.get("sources", []):
+            if 0 <= int(source["index"]) < job.params.n:
+                sources[int(source["index"])] = source
+    yield from _persist(run, sources)
+
+
+def _persist(run: _Job, sources: Mapping[int, Json]) -> Gen:
+    """Copy URL results to Blob Storage, one activity per image, in parallel."""
+    if not sources:
+        return
+    job = run.job
+    inputs = {
+        index: {
+            "job_id": job.id,
+            "model": job.model,
+            "created": job.created,
+            "prompt": job.params.prompt,
+            "index": index,
+            "url": source["url"],
+            "revised_prompt": source.get("revised_prompt"),
+        }
+        for index, source in sources.items()
+    }
+    run.show(stage="storing")
+    results = yield from _run_with_retries(run, activities.PERSIST, inputs, "storing")
+    for index, result in results.items():
+        run.images[index] = ImageRecord.model_validate(result["image"])
+
+
+def _generate_async(run: _Job) -> Gen:
+    """DALL-E 2: submit, poll on durable timers, store, delete the operation."""
+    job = run.job
+    deployment = job.deployment.model_dump(mode="json")
+    submit_input = {"deployment": deployment, "params": job.params.model_dump(mode="json")}
+    submitted = yield from _run_with_retries(
+        run, activities.SUBMIT, {0: submit_input}, "generating"
+    )
+    operation_url = str(submitted[0]["operation_url"])
+    started = run.now
+    polls = 0
+    failures = 0
+    expected: float | None = None
+    hint: float | None = None
+    while True:
+        elapsed = (run.now - started).total_seconds()
+        delay = next_poll_delay(elapsed, polls, expected_s=expected, retry_after_s=hint)
+        if delay >= run.seconds_left():
+            raise JobFailed(
+                "deadline_exceeded",
+                f"the image operation did not finish within the job's deadline "
+                f"({job.deadline_seconds} s)",
+            )
+        yield run.timer(delay)
+        elapsed = (run.now - started).total_seconds()
+        result = yield run.context.call_activity(
+            activities.POLL,
+            {"deployment": deployment, "operation_url": operation_url, "elapsed_s": elapsed},
+        )
+        polls += 1
+        outcome = result.get("outcome")
+        if outcome == "retry":
+            failures += 1
+            if failures >= job.max_attempts:
+                raise JobFailed(
+                    str(result.get("code") or ErrorCode.UNAVAILABLE),
+                    f"gave up polling after {failures} failed attempts: {result.get('message')}",
+                )
+            hint = result.get("retry_after")
+            run.show(stage="polling", last_error=str(result.get("code")), attempts=failures + 1)
+            continue
+        if outcome != "ok":
+            raise JobFailed(str(result.get("code") or "internal_error"), str(result.get("message")))
+        failures = 0
+        status = str(result.get("status"))
+        hint = result.get("retry_after")
+        expected = result.get("expected_s", expected)
+        run.show(stage="polling", operation_status=status, last_error=None)
+        if status in ("notRunning", "running"):
+            continue
+        if status == "succeeded":
+            sources = {
+                int(s["index"]): s
+                for s in result.get("sources", [])
+                if 0 <= int(s["index"]) < job.params.n
+            }
+            if not sources:
+                raise JobFailed(
+                    ErrorCode.OPERATION_FAILED, "the operation succeeded without images"
+                )
+            yield from _persist(run, sources)
+            run.show(stage="cleaning_up")
+            yield from _delete_operation(run, deployment, operation_url)
+            return
+        if status in ("failed", "canceled"):
+            yield from _delete_operation(run, deployment, operation_url)
+            error = result.get("error") or {}
+            default = (
+                "the image operation was canceled (it timed out)"
+                if status == "canceled"
+                else "the image operation failed"
+            )
+            raise JobFailed(
+                str(error.get("code") or ErrorCode.OPERATION_FAILED),
+                str(error.get("message") or default),
+            )
+        raise JobFailed(
+            ErrorCode.OPERATION_FAILED,
+            f"the image operation is {status!r}: it was deleted before its images were stored",
+        )
+
+
+def _delete_operation(run: _Job, deployment: Json, operation_url: str) -> Gen:
+    """Best effort: a failed delete does not fail a job whose images are stored."""
+    yield run.context.call_activity(
+        activities.DELETE, {"deployment": deployment, "operation_url": operation_url}
+    )
+
+
+def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
+    """The orchestrator body (registered below as `image_job`)."""
+    job = JobInput.model_validate(context.get_input())
+    run = _Job(context, job)
+    error: JobErrorBody | None = None
+    try:
+        if job.deployment.flavour is Flavour.AZURE_DALLE2_ASYNC:
+            yield from _generate_async(run)
+        else:
+            yield from _generate_sync(run)
+        if any(image is None for image in run.images):
+            raise JobFailed(
+                ErrorCode.OPERATION_FAILED, "the service returned fewer images than asked"
+            )
+    except JobFailed as exc:
+        error = JobErrorBody(code=exc.code, message=exc.message)
+    except Exception as exc:  # an activity crashed (TaskFailed): fail the job, not the host
+        error = JobErrorBody(code="internal_error", message=f"the job failed: {type(exc).__name__}")
+    completed = run.now.isoformat()
+    if error is not None:
+        run.show(stage="failed", last_error=error.code, retry_after_seconds=None)
+        output = JobOutput(
+            id=job.id,
+            status="failed",
+            model=job.model,
+            prompt=job.params.prompt,
+            created=job.created,
+            completed=completed,
+            images=[i for i in run.images if i is not None],
+            error=error,
+        )
+    else:
+        run.show(stage="completed", retry_after_seconds=None, last_error=None)
+        output = JobOutput(
+            id=job.id,
+            status="succeeded",
+            model=job.model,
+            prompt=job.params.prompt,
+            created=job.created,
+            completed=completed,
+            images=[i for i in run.images if i is not None],
+        )
+    return output.model_dump(mode="json", exclude_none=True)
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR)
+def image_job(context: df.DurableOrchestrationContext) -> Gen:
+    return (yield from run_image_job(context))
+
+
+@bp.activity_trigger(input_name="payload", activity=activities.GENERATE)
+async def generate_images(payload: Json) -> Json:
+    return await activities.generate_images(payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=activities.PERSIST)
+async def persist_image(payload: Json) -> Json:
+    return await activities.persist_image(payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=activities.SUBMIT)
+async def submit_operation(payload: Json) -> Json:
+    return await activities.submit_operation(payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=activities.POLL)
+async def poll_operation(payload: Json) -> Json:
+    return await activities.poll_operation(payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=activities.DELETE)
+async def delete_operation(payload: Json) -> Json:
+    return await activities.delete_operation(payload)
+
+
+__all__ = ["ORCHESTRATOR", "Family", "bp", "run_image_job"]

@@ -1,0 +1,214 @@
+"""The app's settings, read from the environment once per worker process and validated.
+
+Azure Functions hands app settings to the worker as environment variables, so that is the only
+source read here. A missing or malformed setting fails the first request that needs it with a
+message naming the setting (never its value: several are secrets), instead of failing deep inside
+an activity with an SDK error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from shared.imaging.types import Deployment, Family, Flavour
+
+DALLE2_API_VERSION = "2023-06-01-preview"
+DALLE3_API_VERSION = "2024-10-21"
+GPT_IMAGE_API_VERSION = "2025-04-01-preview"
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+# The deployments assumed when IMAGE_MODELS is not set: public name → (family, flavour, version).
+DEFAULT_MODELS: dict[str, tuple[Family, Flavour, str]] = {
+    "dall-e-2": (Family.DALLE2, Flavour.AZURE_DALLE2_ASYNC, DALLE2_API_VERSION),
+    "dall-e-3": (Family.DALLE3, Flavour.AZURE_DEPLOYMENT, DALLE3_API_VERSION),
+    "gpt-image-1": (Family.GPT_IMAGE, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
+    "gpt-image-1-mini": (Family.GPT_IMAGE, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
+}
+
+_DEFAULT_VERSION_BY_FAMILY = {
+    Family.DALLE2: DALLE2_API_VERSION,
+    Family.DALLE3: DALLE3_API_VERSION,
+    Family.GPT_IMAGE: GPT_IMAGE_API_VERSION,
+}
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot work; the message names the setting(s) to fix."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"app setting {setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+class ModelEntry(BaseModel):
+    """One entry of IMAGE_MODELS as written by an operator (endpoint/version may be omitted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployment: str = Field(min_length=1)
+    family: Family
+    flavour: Flavour
+    endpoint: str | None = None
+    api_version: str | None = None
+
+
+def _csv(value: str | None, default: list[str]) -> list[str]:
+    if value is None:
+        return default
+    return [part.strip().lower() for part in value.split(",") if part.strip()]
+
+
+class Settings(BaseModel):
+    """Every setting the app reads, under the exact names Azure and the devstack use."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    azure_webjobs_storage: str = Field(alias="AzureWebJobsStorage", min_length=1)
+    images_storage_connection: str | None = Field(default=None, alias="IMAGES_STORAGE_CONNECTION")
+    images_storage_account_url: str | None = Field(default=None, alias="IMAGES_STORAGE_ACCOUNT_URL")
+    images_container: str = Field(
+        default="images",
+        alias="IMAGES_CONTAINER",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+    )
+    azure_openai_endpoint: str | None = Field(default=None, alias="AZURE_OPENAI_ENDPOINT")
+    azure_openai_api_key: SecretStr | None = Field(default=None, alias="AZURE_OPENAI_API_KEY")
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    image_models: dict[str, Deployment] = Field(default_factory=dict, alias="IMAGE_MODELS")
+    image_default_model: str = Field(default="dall-e-3", alias="IMAGE_DEFAULT_MODEL")
+    image_source_allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*.blob.core.windows.net"], alias="IMAGE_SOURCE_ALLOWED_HOSTS"
+    )
+    image_source_allow_http_hosts: list[str] = Field(
+        default_factory=list, alias="IMAGE_SOURCE_ALLOW_HTTP_HOSTS"
+    )
+    image_sas_ttl_minutes: int = Field(
+        default=60, ge=1, le=7 * 24 * 60, alias="IMAGE_SAS_TTL_MINUTES"
+    )
+    image_max_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024, alias="IMAGE_MAX_BYTES"
+    )
+    image_job_deadline_seconds: int = Field(
+        default=900, ge=10, le=24 * 3600, alias="IMAGE_JOB_DEADLINE_SECONDS"
+    )
+    image_max_attempts: int = Field(default=6, ge=1, le=50, alias="IMAGE_MAX_ATTEMPTS")
+
+    @model_validator(mode="after")
+    def _check_models(self) -> Settings:
+        if self.image_default_model not in self.image_models:
+            raise ValueError(
+                f"IMAGE_DEFAULT_MODEL names {self.image_default_model!r}, which is not one of the "
+                f"configured models ({', '.join(sorted(self.image_models))})"
+            )
+        return self
+
+    @property
+    def images_storage(self) -> str:
+        """The connection string for the images container (when no account URL is set)."""
+        return self.images_storage_connection or self.azure_webjobs_storage
+
+    def deployment(self, model: str) -> Deployment:
+        return self.image_models[model]
+
+
+def _models_from_env(env: Mapping[str, str]) -> dict[str, Deployment]:
+    """IMAGE_MODELS (or the defaults), with each entry's endpoint and api-version filled in."""
+    raw = env.get("IMAGE_MODELS")
+    entries: dict[str, ModelEntry] = {}
+    if raw is None or not raw.strip():
+        for name, (family, flavour, default_version) in DEFAULT_MODELS.items():
+            entries[name] = ModelEntry(
+                deployment=name, family=family, flavour=flavour, api_version=default_version
+            )
+    else:
+        try:
+            data: Any = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError("IMAGE_MODELS", f"not valid JSON ({exc.msg})") from None
+        if not isinstance(data, dict) or not data:
+            raise SettingsError(
+                "IMAGE_MODELS", "must be a JSON object: public name → {deployment, family, ...}"
+            )
+        for name, entry in data.items():
+            try:
+                entries[name] = ModelEntry.model_validate(entry)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise SettingsError(
+                    "IMAGE_MODELS", f"model {name!r}: {where}: {first['msg']}"
+                ) from None
+
+    azure_endpoint = (env.get("AZURE_OPENAI_ENDPOINT") or "").strip().rstrip("/") or None
+    openai_base = (env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or OPENAI_DEFAULT_BASE_URL
+    models: dict[str, Deployment] = {}
+    for name, entry in entries.items():
+        endpoint = entry.endpoint.rstrip("/") if entry.endpoint else None
+        if endpoint is None:
+            if entry.flavour is Flavour.OPENAI:
+                endpoint = openai_base
+            elif azure_endpoint is None:
+                raise SettingsError(
+                    "AZURE_OPENAI_ENDPOINT",
+                    f"missing, and model {name!r} has no endpoint of its own",
+                )
+            else:
+                endpoint = azure_endpoint
+        version = entry.api_version
+        if version is None and entry.flavour in (
+            Flavour.AZURE_DEPLOYMENT,
+            Flavour.AZURE_DALLE2_ASYNC,
+        ):
+            version = _DEFAULT_VERSION_BY_FAMILY[entry.family]
+        models[name] = Deployment(
+            name=name,
+            deployment=entry.deployment,
+            family=entry.family,
+            flavour=entry.flavour,
+            endpoint=endpoint,
+            api_version=version,
+        )
+    return models
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first bad one."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {k: v for k, v in env.items() if k in _ALIASES and v != ""}
+    values["IMAGE_MODELS"] = _models_from_env(env)
+    for key, default in (
+        ("IMAGE_SOURCE_ALLOWED_HOSTS", ["*.blob.core.windows.net"]),
+        ("IMAGE_SOURCE_ALLOW_HTTP_HOSTS", []),
+    ):
+        values[key] = _csv(env.get(key), default)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        setting = str(first["loc"][0]) if first["loc"] else "IMAGE_DEFAULT_MODEL"
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            msg = "missing (required)"
+        raise SettingsError(setting, msg) from None
+
+
+_ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read on first use (importing function_app.py reads nothing)."""
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests and the devstack change the environment)."""
+    get_settings.cache_clear()
