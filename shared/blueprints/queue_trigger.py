@@ -26,6 +26,7 @@ from typing import Any, Literal
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.blueprints.orchestration import ORCHESTRATOR
 from shared.models import JobInput, RequestError, parse_body, validate_request
 from shared.notify.activities import results_queue_name
 from shared.notify.queues import queue_client, send_text
@@ -34,9 +35,8 @@ from shared.settings import Settings, get_settings
 QUEUE_SETTING = "IMAGE_REQUESTS_QUEUE"
 DEFAULT_QUEUE = "image-requests"
 FUNCTION_NAME = "image_requests_queue"
-ORCHESTRATOR = "image_job"  # shared.blueprints.orchestration.ORCHESTRATOR
-# Durable instance ids may not contain / \ # ? or control characters; keep ids URL-path safe.
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# The ids the status route accepts (shared.blueprints.http_api): URL-path safe, Durable-safe.
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 ORIGINAL_MAX_CHARS = 32_000  # the poison envelope must stay under the 64 KiB message limit
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def job_id_for(message_id: str, explicit: Any) -> str:
         raise PoisonMessage(
             "invalid_id",
             "invalid_request",
-            "id must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a "
+            "id must be 1-100 characters of letters, digits, '_' or '-', starting with a "
             "letter or digit",
             field="id",
         )

@@ -1,0 +1,23 @@
+"""Completion notifications: callbacks (Power Automate "HTTP Webhook") and a results queue.
+
+Public surface:
+
+- :data:`CallbackUrl` — the pydantic type of a request's ``callback_url`` (https only, see
+  ``CALLBACK_ALLOW_HTTP_HOSTS``).
+- :func:`notify_completion` — ``yield from`` it at the end of the orchestrator.
+- :data:`notify_bp` — the blueprint with the two activities; register it in function_app.py.
+"""
+
+from shared.notify.activities import bp as notify_bp
+from shared.notify.callback import CallbackUrl, callback_url_problem, redact_url
+from shared.notify.orchestration import DEFAULT_POLICY, NotifyPolicy, notify_completion
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "CallbackUrl",
+    "NotifyPolicy",
+    "callback_url_problem",
+    "notify_bp",
+    "notify_completion",
+    "redact_url",
+]

@@ -1,0 +1,78 @@
+"""Storage-queue clients for the app's own queues, framed the way the Functions host expects.
+
+The Functions queue trigger reads message text as base64 by default (host.json
+``extensions.queues.messageEncoding``) while the v12 Storage SDK sends raw text unless told
+otherwise: a message sent without ``TextBase64EncodePolicy`` is unreadable to the host and ends in
+the poison queue with no reason. Every message this app writes therefore goes through the policy
+below, and readers of our queues (tests, batch jobs) decode with the matching one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+class QueueConnectionError(RuntimeError):
+    """No usable Storage connection setting: the message names the settings looked for."""
+
+
+def queue_client(
+    queue_name: str,
+    *,
+    setting: str = STORAGE_SETTING,
+    env: Mapping[str, str] | None = None,
+) -> QueueClient:
+    """An async client for ``queue_name`` on the account of the Functions ``setting``.
+
+    Accepts both shapes the Functions host accepts: a connection string in ``setting``, or an
+    identity-based connection (``{setting}__queueServiceUri`` or ``{setting}__accountName``) used
+    with DefaultAzureCredential, so a deployment without keys works too.
+    """
+    env = os.environ if env is None else env
+    conn = env.get(setting, "").strip()
+    if conn:
+        return QueueClient.from_connection_string(
+            conn,
+            queue_name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
+    account_url = env.get(f"{setting}__queueServiceUri", "").strip()
+    if not account_url and env.get(f"{setting}__accountName", "").strip():
+        account_url = f"https://{env[f'{setting}__accountName'].strip()}.queue.core.windows.net"
+    if not account_url:
+        raise QueueConnectionError(
+            f"app setting {setting} (or {setting}__queueServiceUri / {setting}__accountName) "
+            "is missing"
+        )
+    from azure.identity.aio import DefaultAzureCredential
+
+    return QueueClient(
+        account_url,
+        queue_name,
+        credential=DefaultAzureCredential(),
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+
+
+async def send_text(client: QueueClient, text: str, *, time_to_live: int | None = None) -> str:
+    """Send one message (base64-framed by the client's policy), creating the queue on first use.
+
+    Returns the new message's id.
+    """
+    try:
+        sent = await client.send_message(text, time_to_live=time_to_live)
+    except ResourceNotFoundError:
+        with contextlib.suppress(ResourceExistsError):
+            await client.create_queue()
+        sent = await client.send_message(text, time_to_live=time_to_live)
+    return str(sent.id)
