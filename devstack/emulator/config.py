@@ -1,0 +1,259 @@
+"""The emulator's knobs: one pydantic model, set at start-up (CLI/env) and patched at run time.
+
+Faults are configuration rather than code paths so that a test (or a person poking at `make
+start`) can turn on "every third request is a 503" against the very process the app talks to,
+and turn it off again with `POST /_emulator/reset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from devstack.emulator.models import MODELS
+
+DEFAULT_API_KEY = "emulator-key"
+DEFAULT_DEPLOYMENTS: dict[str, str] = {name: name for name in MODELS}
+
+Rate = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class EmulatorConfig(BaseModel):
+    """Everything that changes how the emulator answers. Unknown keys and wrong types are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    api_keys: list[str] = Field(default_factory=lambda: [DEFAULT_API_KEY], min_length=1)
+    deployments: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DEPLOYMENTS))
+
+    latency_seconds: float = Field(default=0.0, ge=0.0)
+    latency_jitter_seconds: float = Field(default=0.0, ge=0.0)
+
+    rpm_default: int = Field(default=0, ge=0)  # 0 = no quota
+    rpm_per_deployment: dict[str, int] = Field(default_factory=dict)
+
+    error_rate_500: float = Rate
+    error_rate_503: float = Rate
+    drop_rate: float = Rate
+
+    download_bytes_per_second: int = Field(default=0, ge=0)  # 0 = unthrottled
+    truncate_rate: float = Rate
+
+    content_filter_words: list[str] = Field(default_factory=list)
+    content_filter_shape: Literal["content_policy_violation", "contentFilter"] = (
+        "content_policy_violation"
+    )
+    image_filter_rate: float = Rate  # DALL-E 2 operations that end `failed` (contentFilter)
+    operation_timeout_seconds: float = Field(default=300.0, gt=0.0)
+    async_retry_after_seconds: int | None = Field(default=None, ge=0)
+
+    url_ttl_seconds: float = Field(default=86400.0, gt=0.0)
+    public_base_url: str | None = None
+    seed: int | None = None
+
+    @field_validator("deployments")
+    @classmethod
+    def _known_models(cls, value: dict[str, str]) -> dict[str, str]:
+        for deployment, model in value.items():
+            if model not in MODELS:
+                known = ", ".join(MODELS)
+                raise ValueError(f"deployment {deployment!r}: unknown model {model!r} ({known})")
+        return value
+
+    @field_validator("rpm_per_deployment")
+    @classmethod
+    def _positive_rpm(cls, value: dict[str, int]) -> dict[str, int]:
+        for deployment, rpm in value.items():
+            if rpm < 0:
+                raise ValueError(f"deployment {deployment!r}: rpm must be >= 0")
+        return value
+
+    @field_validator("content_filter_words")
+    @classmethod
+    def _non_empty_words(cls, value: list[str]) -> list[str]:
+        if any(not w.strip() for w in value):
+            raise ValueError("trigger words must not be empty")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    def rpm_for(self, deployment: str) -> int:
+        return self.rpm_per_deployment.get(deployment, self.rpm_default)
+
+    def public_view(self) -> dict[str, Any]:
+        """The config as `GET /_emulator/config` shows it: keys are never echoed back."""
+        return self.model_dump(exclude={"api_keys"})
+
+
+class ConfigError(ValueError):
+    """A configuration patch that does not validate; the message names the field."""
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "config"
+        parts.append(f"{field}: {err['msg']}")
+    return "; ".join(parts)
+
+
+_DICT_FIELDS = ("deployments", "rpm_per_deployment")
+
+
+def apply_patch(current: EmulatorConfig, patch: object) -> EmulatorConfig:
+    """Merge a partial JSON object into ``current``.
+
+    Top-level keys replace; the two map-valued fields merge key by key (``null`` removes a key),
+    so ``{"rpm_per_deployment": {"dall-e-3": 2}}`` adds one quota without restating the others.
+    """
+    if not isinstance(patch, dict):
+        raise ConfigError("config: body must be a JSON object")
+    unknown = sorted(set(patch) - set(EmulatorConfig.model_fields))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown configuration field")
+    merged = current.model_dump()
+    for key, value in patch.items():
+        if key in _DICT_FIELDS and isinstance(value, dict):
+            target = dict(merged[key])
+            for k, v in value.items():
+                if v is None:
+                    target.pop(k, None)
+                else:
+                    target[k] = v
+            merged[key] = target
+        else:
+            merged[key] = value
+    try:
+        return EmulatorConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc
+
+
+# --- start-up: CLI and EMULATOR_* environment ---------------------------------------------------
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"{what}: expected NAME=VALUE, got {item!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+# field → (CLI flag, env var, kind); kind decides how strings become values.
+_OPTIONS: list[tuple[str, str, str, str]] = [
+    ("api_keys", "--api-key", "EMULATOR_API_KEYS", "list"),
+    ("deployments", "--deployment", "EMULATOR_DEPLOYMENTS", "map"),
+    ("latency_seconds", "--latency", "EMULATOR_LATENCY_SECONDS", "float"),
+    ("latency_jitter_seconds", "--latency-jitter", "EMULATOR_LATENCY_JITTER_SECONDS", "float"),
+    ("rpm_default", "--rpm-default", "EMULATOR_RPM_DEFAULT", "int"),
+    ("rpm_per_deployment", "--rpm", "EMULATOR_RPM", "intmap"),
+    ("error_rate_500", "--error-rate-500", "EMULATOR_ERROR_RATE_500", "float"),
+    ("error_rate_503", "--error-rate-503", "EMULATOR_ERROR_RATE_503", "float"),
+    ("drop_rate", "--drop-rate", "EMULATOR_DROP_RATE", "float"),
+    (
+        "download_bytes_per_second",
+        "--download-bytes-per-second",
+        "EMULATOR_DOWNLOAD_BYTES_PER_SECOND",
+        "int",
+    ),
+    ("truncate_rate", "--truncate-rate", "EMULATOR_TRUNCATE_RATE", "float"),
+    ("content_filter_words", "--content-filter-word", "EMULATOR_CONTENT_FILTER_WORDS", "list"),
+    ("content_filter_shape", "--content-filter-shape", "EMULATOR_CONTENT_FILTER_SHAPE", "str"),
+    ("image_filter_rate", "--image-filter-rate", "EMULATOR_IMAGE_FILTER_RATE", "float"),
+    (
+        "operation_timeout_seconds",
+        "--operation-timeout",
+        "EMULATOR_OPERATION_TIMEOUT_SECONDS",
+        "float",
+    ),
+    (
+        "async_retry_after_seconds",
+        "--async-retry-after",
+        "EMULATOR_ASYNC_RETRY_AFTER_SECONDS",
+        "int",
+    ),
+    ("url_ttl_seconds", "--url-ttl", "EMULATOR_URL_TTL_SECONDS", "float"),
+    ("public_base_url", "--public-base-url", "EMULATOR_PUBLIC_BASE_URL", "str"),
+    ("seed", "--seed", "EMULATOR_SEED", "int"),
+]
+_REPEATABLE = {"list", "map", "intmap"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.emulator",
+        description="Local Azure OpenAI / OpenAI image generation API emulator.",
+    )
+    parser.add_argument(
+        "--host", default=os.environ.get("EMULATOR_HOST", "127.0.0.1"), help="[EMULATOR_HOST]"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("EMULATOR_PORT", "0")),
+        help="0 picks a free port [EMULATOR_PORT]",
+    )
+    for field, flag, env, kind in _OPTIONS:
+        help_text = f"[{env}] {EmulatorConfig.model_fields[field].description or ''}".strip()
+        if kind in _REPEATABLE:
+            parser.add_argument(flag, dest=field, action="append", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=field, default=None, help=help_text)
+    return parser
+
+
+def _convert(field: str, kind: str, raw: str | list[str]) -> Any:
+    try:
+        if kind == "list":
+            return list(raw) if isinstance(raw, list) else _split(raw)
+        if kind in ("map", "intmap"):
+            items = raw if isinstance(raw, list) else _split(raw)
+            pairs = _pairs(items, field)
+            if kind == "intmap":
+                return {k: int(v) for k, v in pairs.items()}
+            return {**DEFAULT_DEPLOYMENTS, **pairs} if field == "deployments" else pairs
+        assert isinstance(raw, str)
+        if kind == "float":
+            return float(raw)
+        if kind == "int":
+            return int(raw)
+        return raw
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{field}: {exc}") from exc
+
+
+def config_from_sources(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[argparse.Namespace, EmulatorConfig]:
+    """Defaults < EMULATOR_* environment < command line."""
+    env = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    values: dict[str, Any] = {}
+    for field, _flag, env_name, kind in _OPTIONS:
+        if env.get(env_name, "").strip():
+            values[field] = _convert(field, kind, env[env_name])
+        cli = getattr(args, field)
+        if cli is not None:
+            values[field] = _convert(field, kind, cli)
+    try:
+        return args, EmulatorConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc

@@ -1,0 +1,209 @@
+"""Error answers, shaped exactly as the service shapes them (aoai-images-contract.md §5)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aiohttp import web
+
+Style = Literal["azure", "openai"]
+
+PROMPT_REJECTED_MESSAGE = (
+    "Your request was rejected as a result of our safety system. Your prompt may contain text "
+    "that is not allowed by our safety system."
+)
+IMAGE_FILTERED_MESSAGE = "Generated image was filtered as a result of our safety system."
+TIMED_OUT_MESSAGE = "task has timed out"
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    style: Style = "azure",
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+    error_type: str = "invalid_request_error",
+    extra: dict[str, Any] | None = None,
+) -> web.Response:
+    """``{"error": {"code", "message"}}`` (Azure) or OpenAI's ``{code, message, param, type}``."""
+    err: dict[str, Any] = {"code": code, "message": message}
+    if style == "openai":
+        err.update({"param": param, "type": error_type})
+    if extra:
+        err.update(extra)
+    all_headers = {"x-ms-error-code": code} if style == "azure" else {}
+    all_headers.update(headers or {})
+    return json_response(status, {"error": err}, all_headers)
+
+
+def unauthorized(style: Style) -> web.Response:
+    if style == "openai":
+        return error(
+            401,
+            "invalid_api_key",
+            "Incorrect API key provided. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            style="openai",
+        )
+    return error(
+        401,
+        "401",
+        "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+        "provide a valid key for an active subscription and use a correct regional API endpoint "
+        "for your resource.",
+    )
+
+
+def deployment_not_found(name: str, style: Style) -> web.Response:
+    if style == "openai":
+        return error(
+            404,
+            "model_not_found",
+            f"The model `{name}` does not exist or you do not have access to it.",
+            style="openai",
+        )
+    return error(
+        404,
+        "DeploymentNotFound",
+        "The API deployment for this resource does not exist. If you created the deployment "
+        "within the last 5 minutes, please wait a moment and try again.",
+    )
+
+
+def invalid_payload(field: str, style: Style) -> web.Response:
+    return error(
+        400,
+        "invalidPayload",
+        f"Invalid payload: Value for property {field} is invalid.",
+        style=style,
+        param=field,
+    )
+
+
+def missing_api_version() -> web.Response:
+    return error(
+        400,
+        "MissingApiVersionParameter",
+        "The api-version query parameter (?api-version=) is required for all requests.",
+    )
+
+
+def rate_limited(
+    operation: str, api_version: str | None, wait: str, style: Style, headers: dict[str, str]
+) -> web.Response:
+    version = f" under Azure OpenAI API version {api_version}" if api_version else ""
+    message = (
+        f"Requests to the {operation} Operation{version} have exceeded call rate limit of your "
+        f"current OpenAI S0 pricing tier. Please retry after {wait} seconds. Please go here: "
+        "https://aka.ms/oai/quotaincrease if you would like to further increase the default rate "
+        "limit."
+    )
+    return error(429, "429", message, style=style, headers=headers, error_type="requests")
+
+
+def server_error(status: int, style: Style) -> web.Response:
+    if status == 503:
+        return error(
+            503,
+            "ServiceUnavailable",
+            "The service is temporarily unable to process your request. Please try again later.",
+            style=style,
+            error_type="server_error",
+        )
+    return error(
+        500,
+        "InternalServerError",
+        "The server had an error while processing your request. Sorry about that!",
+        style=style,
+        error_type="server_error",
+    )
+
+
+FILTER_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
+
+
+def filter_results(flagged: str | None = None) -> dict[str, Any]:
+    """``content_filter_results`` with every category safe, or one flagged high and filtered."""
+    return {
+        c: {"filtered": c == flagged, "severity": "high" if c == flagged else "safe"}
+        for c in FILTER_CATEGORIES
+    }
+
+
+def prompt_filter_results() -> dict[str, Any]:
+    return {**filter_results(), "profanity": {"detected": False, "filtered": False}}
+
+
+def prompt_rejected(shape: str, prompt: str, style: Style) -> web.Response:
+    """Safety-system refusal of a prompt, in either of the two documented shapes."""
+    if shape == "contentFilter":
+        return error(400, "contentFilter", PROMPT_REJECTED_MESSAGE, style=style)
+    return error(
+        400,
+        "content_policy_violation",
+        PROMPT_REJECTED_MESSAGE,
+        style=style,
+        extra={
+            "inner_error": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_results": filter_results("violence"),
+                "revised_prompt": prompt,
+            },
+            "type": "invalid_request_error",
+        },
+    )
+
+
+def sas_failure(verdict: str, se: str | None) -> web.Response:
+    """What Blob Storage says to an expired or forged SAS URL."""
+    now = datetime.now(UTC)
+    request_id = str(uuid.uuid4())
+    if verdict == "expired":
+        detail = (
+            f"Signed expiry time [{_rfc1123(se)}] has to be after signed start time "
+            f"[{now.strftime('%a, %d %b %Y %H:%M:%S GMT')}]"
+        )
+    elif verdict == "bad-signature":
+        detail = "Signature did not match."
+    else:
+        detail = "Signature fields not well formed."
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code>'
+        "<Message>Server failed to authenticate the request. Make sure the value of "
+        "Authorization header is formed correctly including the signature.\n"
+        f"RequestId:{request_id}\nTime:{now.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z</Message>"
+        f"<AuthenticationErrorDetail>{detail}</AuthenticationErrorDetail></Error>"
+    )
+    return web.Response(
+        status=403,
+        text=body,
+        content_type="application/xml",
+        headers={"x-ms-error-code": "AuthenticationFailed", "x-ms-request-id": request_id},
+    )
+
+
+def _rfc1123(se: str | None) -> str:
+    try:
+        parsed = datetime.strptime(se or "", "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return se or ""
+    return parsed.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def unix_now() -> int:
+    return int(time.time())
