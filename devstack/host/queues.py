@@ -1,0 +1,202 @@
+"""Storage queue triggers, run as the Functions host runs them.
+
+Each queue-triggered function gets a listener that polls its queue in Azurite (short backoff, so a
+new message starts within about a second), hides what it takes for a lease it keeps renewing while
+the function runs, decodes base64 per host.json ``messageEncoding``, deletes the message on
+success, makes it visible again after ``visibilityTimeout`` on failure, and once it has been
+dequeued ``maxDequeueCount`` times moves it, unchanged, to ``{queue}-poison``. Nothing is lost: a
+message is deleted only after its function succeeded or after its copy sits in the poison queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Mapping
+
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.functions.queue import QueueMessage as FunctionsQueueMessage
+from azure.storage.queue import QueueMessage
+from azure.storage.queue.aio import QueueClient
+
+from devstack.host.loader import FunctionSpec, LoadedApp
+from devstack.host.settings import QueueSettings
+
+log = logging.getLogger("devstack.host.queues")
+
+_SETTING_REF = re.compile(r"%([^%]+)%")
+
+
+class BadMessageEncoding(ValueError):
+    """The message text is not base64 although host.json says messages are."""
+
+
+def resolve_setting_refs(text: str, env: Mapping[str, str]) -> str:
+    """``%NAME%`` binding expressions replaced by app settings, as the host does."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in env:
+            raise KeyError(f"app setting {m.group(1)} (referenced as %{m.group(1)}%) is not set")
+        return env[m.group(1)]
+
+    return _SETTING_REF.sub(sub, text)
+
+
+def connection_string(setting: str | None, env: Mapping[str, str]) -> str:
+    """The connection a binding names: the setting, or AzureWebJobs<setting>, or the default."""
+    name = setting or "AzureWebJobsStorage"
+    for candidate in (name, f"AzureWebJobs{name}"):
+        value = env.get(candidate)
+        if value:
+            return value
+    raise KeyError(f"connection setting {name} is not set")
+
+
+def decode_body(text: str, encoding: str) -> bytes:
+    if encoding == "none":
+        return text.encode("utf-8")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadMessageEncoding(
+            "message is not valid base64 (host.json extensions.queues.messageEncoding is base64)"
+        ) from exc
+
+
+class QueueListener:
+    """Polls one queue for one function."""
+
+    def __init__(
+        self,
+        app: LoadedApp,
+        spec: FunctionSpec,
+        settings: QueueSettings,
+        *,
+        env: Mapping[str, str] | None = None,
+        lease_seconds: int = 60,
+    ) -> None:
+        environ = os.environ if env is None else env
+        self.app = app
+        self.spec = spec
+        self.settings = settings
+        self.queue_name = resolve_setting_refs(str(spec.trigger["queueName"]), environ).lower()
+        self.poison_name = f"{self.queue_name}-poison"
+        self._conn = connection_string(spec.trigger.get("connection"), environ)
+        self.lease_seconds = lease_seconds
+        self._client: QueueClient | None = None
+        self._poison: QueueClient | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._client = QueueClient.from_connection_string(self._conn, self.queue_name)
+        self._poison = QueueClient.from_connection_string(self._conn, self.poison_name)
+        with contextlib.suppress(ResourceExistsError):
+            await self._client.create_queue()
+        self._task = asyncio.create_task(self._run(), name=f"queue-{self.queue_name}")
+        log.info("listening on queue %s for %s", self.queue_name, self.spec.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for client in (self._client, self._poison):
+            if client is not None:
+                await client.close()
+
+    async def _run(self) -> None:
+        assert self._client is not None
+        idle = 0.05
+        while True:
+            try:
+                batch = [
+                    m
+                    async for m in self._client.receive_messages(
+                        messages_per_page=self.settings.batch_size,
+                        max_messages=self.settings.batch_size,
+                        visibility_timeout=self.lease_seconds,
+                    )
+                ]
+            except AzureError as exc:
+                log.warning("polling %s failed: %s", self.queue_name, exc)
+                batch = []
+            if batch:
+                idle = 0.05
+                await asyncio.gather(*(self._process(m) for m in batch))
+            else:
+                await asyncio.sleep(idle)
+                idle = min(idle * 2, self.settings.max_polling_interval)
+
+    async def _renew(self, message: QueueMessage, receipt: list[str]) -> None:
+        """Keep the message hidden while its function runs (the host's lease renewal)."""
+        assert self._client is not None
+        while True:
+            await asyncio.sleep(self.lease_seconds / 2)
+            updated = await self._client.update_message(
+                message.id, pop_receipt=receipt[0], visibility_timeout=self.lease_seconds
+            )
+            receipt[0] = str(updated.pop_receipt)
+
+    async def _process(self, message: QueueMessage) -> None:
+        assert self._client is not None
+        assert self._poison is not None
+        receipt = [str(message.pop_receipt)]
+        text = message.content if isinstance(message.content, str) else str(message.content)
+        renew = asyncio.create_task(self._renew(message, receipt))
+        error: BaseException | None = None
+        try:
+            body = decode_body(text, self.settings.message_encoding)
+            trigger = FunctionsQueueMessage(
+                id=message.id,
+                body=body,
+                dequeue_count=message.dequeue_count,
+                expiration_time=message.expires_on,
+                insertion_time=message.inserted_on,
+                time_next_visible=message.next_visible_on,
+                pop_receipt=receipt[0],
+            )
+            await self.app.call(self.spec, trigger)
+        except Exception as exc:
+            error = exc
+        finally:
+            renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AzureError):
+                await renew
+        try:
+            if error is None:
+                await self._client.delete_message(message.id, receipt[0])
+                return
+            count = message.dequeue_count or 1
+            if count >= self.settings.max_dequeue_count:
+                log.error(
+                    "message %s failed %d times (%s); moving it to %s",
+                    message.id,
+                    count,
+                    error,
+                    self.poison_name,
+                )
+                with contextlib.suppress(ResourceExistsError):
+                    await self._poison.create_queue()
+                await self._poison.send_message(text)
+                await self._client.delete_message(message.id, receipt[0])
+            else:
+                log.warning(
+                    "message %s failed (attempt %d of %d): %s",
+                    message.id,
+                    count,
+                    self.settings.max_dequeue_count,
+                    error,
+                )
+                await self._client.update_message(
+                    message.id,
+                    pop_receipt=receipt[0],
+                    visibility_timeout=int(self.settings.visibility_timeout),
+                )
+        except AzureError as exc:
+            # The lease runs out and the message comes back: nothing is lost.
+            log.warning("settling message %s on %s failed: %s", message.id, self.queue_name, exc)

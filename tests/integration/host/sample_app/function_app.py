@@ -1,0 +1,71 @@
+"""A small app the host tests run: HTTP routes and methods, env, and a queue trigger."""
+
+import contextlib
+import json
+import os
+
+import azure.functions as func
+from azure.storage.queue import QueueClient
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+def _report(queue: str, payload: dict) -> None:
+    """Tell the test what happened, through a queue it can read."""
+    connection = os.environ["AzureWebJobsStorage"]  # noqa: SIM112 - the Functions setting name
+    client = QueueClient.from_connection_string(connection, queue)
+    with contextlib.suppress(Exception):  # exists already
+        client.create_queue()
+    client.send_message(json.dumps(payload))
+
+
+@app.route(route="hello", methods=["GET"])
+def hello(req: func.HttpRequest) -> func.HttpResponse:
+    name = req.params.get("name", "world")
+    return func.HttpResponse(f"hello {name}", headers={"X-Sample": "yes"})
+
+
+@app.route(route="items/{id}", methods=["GET", "DELETE"])
+def item(req: func.HttpRequest) -> func.HttpResponse:
+    body = {"id": req.route_params["id"], "method": req.method}
+    return func.HttpResponse(json.dumps(body), mimetype="application/json")
+
+
+@app.route(route="items/{id}/parts/{index:int?}", methods=["GET"])
+def item_part(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(dict(req.route_params)), mimetype="application/json")
+
+
+@app.route(route="items/special", methods=["GET"])
+def special_item(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("the literal route wins")
+
+
+@app.route(methods=["POST"])
+async def echo(req: func.HttpRequest) -> func.HttpResponse:
+    """No route: served at /api/echo (the function name)."""
+    return func.HttpResponse(
+        req.get_body(),
+        status_code=201,
+        mimetype=req.headers.get("content-type", "application/octet-stream"),
+    )
+
+
+@app.route(route="settings")
+def settings(req: func.HttpRequest) -> func.HttpResponse:
+    names = ["SAMPLE_FROM_FILE", "SAMPLE_OVERRIDDEN"]
+    return func.HttpResponse(json.dumps({n: os.environ.get(n) for n in names}))
+
+
+@app.route(route="boom")
+def boom(req: func.HttpRequest) -> func.HttpResponse:
+    raise RuntimeError("this function always fails")
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%SAMPLE_QUEUE%", connection="AzureWebJobsStorage")
+def on_message(msg: func.QueueMessage) -> None:
+    text = msg.get_body().decode("utf-8")
+    _report("sample-attempts", {"body": text, "dequeue_count": msg.dequeue_count, "id": msg.id})
+    if text.startswith("fail"):
+        raise ValueError(f"refusing {text}")
+    _report("sample-done", {"body": text})

@@ -1,0 +1,21 @@
+"""``python -m devstack.host`` as a process: its ready line, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+from .conftest import SAMPLE_APP, host_process
+
+
+def test_host_announces_its_free_port_and_stops_cleanly_on_sigterm(azurite, tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", AzureWebJobsStorage=azurite.connection_string)
+    proc = host_process(SAMPLE_APP, tmp_path, env)
+    base_url = proc.start(timeout=60).group(1)
+    try:
+        assert httpx.get(f"{base_url}/api/hello", timeout=30).text == "hello world"
+    finally:
+        code = proc.stop()
+    assert code == 0
+    assert "host stopping" in proc.output_tail
