@@ -1,0 +1,207 @@
+"""The Durable HTTP API (``/runtime/webhooks/durabletask/...``) the client SDK and users call.
+
+Status codes and bodies follow what azure-functions-durable's DurableOrchestrationClient expects
+(see the contract §3): the SDK reads ``response.json()`` of every answer, so error bodies are
+JSON too, and 404 on a status read is an empty body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from devstack.durable.engine import RUNTIME_STATUSES, EngineError, normalise_json_body
+from devstack.durable.history import parse_iso
+
+if TYPE_CHECKING:
+    from devstack.durable.engine import DurableEngine
+
+
+def _flag(request: web.Request, name: str, default: bool) -> bool:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() == "true"
+
+
+def _time(request: web.Request, name: str) -> float | None:
+    value = request.query.get(name)
+    if not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise EngineError(400, f"{name} is not an ISO-8601 time: {value!r}") from exc
+
+
+def _statuses(request: web.Request) -> list[str] | None:
+    value = request.query.get("runtimeStatus")
+    if not value:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in RUNTIME_STATUSES]
+    if unknown:
+        raise EngineError(400, f"runtimeStatus has unknown values: {', '.join(unknown)}")
+    return names
+
+
+def _error(exc: EngineError) -> web.Response:
+    return web.json_response(
+        {"Message": exc.message, "ExceptionMessage": exc.message}, status=exc.status
+    )
+
+
+def add_routes(engine: DurableEngine, app: web.Application, prefix: str) -> None:
+    """Register the handlers on ``app``; the SDK's rpcBaseUrl is ``<origin><prefix>/``."""
+
+    def handler(fn: Any) -> Any:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                result: web.StreamResponse = await fn(request)
+                return result
+            except EngineError as exc:
+                return _error(exc)
+
+        return wrapped
+
+    def status_url(request: web.Request, instance_id: str) -> str:
+        return str(request.url.with_path(f"{prefix}/instances/{instance_id}").with_query(None))
+
+    @handler
+    async def start(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        instance_id = request.match_info.get("instance_id") or None
+        input_json = normalise_json_body(await request.read())
+        iid = await engine.start_new(name, instance_id, input_json)
+        timeout = request.query.get("timeout")
+        if timeout:
+            try:
+                status = await engine.wait_for_completion(iid, float(timeout))
+                return web.json_response(status.get("output"), status=200)
+            except TimeoutError:
+                pass
+        url = status_url(request, iid)
+        body = {
+            "id": iid,
+            "statusQueryGetUri": url,
+            "sendEventPostUri": f"{url}/raiseEvent/{{eventName}}",
+            "terminatePostUri": f"{url}/terminate?reason={{text}}",
+            "purgeHistoryDeleteUri": url,
+            "restartPostUri": f"{url}/restart",
+            "suspendPostUri": f"{url}/suspend?reason={{text}}",
+            "resumePostUri": f"{url}/resume?reason={{text}}",
+        }
+        return web.json_response(body, status=202, headers={"Location": url, "Retry-After": "10"})
+
+    @handler
+    async def get_status(request: web.Request) -> web.StreamResponse:
+        iid = request.match_info["instance_id"]
+        status = engine.get_status(
+            iid,
+            show_history=_flag(request, "showHistory", False),
+            show_history_output=_flag(request, "showHistoryOutput", False),
+            show_input=_flag(request, "showInput", True),
+        )
+        if status is None:
+            return web.Response(status=404)
+        code = 200
+        headers: dict[str, str] = {}
+        state = status["runtimeStatus"]
+        if state in ("Pending", "Running", "ContinuedAsNew"):
+            code = 202
+            headers = {"Location": status_url(request, iid), "Retry-After": "10"}
+        elif state == "Failed" and _flag(request, "returnInternalServerErrorOnFailure", False):
+            code = 500
+        return web.json_response(status, status=code, headers=headers)
+
+    @handler
+    async def list_statuses(request: web.Request) -> web.StreamResponse:
+        statuses = engine.list_statuses(
+            created_from=_time(request, "createdTimeFrom"),
+            created_to=_time(request, "createdTimeTo"),
+            statuses=_statuses(request),
+            prefix=request.query.get("instanceIdPrefix") or None,
+            show_input=_flag(request, "showInput", False),
+        )
+        top = request.query.get("top")
+        headers: dict[str, str] = {}
+        if top:
+            start_at = int(request.headers.get("x-ms-continuation-token") or 0)
+            page = statuses[start_at : start_at + int(top)]
+            if start_at + int(top) < len(statuses):
+                headers["x-ms-continuation-token"] = str(start_at + int(top))
+            statuses = page
+        return web.json_response(statuses, headers=headers)
+
+    @handler
+    async def purge_one(request: web.Request) -> web.StreamResponse:
+        deleted = engine.purge(request.match_info["instance_id"])
+        if not deleted:
+            return web.Response(status=404)
+        return web.json_response({"instancesDeleted": deleted})
+
+    @handler
+    async def purge_many(request: web.Request) -> web.StreamResponse:
+        deleted = engine.purge_by(
+            created_from=_time(request, "createdTimeFrom"),
+            created_to=_time(request, "createdTimeTo"),
+            statuses=_statuses(request),
+        )
+        if not deleted:
+            return web.Response(status=404)
+        return web.json_response({"instancesDeleted": deleted})
+
+    @handler
+    async def raise_event(request: web.Request) -> web.StreamResponse:
+        data = normalise_json_body(await request.read())
+        await engine.raise_event(
+            request.match_info["instance_id"], request.match_info["event"], data
+        )
+        return web.Response(status=202)
+
+    @handler
+    async def operation(request: web.Request) -> web.StreamResponse:
+        iid = request.match_info["instance_id"]
+        op = request.match_info["op"]
+        reason = request.query.get("reason", "")
+        if op == "terminate":
+            await engine.terminate(iid, reason)
+        elif op == "suspend":
+            await engine.suspend(iid, reason)
+        elif op == "resume":
+            await engine.resume(iid, reason)
+        elif op == "restart":
+            new_id = _flag(request, "restartWithNewInstanceId", True)
+            restarted = await engine.restart(iid, new_id)
+            return web.json_response(restarted, status=202)
+        elif op == "rewind":
+            return web.json_response(
+                "Rewind is not supported by the devstack Durable engine.", status=501
+            )
+        else:
+            return web.json_response(f"Unknown operation '{op}'.", status=404)
+        return web.Response(status=202)
+
+    @handler
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        data = engine.metrics(request.match_info["instance_id"])
+        if data is None:
+            return web.Response(status=404)
+        return web.json_response(data)
+
+    inst = prefix + "/instances/{instance_id}"
+    app.router.add_post(prefix + "/orchestrators/{name}", start)
+    app.router.add_post(prefix + "/orchestrators/{name}/{instance_id}", start)
+    app.router.add_get(prefix + "/instances", list_statuses)
+    app.router.add_get(prefix + "/instances/", list_statuses)
+    app.router.add_delete(prefix + "/instances", purge_many)
+    app.router.add_delete(prefix + "/instances/", purge_many)
+    app.router.add_get(inst, get_status)
+    app.router.add_delete(inst, purge_one)
+    app.router.add_post(inst + "/raiseEvent/{event}", raise_event)
+    app.router.add_post(inst + "/{op}", operation)
+    app.router.add_get(prefix + "/_devstack/instances/{instance_id}/metrics", metrics)
+
+
+__all__ = ["add_routes"]
