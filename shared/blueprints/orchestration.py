@@ -187,6 +187,7 @@ def _generate_async(run: _Job) -> Gen:
         run, activities.SUBMIT, {0: submit_input}, "generating"
     )
     operation_url = str(submitted[0]["operation_url"])
+    run.show(stage="polling", operation_status="notRunning")
     started = run.now
     polls = 0
     failures = 0

@@ -2,23 +2,28 @@
 
 Two goals pull against each other: notice success quickly (median ≤ 1 s from "succeeded" to the
 job completing) and do not hammer the service (about one poll per 2 s of generation time). The
-schedule keeps a budget of polls that grows by one per `SECONDS_PER_POLL` of elapsed time; while the
-operation is young (well before its typical duration) it polls sparsely and so saves budget, then
-spends the savings on 1-second polls around the time it usually finishes. The typical duration is
-learnt by the poll activity (it is returned in the activity's result, so replays see the same
-number); the service's own `retry-after` always wins when it sends one.
+schedule allows `elapsed / SECONDS_PER_POLL + BANK` polls by any moment. While the operation is
+young (well before its typical duration) it polls sparsely and so saves allowance; from
+`DENSE_FROM` of the typical duration it polls every second for as long as the savings last, then
+settles at the long-run rate. The typical duration is learnt by the poll activity and comes back
+in its result, so replays see the same number; the service's own `retry-after` always wins.
+
+For operations shorter than ~8 s the two goals cannot both hold (a 1 s median needs ~1 poll/s);
+the schedule then favours latency.
 """
 
 from __future__ import annotations
 
 SECONDS_PER_POLL = 2.0  # long-run rate: one poll per this many seconds of generation time
-DENSE_INTERVAL_S = 1.0  # around the expected completion
-SPARSE_INTERVAL_S = 3.0  # early on, saving budget
+BANK = 1.5  # polls allowed on top of the long-run rate
+DENSE_INTERVAL_S = 1.0
 FIRST_POLL_S = 1.0
 DEFAULT_EXPECTED_S = 8.0
+SPARSE_FRACTION = 0.3  # sparse interval as a fraction of the typical duration...
+SPARSE_MIN_S, SPARSE_MAX_S = 3.0, 10.0  # ...within these bounds
+DENSE_FROM = 0.8  # poll densely from this fraction of the typical duration
 MIN_INTERVAL_S = 0.5
 MAX_INTERVAL_S = 30.0
-DENSE_FROM = 0.6  # start dense polling at this fraction of the expected duration
 
 
 def next_poll_delay(
@@ -34,10 +39,9 @@ def next_poll_delay(
     if polls_done == 0:
         return FIRST_POLL_S
     expected = expected_s if expected_s and expected_s > 0 else DEFAULT_EXPECTED_S
-    credit = (elapsed_s + DENSE_INTERVAL_S) / SECONDS_PER_POLL + 1.0 - polls_done
-    if elapsed_s + SPARSE_INTERVAL_S < expected * DENSE_FROM:
-        return SPARSE_INTERVAL_S
-    if credit >= 1.0:
-        return DENSE_INTERVAL_S
-    # Out of savings (a slow operation): settle at the long-run rate.
-    return SECONDS_PER_POLL
+    sparse = min(max(SPARSE_FRACTION * expected, SPARSE_MIN_S), SPARSE_MAX_S)
+    if elapsed_s + sparse < expected * DENSE_FROM:
+        return sparse
+    # The earliest moment the next poll fits the allowance, but never sooner than 1 s.
+    earliest = SECONDS_PER_POLL * (polls_done + 1 - BANK) - elapsed_s
+    return min(max(DENSE_INTERVAL_S, earliest), MAX_INTERVAL_S)

@@ -1,0 +1,307 @@
+"""The image_job orchestrator, replayed episode by episode through the real durable SDK."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shared.imaging.types import Family, Flavour
+
+DALLE2 = (Family.DALLE2, Flavour.AZURE_DALLE2_ASYNC)
+GPT = (Family.GPT_IMAGE, Flavour.AZURE_DEPLOYMENT)
+SERVICE_URL = "https://dalleprodsec.blob.core.windows.net/private/images/x/generated_{i}.png?sig=s"
+OPERATION = "http://127.0.0.1:9/openai/operations/images/op1?api-version=2023-06-01-preview"
+
+
+def stored(index: int, content_type: str = "image/png") -> dict[str, Any]:
+    return {
+        "blob": f"2026/03/01/job1/{index}.png",
+        "content_type": content_type,
+        "bytes": 1000 + index,
+        "width": 1024,
+        "height": 1024,
+        "index": index,
+        "revised_prompt": f"revised {index}",
+    }
+
+
+def ok_url_generation(payload: dict[str, Any]) -> dict[str, Any]:
+    first = payload["first_index"]
+    n = payload["params"]["n"]
+    return {
+        "outcome": "ok",
+        "images": [],
+        "sources": [
+            {"index": first + i, "url": SERVICE_URL.format(i=first + i), "revised_prompt": "r"}
+            for i in range(n)
+        ],
+    }
+
+
+def persisted(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"outcome": "ok", "image": stored(payload["index"])}
+
+
+def throttled(after: float | None = 7.0) -> dict[str, Any]:
+    return {"outcome": "retry", "retry_after": after, "code": "throttled", "message": "429"}
+
+
+def test_sync_url_model_generates_once_then_persists_each_image(replay, make_job):
+    def respond(name, payload):
+        return {"generate_images": ok_url_generation, "persist_image": persisted}[name](payload)
+
+    run = replay(make_job(), respond)
+
+    assert run.names() == ["generate_images", "persist_image"]
+    assert run.calls[1].input["url"] == SERVICE_URL.format(i=0)
+    out = run.output
+    assert out["status"] == "succeeded"
+    assert out["id"] == "job1"
+    assert out["model"] == "dall-e-3"
+    assert out["prompt"] == "a badger wearing a tuxedo"
+    assert [i["blob"] for i in out["images"]] == ["2026/03/01/job1/0.png"]
+    assert out["images"][0]["revised_prompt"] == "revised 0"
+    assert "url" not in out["images"][0]  # SAS URLs are made on read, never kept in history
+    assert run.statuses[-1]["stage"] == "completed"
+    assert run.statuses[-1]["images_done"] == 1
+    assert run.timers == []
+
+
+def test_base64_model_is_stored_by_the_generating_activity_and_needs_no_persist(replay, make_job):
+    def respond(name, payload):
+        assert name == "generate_images"
+        return {"outcome": "ok", "images": [stored(0), stored(1)], "sources": []}
+
+    run = replay(make_job(*GPT, n=2), respond)
+
+    assert run.names() == ["generate_images"]
+    assert run.calls[0].input["params"]["n"] == 2  # one call for all images
+    assert run.output["status"] == "succeeded"
+    assert [i["bytes"] for i in run.output["images"]] == [1000, 1001]
+
+
+def test_throttled_generation_waits_on_a_durable_timer_for_retry_after_then_retries(
+    replay, make_job
+):
+    answers = iter([throttled(7.0), None])
+
+    def respond(name, payload):
+        if name == "generate_images":
+            answer = next(answers)
+            return answer or {"outcome": "ok", "images": [stored(0)], "sources": []}
+        raise AssertionError(name)
+
+    run = replay(make_job(*GPT), respond)
+
+    assert run.names() == ["generate_images", "generate_images"]
+    assert run.timers == [7.0]
+    waiting = [s for s in run.statuses if s["stage"] == "waiting_to_retry"]
+    assert waiting
+    assert waiting[0]["retry_after_seconds"] == 7.0
+    assert waiting[0]["last_error"] == "throttled"
+    assert any(s["stage"] == "generating" and s["attempts"] == 2 for s in run.statuses)
+    assert run.output["status"] == "succeeded"
+
+
+def test_without_retry_after_the_wait_backs_off(replay, make_job):
+    def respond(name, payload):
+        return throttled(None)
+
+    run = replay(make_job(*GPT, max_attempts=4), respond)
+
+    assert run.timers == [2.0, 4.0, 8.0]
+    assert run.output["error"]["code"] == "throttled"
+
+
+def test_retries_are_bounded_by_attempts(replay, make_job):
+    run = replay(make_job(*GPT, max_attempts=3), lambda name, payload: throttled(1.0))
+
+    assert run.names() == ["generate_images"] * 3
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "throttled"
+    assert "3 attempts" in run.output["error"]["message"]
+    assert run.statuses[-1]["stage"] == "failed"
+
+
+def test_job_deadline_stops_retrying(replay, make_job):
+    run = replay(
+        make_job(*GPT, deadline_seconds=30, max_attempts=50),
+        lambda name, payload: throttled(20.0),
+    )
+
+    assert run.timers == [20.0]  # a second 20 s wait would end past the 30 s deadline
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "deadline_exceeded"
+
+
+@pytest.mark.parametrize(
+    "code", ["content_filter", "invalid_request", "auth_failed", "deployment_not_found"]
+)
+def test_terminal_errors_fail_at_once_with_their_code(replay, make_job, code):
+    message = "Your request was rejected as a result of our safety system."
+
+    run = replay(
+        make_job(),
+        lambda name, payload: {"outcome": "error", "code": code, "message": message},
+    )
+
+    assert run.names() == ["generate_images"]
+    assert run.timers == []
+    assert run.output["status"] == "failed"
+    assert run.output["error"] == {"code": code, "message": message}
+    assert run.output["images"] == []
+
+
+def test_dalle3_with_n3_fans_out_three_parallel_single_image_calls(replay, make_job):
+    persist_answers: dict[int, list[dict[str, Any]]] = {1: [throttled(3.0)]}
+
+    def respond(name, payload):
+        if name == "generate_images":
+            return ok_url_generation(payload)
+        queued = persist_answers.get(payload["index"])
+        if queued:
+            return queued.pop(0)
+        return persisted(payload)
+
+    run = replay(make_job(n=3), respond)
+
+    generations = [c for c in run.calls if c.name == "generate_images"]
+    assert [c.input["params"]["n"] for c in generations] == [1, 1, 1]
+    assert [c.input["first_index"] for c in generations] == [0, 1, 2]
+    assert len({c.at for c in generations}) == 1  # scheduled together: in parallel
+    persists = [c for c in run.calls if c.name == "persist_image"]
+    assert sorted(c.input["index"] for c in persists[:3]) == [0, 1, 2]
+    assert len({c.at for c in persists[:3]}) == 1
+    assert [c.input["index"] for c in persists[3:]] == [1]  # only the throttled one again
+    assert run.timers == [3.0]
+    assert run.output["status"] == "succeeded"
+    assert [i["blob"] for i in run.output["images"]] == [
+        f"2026/03/01/job1/{i}.png" for i in range(3)
+    ]
+
+
+def test_a_crashing_activity_fails_the_job_with_a_clean_error(replay, make_job):
+    def respond(name, payload):
+        raise RuntimeError("boom at https://x.blob.core.windows.net/c/b?sig=secret")
+
+    run = replay(make_job(), respond)
+
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "internal_error"
+    assert "sig=" not in json.dumps(run.output)
+
+
+def dalle2_responder(statuses: list[dict[str, Any]], n: int = 2):
+    polls = iter(statuses)
+
+    def respond(name, payload):
+        if name == "submit_operation":
+            return {"outcome": "ok", "operation_url": OPERATION}
+        if name == "poll_operation":
+            assert payload["operation_url"] == OPERATION
+            answer = dict(next(polls))
+            if answer.get("status") == "succeeded":
+                answer["sources"] = [
+                    {"index": i, "url": SERVICE_URL.format(i=i), "revised_prompt": None}
+                    for i in range(n)
+                ]
+            return {"outcome": "ok", "retry_after": None, **answer}
+        if name == "persist_image":
+            return persisted(payload)
+        if name == "delete_operation":
+            return {"outcome": "ok", "deleted": True}
+        raise AssertionError(name)
+
+    return respond
+
+
+def test_dalle2_submits_polls_on_timers_persists_then_deletes(replay, make_job):
+    respond = dalle2_responder(
+        [
+            {"status": "notRunning"},
+            {"status": "running", "retry_after": 5},
+            {"status": "running"},
+            {"status": "succeeded"},
+        ]
+    )
+
+    run = replay(make_job(*DALLE2, n=2), respond)
+
+    assert run.names() == [
+        "submit_operation",
+        "poll_operation",
+        "poll_operation",
+        "poll_operation",
+        "poll_operation",
+        "persist_image",
+        "persist_image",
+        "delete_operation",
+    ]
+    assert len(run.timers) == 4  # one durable timer before each poll
+    assert run.timers[2] == 5.0  # the service's retry-after is honoured
+    assert run.output["status"] == "succeeded"
+    assert len(run.output["images"]) == 2
+    assert any(s.get("operation_status") == "running" for s in run.statuses)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "code"),
+    [
+        ("failed", {"code": "content_filter", "message": "filtered"}, "content_filter"),
+        ("failed", None, "operation_failed"),
+        ("canceled", None, "operation_failed"),
+    ],
+)
+def test_dalle2_failed_or_canceled_operation_fails_the_job_and_is_deleted(
+    replay, make_job, status, error, code
+):
+    answer: dict[str, Any] = {"status": status}
+    if error:
+        answer["error"] = error
+    run = replay(make_job(*DALLE2), dalle2_responder([{"status": "running"}, answer]))
+
+    assert run.names()[-1] == "delete_operation"
+    assert "persist_image" not in run.names()
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == code
+
+
+def test_dalle2_deleted_operation_fails_without_images(replay, make_job):
+    run = replay(make_job(*DALLE2), dalle2_responder([{"status": "deleted"}]))
+
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "operation_failed"
+    assert "deleted" in run.output["error"]["message"]
+
+
+def test_dalle2_poll_throttling_is_retried_then_completes(replay, make_job):
+    polls = iter([throttled(4.0), None])
+    base = dalle2_responder([{"status": "succeeded"}], n=1)
+
+    def respond(name, payload):
+        if name == "poll_operation":
+            answer = next(polls)
+            if answer is not None:
+                return answer
+        return base(name, payload)
+
+    run = replay(make_job(*DALLE2), respond)
+
+    assert run.timers[1] == 4.0
+    assert run.output["status"] == "succeeded"
+
+
+def test_dalle2_operation_that_never_finishes_hits_the_deadline_without_hammering(replay, make_job):
+    run = replay(
+        make_job(*DALLE2, deadline_seconds=60),
+        dalle2_responder([{"status": "running"}] * 1000),
+        activity_s=0.2,
+    )
+
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "deadline_exceeded"
+    polls = run.names().count("poll_operation")
+    assert polls <= 60 / 2 + 2  # about one poll per 2 s of generation time
+    assert "delete_operation" not in run.names()  # a running operation cannot be deleted

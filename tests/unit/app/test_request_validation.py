@@ -1,0 +1,171 @@
+"""Every rule `POST /api/images` enforces before a job starts, and the field each 400 names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.imaging.types import Family
+from shared.models import (
+    CAPABILITIES,
+    MAX_BODY_BYTES,
+    ImageRequest,
+    RequestError,
+    parse_body,
+    validate_request,
+)
+from shared.settings import load_settings
+
+ENV = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_OPENAI_ENDPOINT": "http://e"}
+SETTINGS = load_settings(ENV)
+
+
+def check(body: object) -> object:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = parse_body(raw)
+    return validate_request(request, SETTINGS.image_models, SETTINGS.image_default_model)
+
+
+def refused(body: object) -> RequestError:
+    with pytest.raises(RequestError) as info:
+        check(body)
+    return info.value
+
+
+def test_minimal_request_uses_the_default_model():
+    valid = check({"prompt": "a badger"})
+    assert valid.deployment.name == "dall-e-3"
+    assert valid.params.prompt == "a badger"
+    assert valid.params.n == 1
+
+
+def test_full_gpt_image_request_is_kept_as_given():
+    valid = check(
+        {
+            "prompt": "a badger",
+            "model": "gpt-image-1",
+            "n": 3,
+            "size": "1536x1024",
+            "quality": "high",
+            "output_format": "png",
+            "background": "transparent",
+            "user": "u-1",
+        }
+    )
+    assert valid.deployment.family is Family.GPT_IMAGE
+    assert valid.params.model_dump(exclude_none=True) == {
+        "prompt": "a badger",
+        "n": 3,
+        "size": "1536x1024",
+        "quality": "high",
+        "output_format": "png",
+        "background": "transparent",
+        "user": "u-1",
+    }
+
+
+def test_dalle3_with_several_images_is_valid_it_fans_out():
+    assert check({"prompt": "a badger", "model": "dall-e-3", "n": 4}).params.n == 4
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"prompt": "x", "colour": "red"}, "colour", "unknown field"),
+        ({}, "prompt", "required"),
+        ({"prompt": ""}, "prompt", "empty"),
+        ({"prompt": "   "}, "prompt", "empty"),
+        ({"prompt": 5}, "prompt", "string"),
+        ({"prompt": "x", "n": 0}, "n", "greater than or equal to 1"),
+        ({"prompt": "x", "n": 11}, "n", "less than or equal to 10"),
+        ({"prompt": "x", "n": "2"}, "n", "integer"),
+        ({"prompt": "x", "n": True}, "n", "integer"),
+        ({"prompt": "x", "model": "dall-e-9"}, "model", "unknown model"),
+        ({"prompt": "x", "model": "dall-e-3", "size": "256x256"}, "size", "1792x1024"),
+        ({"prompt": "x", "model": "dall-e-2", "size": "1792x1024"}, "size", "not available"),
+        ({"prompt": "x", "model": "dall-e-3", "quality": "low"}, "quality", "standard, hd"),
+        ({"prompt": "x", "model": "gpt-image-1", "quality": "hd"}, "quality", "low"),
+        ({"prompt": "x", "model": "dall-e-2", "quality": "hd"}, "quality", "not support"),
+        ({"prompt": "x", "model": "dall-e-3", "style": "gothic"}, "style", "vivid"),
+        ({"prompt": "x", "model": "gpt-image-1", "style": "vivid"}, "style", "not support"),
+        ({"prompt": "x", "model": "gpt-image-1", "output_format": "gif"}, "output_format", "png"),
+        ({"prompt": "x", "model": "dall-e-3", "output_format": "png"}, "output_format", "not"),
+        ({"prompt": "x", "model": "gpt-image-1", "background": "red"}, "background", "opaque"),
+        (
+            {
+                "prompt": "x",
+                "model": "gpt-image-1",
+                "background": "transparent",
+                "output_format": "jpeg",
+            },
+            "background",
+            "png",
+        ),
+        ({"prompt": "x", "user": "u" * 300}, "user", "at most 256"),
+    ],
+)
+def test_invalid_requests_are_refused_naming_the_field(body, field, words):
+    err = refused(body)
+    assert err.status == 400
+    assert err.field == field
+    assert words in err.message
+    assert err.body() == {
+        "error": {"code": "invalid_request", "message": err.message, "field": field}
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"), [("dall-e-2", 1000), ("dall-e-3", 4000), ("gpt-image-1", 32000)]
+)
+def test_prompt_length_limit_is_per_model(model, limit):
+    assert check({"prompt": "a" * limit, "model": model}).params.prompt == "a" * limit
+    if limit < 32000:
+        err = refused({"prompt": "a" * (limit + 1), "model": model})
+        assert err.field == "prompt"
+        assert str(limit) in err.message
+    else:
+        assert refused({"prompt": "a" * (limit + 1), "model": model}).field == "prompt"
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"", "empty"),
+        (b"not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'"prompt"', "JSON object"),
+    ],
+)
+def test_bodies_that_are_not_a_json_object_are_refused(raw, words):
+    err = refused(raw)
+    assert err.status == 400
+    assert words in err.message
+    assert err.field is None
+
+
+def test_oversized_body_is_refused_before_parsing():
+    err = refused(b"{" + b" " * MAX_BODY_BYTES + b"}")
+    assert err.status == 413
+    assert err.code == "body_too_large"
+
+
+def test_the_capability_table_and_request_schema_are_introspectable():
+    schema = ImageRequest.model_json_schema()
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["prompt"]
+    assert set(schema["properties"]) == {
+        "prompt",
+        "model",
+        "n",
+        "size",
+        "quality",
+        "style",
+        "output_format",
+        "background",
+        "user",
+    }
+    assert CAPABILITIES[Family.DALLE3].sizes == ("1024x1024", "1792x1024", "1024x1792")
+    assert CAPABILITIES[Family.GPT_IMAGE].returns == "b64_json"
+    assert CAPABILITIES[Family.DALLE2].qualities is None

@@ -1,0 +1,119 @@
+"""Settings: defaults, IMAGE_MODELS, and a clear error naming the broken setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.imaging.types import Family, Flavour
+from shared.settings import SettingsError, load_settings
+
+REPO = Path(__file__).resolve().parents[3]
+BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_OPENAI_ENDPOINT": "http://e/"}
+
+
+def test_defaults_describe_four_models_on_the_azure_endpoint():
+    s = load_settings(BASE)
+    assert sorted(s.image_models) == ["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"]
+    d2 = s.image_models["dall-e-2"]
+    assert (d2.family, d2.flavour) == (Family.DALLE2, Flavour.AZURE_DALLE2_ASYNC)
+    assert d2.endpoint == "http://e"
+    assert s.image_models["gpt-image-1"].api_version == "2025-04-01-preview"
+    assert s.image_default_model == "dall-e-3"
+    assert s.images_container == "images"
+    assert s.images_storage == "UseDevelopmentStorage=true"  # falls back to AzureWebJobsStorage
+    assert s.image_source_allowed_hosts == ["*.blob.core.windows.net"]
+    assert s.image_source_allow_http_hosts == []
+    assert s.azure_openai_api_key is None  # → DefaultAzureCredential
+
+
+def test_image_models_json_with_openai_and_per_model_endpoint():
+    models = {
+        "fast": {"deployment": "gpt-image-1-mini", "family": "gpt-image", "flavour": "openai"},
+        "art": {
+            "deployment": "d3",
+            "family": "dall-e-3",
+            "flavour": "azure-v1",
+            "endpoint": "https://other.openai.azure.com",
+        },
+    }
+    s = load_settings(
+        {
+            "AzureWebJobsStorage": "x",
+            "IMAGE_MODELS": json.dumps(models),
+            "IMAGE_DEFAULT_MODEL": "art",
+            "OPENAI_API_KEY": "sk-test",
+            "IMAGE_SOURCE_ALLOW_HTTP_HOSTS": "127.0.0.1, LocalHost",
+        }
+    )
+    assert s.image_models["fast"].endpoint == "https://api.openai.com/v1"
+    assert s.image_models["art"].endpoint == "https://other.openai.azure.com"
+    assert s.image_models["art"].api_version is None
+    assert s.image_source_allow_http_hosts == ["127.0.0.1", "localhost"]
+    assert "sk-test" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting", "words"),
+    [
+        ({"AZURE_OPENAI_ENDPOINT": "http://e"}, "AzureWebJobsStorage", "missing"),
+        ({"AzureWebJobsStorage": "x"}, "AZURE_OPENAI_ENDPOINT", "missing"),
+        ({**BASE, "IMAGE_MODELS": "{nope"}, "IMAGE_MODELS", "not valid JSON"),
+        ({**BASE, "IMAGE_MODELS": "[]"}, "IMAGE_MODELS", "JSON object"),
+        (
+            {**BASE, "IMAGE_MODELS": '{"m": {"deployment": "d", "family": "dall-e-4"}}'},
+            "IMAGE_MODELS",
+            "'m'",
+        ),
+        ({**BASE, "IMAGE_DEFAULT_MODEL": "dall-e-9"}, "IMAGE_DEFAULT_MODEL", "dall-e-9"),
+        ({**BASE, "IMAGE_MAX_ATTEMPTS": "many"}, "IMAGE_MAX_ATTEMPTS", "integer"),
+        ({**BASE, "IMAGE_SAS_TTL_MINUTES": "0"}, "IMAGE_SAS_TTL_MINUTES", "greater"),
+        ({**BASE, "IMAGES_CONTAINER": "Bad_Name"}, "IMAGES_CONTAINER", "pattern"),
+    ],
+)
+def test_a_bad_setting_is_named_in_the_error(env, setting, words):
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    assert info.value.setting == setting
+    assert setting in str(info.value)
+    assert words in str(info.value)
+
+
+def test_secret_values_never_appear_in_a_settings_error():
+    with pytest.raises(SettingsError) as info:
+        load_settings({**BASE, "AZURE_OPENAI_API_KEY": "super-secret", "IMAGE_MAX_BYTES": "-1"})
+    assert "super-secret" not in str(info.value)
+
+
+def test_function_app_imports_and_lists_its_functions_with_only_the_sample_settings():
+    sample = json.loads((REPO / "local.settings.sample.json").read_text())["Values"]
+    env = {"PATH": os.environ.get("PATH", ""), **sample}
+    code = (
+        "import function_app, json\n"
+        "from shared.settings import get_settings\n"
+        "get_settings()\n"
+        "fs = function_app.app.get_functions()\n"
+        "print(json.dumps(sorted(f.get_function_name() for f in fs)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = json.loads(proc.stdout.strip().splitlines()[-1])
+    for expected in (
+        "start_image_job",
+        "get_image_job",
+        "get_image_file",
+        "image_job",
+        "generate_images",
+        "persist_image",
+        "submit_operation",
+        "poll_operation",
+        "delete_operation",
+    ):
+        assert expected in names
