@@ -86,25 +86,41 @@ def _block_id(index: int) -> str:
 class ImageStore:
     """Images in one container. Build with `from_connection_string` or `from_account_url`."""
 
-    def __init__(self, service: BlobServiceClient, container: str) -> None:
+    def __init__(
+        self, service: BlobServiceClient, container: str, *, block_size: int = BLOCK_SIZE
+    ) -> None:
         self.service = service
         self.container = container
+        self.block_size = block_size
         self._container_ready = False
         self._ready_lock: asyncio.Lock | None = None
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_expiry: datetime | None = None
 
     @classmethod
-    def from_connection_string(cls, connection_string: str, container: str) -> ImageStore:
+    def from_connection_string(
+        cls, connection_string: str, container: str, *, block_size: int = BLOCK_SIZE
+    ) -> ImageStore:
         """`UseDevelopmentStorage=true` or a full connection string (AccountName/AccountKey)."""
-        return cls(BlobServiceClient.from_connection_string(connection_string), container)
+        return cls(
+            BlobServiceClient.from_connection_string(connection_string),
+            container,
+            block_size=block_size,
+        )
 
     @classmethod
     def from_account_url(
-        cls, account_url: str, credential: AsyncTokenCredential, container: str
+        cls,
+        account_url: str,
+        credential: AsyncTokenCredential,
+        container: str,
+        *,
+        block_size: int = BLOCK_SIZE,
     ) -> ImageStore:
         """Managed identity: `https://{account}.blob.core.windows.net` + a TokenCredential."""
-        return cls(BlobServiceClient(account_url, credential=credential), container)
+        return cls(
+            BlobServiceClient(account_url, credential=credential), container, block_size=block_size
+        )
 
     def __repr__(self) -> str:
         return f"ImageStore({self.service.url.split('?')[0]!r}, container={self.container!r})"
@@ -231,7 +247,7 @@ class ImageStore:
                 if fmt is None:
                     raise refused("The downloaded file is not a PNG, JPEG or WEBP image.")
             pending += chunk
-            if len(pending) >= BLOCK_SIZE:
+            if len(pending) >= self.block_size:
                 await flush()
         if declared is not None and total != declared:
             raise ImageApiError(
