@@ -131,7 +131,7 @@ def poison_envelope(
         "error": exc.error,
         "queue": queue,
         "message_id": msg.id,
-        "dequeue_count": msg.dequeue_count,
+        "dequeue_count": getattr(msg, "dequeue_count", None),
         "rejected_at": now.isoformat(),
         "original": original[:ORIGINAL_MAX_CHARS],
     }

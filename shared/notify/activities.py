@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import azure.durable_functions as df
+from azure.core.exceptions import AzureError
 
 from shared.notify.callback import post_callback, redact_url
 from shared.notify.orchestration import CALLBACK_ACTIVITY, RESULTS_QUEUE_ACTIVITY
 from shared.notify.payload import completion_payload, public_base_url
-from shared.notify.queues import queue_client, send_text
+from shared.notify.queues import QueueConnectionError, queue_client, send_text
 
 RESULTS_QUEUE_SETTING = "IMAGE_RESULTS_QUEUE"
 RESULTS_QUEUE_ENABLED_SETTING = "IMAGE_RESULTS_QUEUE_ENABLED"
@@ -64,7 +65,15 @@ async def notify_results_queue(request: dict[str, Any]) -> dict[str, Any]:
     queue = str(request["queue"])
     job_id = str(request["job_id"])
     body = completion_payload(job_id, request["result"], public_base_url())
-    async with queue_client(queue) as client:
-        message_id = await send_text(client, json.dumps(body, separators=(",", ":")))
+    try:
+        async with queue_client(queue) as client:
+            message_id = await send_text(client, json.dumps(body, separators=(",", ":")))
+    except (AzureError, QueueConnectionError) as exc:
+        log.warning("job %s: publishing to queue %s failed: %s", job_id, queue, exc)
+        return {
+            "delivered": False,
+            "retryable": not isinstance(exc, QueueConnectionError),
+            "reason": f"results queue unavailable ({type(exc).__name__})",
+        }
     log.info("job %s result published to queue %s", job_id, queue)
-    return {"status": "published", "queue": queue, "message_id": message_id}
+    return {"delivered": True, "retryable": False, "message_id": message_id}

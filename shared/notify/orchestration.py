@@ -57,27 +57,31 @@ def notify_completion(
     never depend on settings read later. Returns the ``notification`` record for the output::
 
         {"status": "delivered" | "failed" | "none",
-         "callback": {"status", "attempts", "url" (redacted), "http_status"?, "reason"?} | None,
-         "results_queue": {"status": "published" | "failed", "queue", ...} | None}
+         "callback": {"status": "delivered" | "failed", "attempts", "url" (redacted),
+                      "http_status"?, "reason"?} | None,
+         "results_queue": {"status": "published" | "failed", "queue", "attempts",
+                           "reason"?} | None}
     """
     job_id = context.instance_id
     callback: dict[str, Any] | None = None
     if callback_url:
-        callback = yield from _deliver_callback(context, job_id, callback_url, result, policy)
-
+        callback = yield from _with_retries(
+            context,
+            CALLBACK_ACTIVITY,
+            {"url": callback_url, "job_id": job_id, "result": dict(result)},
+            {"status": "failed", "attempts": 0, "url": redact_url(callback_url)},
+            policy,
+        )
     queued: dict[str, Any] | None = None
     if results_queue:
-        try:
-            queued = yield context.call_activity_with_retry(
-                RESULTS_QUEUE_ACTIVITY,
-                df.RetryOptions(
-                    first_retry_interval_in_milliseconds=2000, max_number_of_attempts=3
-                ),
-                {"job_id": job_id, "queue": results_queue, "result": dict(result)},
-            )
-        except Exception as exc:
-            queued = {"status": "failed", "queue": results_queue, "reason": _reason(exc)}
-
+        queued = yield from _with_retries(
+            context,
+            RESULTS_QUEUE_ACTIVITY,
+            {"queue": results_queue, "job_id": job_id, "result": dict(result)},
+            {"status": "failed", "attempts": 0, "queue": results_queue},
+            policy,
+            success="published",
+        )
     outcomes = [o["status"] for o in (callback, queued) if o is not None]
     status = "none"
     if outcomes:
@@ -85,36 +89,36 @@ def notify_completion(
     return {"status": status, "callback": callback, "results_queue": queued}
 
 
-def _deliver_callback(
+def _with_retries(
     context: df.DurableOrchestrationContext,
-    job_id: str,
-    url: str,
-    result: Mapping[str, Any],
+    activity: str,
+    request: dict[str, Any],
+    record: dict[str, Any],
     policy: NotifyPolicy,
+    *,
+    success: str = "delivered",
 ) -> Generator[Any, Any, dict[str, Any]]:
-    record: dict[str, Any] = {"status": "failed", "attempts": 0, "url": redact_url(url)}
+    """Call a notification activity until it delivers, it fails for good, or attempts run out;
+    wait on a durable timer between attempts. Returns ``record`` filled in."""
     for attempt in range(1, policy.max_attempts + 1):
         record["attempts"] = attempt
         try:
-            outcome = yield context.call_activity(
-                CALLBACK_ACTIVITY,
-                {"url": url, "job_id": job_id, "attempt": attempt, "result": dict(result)},
-            )
+            outcome = yield context.call_activity(activity, {**request, "attempt": attempt})
         except Exception as exc:  # the activity itself crashed: worth another try
             outcome = {"delivered": False, "retryable": True, "reason": _reason(exc)}
         if outcome.get("http_status") is not None:
             record["http_status"] = outcome["http_status"]
         if outcome.get("delivered"):
-            record["status"] = "delivered"
+            record["status"] = success
             record.pop("reason", None)
             return record
-        record["reason"] = outcome.get("reason") or "callback not delivered"
-        if not outcome.get("retryable") or attempt == policy.max_attempts:
-            break
-        wait = policy.delay_s(attempt, outcome.get("retry_after_s"))
-        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
-    if record["attempts"] == policy.max_attempts and record["status"] == "failed":
-        record["reason"] = f"{record['reason']} (gave up after {policy.max_attempts} attempts)"
+        record["reason"] = outcome.get("reason") or "not delivered"
+        if not outcome.get("retryable"):
+            return record
+        if attempt < policy.max_attempts:
+            wait = policy.delay_s(attempt, outcome.get("retry_after_s"))
+            yield context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
+    record["reason"] = f"{record['reason']} (gave up after {policy.max_attempts} attempts)"
     return record
 
 

@@ -1,0 +1,76 @@
+"""One delivery attempt against a real HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import socket
+
+from shared.notify.activities import notify_callback
+from shared.notify.callback import post_callback
+
+RESULT = {"id": "job-7", "status": "succeeded", "images": [{"blob": "job-7/0.png"}]}
+
+
+async def test_delivered_payload_and_headers(callback_server, monkeypatch):
+    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://img.example.com")
+    outcome = await notify_callback(
+        {"url": callback_server.url, "job_id": "job-7", "attempt": 1, "result": RESULT}
+    )
+    assert outcome["delivered"] is True
+    assert outcome["http_status"] == 200
+    (got,) = callback_server.received
+    assert got.body["id"] == "job-7"
+    assert got.body["status"] == "succeeded"
+    assert got.body["images"][0]["url"] == "https://img.example.com/api/images/job-7/0"
+    assert got.headers["Idempotency-Key"] == "job-7-completion"
+    assert got.headers["Content-Type"].startswith("application/json")
+
+
+async def test_server_errors_are_retryable_with_the_receivers_hint(callback_server, monkeypatch):
+    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
+    callback_server.statuses = [503]
+    callback_server.extra_headers = {"Retry-After": "7"}
+    outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
+    assert outcome == {
+        "delivered": False,
+        "retryable": True,
+        "http_status": 503,
+        "retry_after_s": 7.0,
+        "reason": "callback answered HTTP 503",
+    }
+
+
+async def test_client_errors_are_final(callback_server, monkeypatch):
+    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
+    callback_server.statuses = [410]
+    outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
+    assert outcome["delivered"] is False
+    assert outcome["retryable"] is False
+
+
+async def test_redirects_are_not_followed(callback_server, monkeypatch):
+    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
+    callback_server.statuses = [307]
+    outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
+    assert outcome["delivered"] is False
+    assert len(callback_server.received) == 1
+
+
+async def test_plain_http_is_refused_without_the_allow_list(callback_server, monkeypatch):
+    monkeypatch.delenv("CALLBACK_ALLOW_HTTP_HOSTS", raising=False)
+    outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
+    assert outcome["delivered"] is False
+    assert outcome["retryable"] is False
+    assert "https" in outcome["reason"]
+    assert callback_server.received == []
+
+
+async def test_unreachable_receiver_is_retryable(monkeypatch):
+    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    outcome = await post_callback(f"http://127.0.0.1:{port}/cb", RESULT, job_id="j", attempt=1)
+    assert outcome["delivered"] is False
+    assert outcome["retryable"] is True
+    assert "unreachable" in outcome["reason"]
