@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
 
+from devstack.host import logs
 from devstack.host.server import HostServer
 
 
@@ -44,13 +44,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
-    # The storage SDK logs every request with its URL (and SAS query) at INFO.
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    logs.configure(args.log_level)
     asyncio.run(_main(args))
     return 0
 

@@ -1,0 +1,1 @@
+"""The ``python -m devstack`` commands: ``start`` and ``generate``."""

@@ -1,0 +1,216 @@
+"""The whole local stack as child processes: Azurite, the Azure OpenAI emulator, the host.
+
+``make start`` runs it on fixed ports with Azurite persisted under the data dir; tests run it on
+free ports with Azurite in memory. The Stack wires the app's environment the way Azure's app
+settings would: storage → Azurite, Azure OpenAI → the emulator (unless local settings name a real
+endpoint), plain-HTTP image downloads allowed from loopback. Everything stops with SIGTERM,
+Azurite last so nothing loses its storage while still writing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlparse
+
+from devstack.azurite import Azurite, AzuriteEndpoints
+from devstack.host.settings import local_settings_values
+from devstack.procs import ManagedProcess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST_READY = re.compile(r"^host listening on (http://\S+)$")
+EMULATOR_READY = re.compile(r"^emulator listening on (http://\S+)$")
+EMULATOR_KEY = "emulator-key"  # the emulator's documented default; not a secret
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+# `make start` ports: the ones Core Tools, Azurite and local.settings.sample.json assume.
+DEFAULT_HOST_PORT = 7071
+DEFAULT_EMULATOR_PORT = 7072
+DEFAULT_AZURITE_PORTS = (10000, 10001, 10002)
+
+
+def is_real_endpoint(url: str | None) -> bool:
+    """An Azure OpenAI endpoint that is not on this machine (so the emulator is not wanted)."""
+    if not url:
+        return False
+    host = urlparse(url).hostname or ""
+    return host not in LOOPBACK
+
+
+class Stack:
+    """Azurite + emulator + Functions host, started and stopped together."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        app_dir: Path = REPO_ROOT,
+        persist_storage: bool = False,
+        host_port: int = 0,
+        emulator_port: int = 0,
+        azurite_ports: tuple[int, int, int] = (0, 0, 0),
+        env: Mapping[str, str] | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.app_dir = app_dir.resolve()
+        self.persist_storage = persist_storage
+        self.host_port = host_port
+        self.emulator_port = emulator_port
+        self.azurite_ports = azurite_ports
+        self.base_env = dict(os.environ if env is None else env)
+        self.echo = echo
+        self.emulator_key = EMULATOR_KEY
+        self._azurite: Azurite | None = None
+        self._emulator: ManagedProcess | None = None
+        self._host: ManagedProcess | None = None
+        self.storage: AzuriteEndpoints | None = None
+        self.emulator_url: str | None = None
+        self.base_url = ""
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """Where the app's HTTP API lives (``http://127.0.0.1:PORT/api``)."""
+        return f"{self.base_url}/api"
+
+    @property
+    def host_data_dir(self) -> Path:
+        return self.data_dir / "host"
+
+    @property
+    def host_process(self) -> ManagedProcess:
+        if self._host is None:
+            raise RuntimeError("the host has not been started")
+        return self._host
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 90.0) -> Stack:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            azurite_dir = self.data_dir / "azurite" if self.persist_storage else None
+            blob, queue, table = self.azurite_ports
+            self._azurite = Azurite(
+                azurite_dir, blob_port=blob, queue_port=queue, table_port=table, echo=self.echo
+            )
+            self.storage = self._azurite.start(timeout)
+            if self.wants_emulator():
+                self._start_emulator(timeout)
+            self.start_host(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wants_emulator(self) -> bool:
+        setting = self.base_env.get("AZURE_OPENAI_ENDPOINT")
+        if setting is None:
+            setting = local_settings_values(self.app_dir).get("AZURE_OPENAI_ENDPOINT")
+        return not is_real_endpoint(setting)
+
+    def _start_emulator(self, timeout: float) -> None:
+        env = dict(self.base_env, PYTHONUNBUFFERED="1")
+        self._emulator = ManagedProcess(
+            [
+                sys.executable,
+                "-m",
+                "devstack.emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.emulator_port),
+                "--api-key",
+                self.emulator_key,
+            ],
+            EMULATOR_READY,
+            env=env,
+            cwd=REPO_ROOT,
+            name="emulator",
+            echo=self.echo,
+        )
+        self.emulator_url = self._emulator.start(timeout).group(1)
+        self.emulator_port = int(urlparse(self.emulator_url).port or 0)
+
+    def host_env(self) -> dict[str, str]:
+        """The host's environment: what Azure's app settings would be, pointing at local parts."""
+        assert self.storage is not None
+        env = dict(self.base_env)
+        conn = self.storage.connection_string
+        # Settings that say "development storage" mean this Azurite, whatever its ports.
+        local = local_settings_values(self.app_dir)
+        for name, value in {**local, **self.base_env}.items():
+            if value.strip().lower().rstrip(";") == "usedevelopmentstorage=true":
+                env[name] = conn
+        env["AzureWebJobsStorage"] = conn
+        if self.emulator_url is not None:
+            env["AZURE_OPENAI_ENDPOINT"] = self.emulator_url
+            env["AZURE_OPENAI_API_KEY"] = self.emulator_key
+        env["IMAGE_SOURCE_ALLOW_HTTP_HOSTS"] = "127.0.0.1,localhost"
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start_host(self, timeout: float = 60.0) -> str:
+        """Start (or start again) the host on its port and data dir; return its base URL."""
+        self.host_data_dir.mkdir(parents=True, exist_ok=True)
+        self._host = ManagedProcess(
+            [
+                sys.executable,
+                "-m",
+                "devstack.host",
+                "--app-dir",
+                str(self.app_dir),
+                "--port",
+                str(self.host_port),
+                "--data-dir",
+                str(self.host_data_dir),
+            ],
+            HOST_READY,
+            env=self.host_env(),
+            cwd=REPO_ROOT,
+            name="host",
+            echo=self.echo,
+        )
+        self.base_url = self._host.start(timeout).group(1)
+        # Keep the port: a restarted host answers where clients already point.
+        self.host_port = int(urlparse(self.base_url).port or 0)
+        return self.base_url
+
+    def kill_host(self) -> None:
+        """SIGKILL the host: a crash, mid-whatever."""
+        if self._host is not None:
+            self._host.kill()
+
+    def stop_host(self) -> int | None:
+        return self._host.stop() if self._host is not None else None
+
+    def restart_host(self, *, crash: bool = False, timeout: float = 60.0) -> str:
+        """Stop (or, with ``crash``, SIGKILL) the host and start it on the same port and data."""
+        if crash:
+            self.kill_host()
+        else:
+            self.stop_host()
+        return self.start_host(timeout)
+
+    def stop(self) -> None:
+        for proc in (self._host, self._emulator):
+            if proc is not None:
+                proc.stop()
+        if self._azurite is not None:
+            self._azurite.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
