@@ -1,0 +1,1 @@
+"""One module per benchmark, each with ``async def run(*, quick, echo) -> Result``."""

@@ -1,0 +1,156 @@
+"""1. Ready→persisted delay of the DALL-E 2 (async) flow, beside the seed's fixed 10 s poll.
+
+For each generation time L the emulator is set to a fixed latency (no jitter) and a batch of jobs
+runs concurrently through the app, while the same number of operations is polled, in the same
+run and against the same emulator, by the seed's strategy (a bench-only poller with a fixed 10 s
+timer: the app has no fixed-interval setting).
+
+* "ready" is when the emulator's operation turns ``succeeded``: the emulator ends an operation
+  exactly L seconds after it accepted the submit, and the submit activity's completion time in the
+  engine's history is when its reply arrived (a few ms after acceptance), so ready ≈ that + L.
+* "persisted" is when the engine recorded the instance Completed (``last_updated_time``).
+* polls per job: the ``poll_operation`` activities scheduled in the job's history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bench.engine_db import TASK_COMPLETED, TASK_SCHEDULED, EngineDb
+from bench.harness import open_stack
+from bench.jobs import JobRun, run_job
+from bench.report import Result
+from bench.seed_poller import run_fixed_interval_job
+from bench.stats import summary
+from devstack.durable.history import parse_iso
+
+SUBMIT = "submit_operation"
+POLL = "poll_operation"
+SEED_INTERVAL_S = 10.0
+
+
+def job_timing(engine: EngineDb, run: JobRun, latency: float) -> dict[str, Any] | None:
+    """(ready→completed delay, polls) of one app job, from the engine's history."""
+    if run.id is None or run.status != "succeeded":
+        return None
+    events = engine.history(run.id)
+    metrics = engine.metrics(run.id)
+    if metrics is None:
+        return None
+    submit_ids = {
+        e["EventId"] for e in events if e.get("EventType") == TASK_SCHEDULED and e["Name"] == SUBMIT
+    }
+    submitted = [
+        parse_iso(e["Timestamp"])
+        for e in events
+        if e.get("EventType") == TASK_COMPLETED and e.get("TaskScheduledId") in submit_ids
+    ]
+    if not submitted:
+        return None
+    ready = max(submitted) + latency  # the last (successful) submit started the operation
+    polls = sum(1 for e in events if e.get("EventType") == TASK_SCHEDULED and e["Name"] == POLL)
+    return {"delay_s": metrics.last_updated_time - ready, "polls": polls}
+
+
+async def _one_latency(stack: Any, latency: float, jobs: int, tag: str) -> dict[str, Any]:
+    await stack.emulator_reset()
+    # retry-after 0: no pacing hint, as the real service gives none (P1 in the contract); by
+    # default the emulator would tell the app exactly when the operation ends.
+    await stack.emulator_config(
+        latency_seconds=latency, latency_jitter_seconds=0.0, async_retry_after_seconds=0
+    )
+    body = {"model": "dall-e-2", "size": "256x256", "n": 1}
+    ours = [
+        run_job(
+            stack.http,
+            stack.api_url,
+            {**body, "prompt": f"bench ready {tag} L={latency} #{i}"},
+            interval_s=1.0,  # the caller's poll does not move the engine's completion time
+            deadline_s=latency * 4 + 120,
+        )
+        for i in range(jobs)
+    ]
+    seed = [
+        run_fixed_interval_job(
+            stack.http,
+            stack.emulator_url,
+            stack.emulator_key,
+            f"bench seed {tag} L={latency} #{i}",
+            interval_s=SEED_INTERVAL_S,
+            deadline_s=latency * 4 + 120,
+        )
+        for i in range(jobs)
+    ]
+    our_runs, seed_runs = await asyncio.gather(asyncio.gather(*ours), asyncio.gather(*seed))
+    timings = [job_timing(stack.engine, r, latency) for r in our_runs]
+    ok = [t for t in timings if t is not None]
+    seed_ok = [s for s in seed_runs if s.status == "succeeded"]
+    return {
+        "latency_s": latency,
+        "jobs": jobs,
+        "ours": {
+            "completed": len(ok),
+            "statuses": [r.status for r in our_runs],
+            "delay_s": summary([t["delay_s"] for t in ok]),
+            "polls_per_job": summary([float(t["polls"]) for t in ok]),
+            "samples": ok,
+        },
+        "seed_10s": {
+            "completed": len(seed_ok),
+            "delay_s": summary([s.noticed_at - (s.submitted_at + latency) for s in seed_ok]),
+            "polls_per_job": summary([float(s.polls) for s in seed_ok]),
+        },
+    }
+
+
+async def run(*, quick: bool = False, echo: bool = False) -> Result:
+    latencies = [2.0, 5.0] if quick else [3.0, 10.0, 30.0]
+    jobs = 4 if quick else 10
+    result = Result("ready_delay", "1. DALL-E 2 ready→persisted delay", quick)
+    tag = str(int(time.time()))
+    rows = []
+    async with open_stack(echo=echo) as stack:
+        for latency in latencies:
+            rows.append(await _one_latency(stack, latency, jobs, tag))
+    result.details = {"per_latency": rows, "seed_interval_s": SEED_INTERVAL_S}
+    for row in rows:
+        lat = row["latency_s"]
+        ours, seed = row["ours"], row["seed_10s"]
+        med, p95 = ours["delay_s"]["median"], ours["delay_s"]["p95"]
+        polls = ours["polls_per_job"]["median"]
+        seed_med = seed["delay_s"]["median"]
+        seed_polls = seed["polls_per_job"]["median"]
+        budget = lat / 2.0 + 1.0  # "about one per 2 s of generation time" (+1 for the last look)
+        result.add(
+            f"L={lat:g}s: delay median",
+            med,
+            "s",
+            reference=f"seed 10 s poll: {seed_med:.2f} s" if seed_med is not None else None,
+            goal="≤ 1 s",
+            met=None if med is None else med <= 1.0,
+        )
+        result.add(
+            f"L={lat:g}s: delay p95",
+            p95,
+            "s",
+            reference=f"seed: {seed['delay_s']['p95']:.2f} s" if seed["delay_s"]["p95"] else None,
+        )
+        result.add(
+            f"L={lat:g}s: polls per job (median)",
+            polls,
+            reference=f"seed: {seed_polls:g}" if seed_polls is not None else None,
+            goal=f"≤ ~{budget:g}",
+            met=None if polls is None else polls <= budget,
+        )
+        if ours["completed"] < row["jobs"]:
+            result.notes.append(
+                f"L={lat:g}s: only {ours['completed']}/{row['jobs']} jobs completed: "
+                f"{ours['statuses']}"
+            )
+    result.notes.append(
+        f"{jobs} app jobs and {jobs} seed-poller operations per latency, concurrently; "
+        "ready = submit reply (engine history) + L; persisted = engine Completed time."
+    )
+    return result
