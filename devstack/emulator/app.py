@@ -74,8 +74,9 @@ class EmulatorState:
         self.quota.clear()
         self.operations.clear()
 
-    def set_config(self, config: EmulatorConfig) -> None:
-        if config.seed != self.config.seed:
+    def set_config(self, config: EmulatorConfig, *, reseed: bool = False) -> None:
+        """Swap the config; a (re)stated seed restarts the random sequence from that seed."""
+        if reseed or config.seed != self.config.seed:
             self.rng = random.Random(config.seed)
         self.config = config
 
@@ -504,15 +505,18 @@ async def download_image(request: web.Request) -> web.StreamResponse:
     response.content_length = len(data)
     await response.prepare(request)
     to_send = data[: len(data) // 2] if truncate else data
-    if bps > 0:
-        state.stats.event("throttled")
-        chunk = max(1, bps // 20)
-        for start in range(0, len(to_send), chunk):
-            piece = to_send[start : start + chunk]
-            await response.write(piece)
-            await asyncio.sleep(len(piece) / bps)
-    else:
-        await response.write(to_send)
+    try:
+        if bps > 0:
+            state.stats.event("throttled")
+            chunk = max(1, bps // 20)
+            for start in range(0, len(to_send), chunk):
+                piece = to_send[start : start + chunk]
+                await response.write(piece)
+                await asyncio.sleep(len(piece) / bps)
+        else:
+            await response.write(to_send)
+    except ConnectionError:  # the client gave up on a slow download: nothing more to do
+        return response
     if truncate:
         state.stats.event("truncated")
         if request.transport is not None:
@@ -542,7 +546,7 @@ async def put_config(request: web.Request) -> web.Response:
         new = apply_patch(state.config, body)
     except ConfigError as exc:
         return _config_error(str(exc))
-    state.set_config(new)
+    state.set_config(new, reseed=isinstance(body, dict) and "seed" in body)
     return json_response(200, new.public_view())
 
 
@@ -573,9 +577,8 @@ async def _envelope(request: web.Request, handler: Handler) -> web.StreamRespons
     )
     try:
         response = await handler(request)
-    except _Dropped:
-        response = web.Response(status=499)  # never written: the transport is closed
-        return response
+    except (_Dropped, ConnectionError):
+        return web.Response(status=499)  # never written: the transport is closed
     except web.HTTPException as exc:
         if exc.status == 405:
             response = errors.error(405, "405", "Method not allowed")

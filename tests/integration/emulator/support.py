@@ -1,0 +1,76 @@
+"""Shared helpers of the emulator tests (imported by conftest and the test modules)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from PIL import Image
+
+AZURE_VERSION = "2024-10-21"
+GPT_IMAGE_VERSION = "2025-04-01-preview"
+ASYNC_VERSION = "2023-06-01-preview"
+
+
+class Emu:
+    """Thin wrapper over the running emulator: requests with the right key, config, stats."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.http = httpx.Client(base_url=base_url, headers={"api-key": api_key}, timeout=30)
+
+    def configure(self, **patch: Any) -> dict[str, Any]:
+        r = self.http.put("/_emulator/config", json=patch)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stats(self) -> dict[str, Any]:
+        r = self.http.get("/_emulator/stats")
+        assert r.status_code == 200
+        return r.json()
+
+    def generate(
+        self, deployment: str, body: dict[str, Any], api_version: str = AZURE_VERSION
+    ) -> httpx.Response:
+        return self.http.post(
+            f"/openai/deployments/{deployment}/images/generations",
+            params={"api-version": api_version},
+            json=body,
+        )
+
+    def submit(self, body: dict[str, Any]) -> httpx.Response:
+        return self.http.post(
+            "/openai/images/generations:submit", params={"api-version": ASYNC_VERSION}, json=body
+        )
+
+    def poll_until(
+        self, location: str, done: Callable[[dict[str, Any]], bool], timeout: float = 20
+    ) -> list[dict[str, Any]]:
+        """GET the operation until ``done(body)``; returns every body seen. Deadline, no sleep."""
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.http.get(location)
+            assert r.status_code == 200, r.text
+            seen.append(r.json())
+            if done(seen[-1]):
+                return seen
+        raise AssertionError(f"operation not done before the deadline: {seen[-1:]}")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def decode_image(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def b64_image(item: dict[str, Any]) -> bytes:
+    return base64.b64decode(item["b64_json"])
