@@ -1,0 +1,209 @@
+"""Activities against the emulator and Azurite: what ends up in Blob Storage, and what does not
+end up in history."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from shared.blueprints import activities
+from shared.imaging.types import GenerationParams
+from shared.models import JobInput
+from shared.settings import get_settings
+from tests.unit.app.engine import make_job
+
+CREATED = datetime.now(UTC).isoformat()
+PROMPT = "a badger wearing a tuxedo"
+
+
+def gen_payload(model: str, job_id: str, **params: Any) -> dict[str, Any]:
+    deployment = get_settings().image_models[model]
+    return {
+        "job_id": job_id,
+        "model": model,
+        "created": CREATED,
+        "deployment": deployment.model_dump(mode="json"),
+        "params": GenerationParams(prompt=PROMPT, **params).model_dump(mode="json"),
+        "first_index": 0,
+    }
+
+
+def job_for(model: str, *, n: int, job_id: str, **kwargs: Any) -> JobInput:
+    deployment = get_settings().image_models[model]
+    job = make_job(deployment.family, deployment.flavour, n=n, job_id=job_id, **kwargs)
+    return job.model_copy(update={"deployment": deployment, "model": model, "created": CREATED})
+
+
+def image_of(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+@pytest.mark.parametrize("model", ["gpt-image-1", "gpt-image-1-mini-v1"])
+async def test_base64_models_are_stored_by_the_generating_activity(app_env, model):
+    result = await activities.generate_images(
+        gen_payload(model, "imgjob", n=2, size="1536x1024", output_format="jpeg")
+    )
+
+    assert result["outcome"] == "ok", result
+    assert result["sources"] == []
+    assert len(result["images"]) == 2
+    # Only names and facts go back to history, never the image data.
+    assert "b64_json" not in json.dumps(result)
+    assert len(json.dumps(result)) < 2000
+    for index, record in enumerate(result["images"]):
+        assert record["blob"].endswith(f"/imgjob/{index}.jpg")
+        blob = await app_env.blob(record["blob"])
+        assert blob.content_type == "image/jpeg"
+        assert record["content_type"] == "image/jpeg"
+        assert record["bytes"] == len(blob.data)
+        img = image_of(blob.data)
+        assert img.format == "JPEG"
+        assert img.size == (1536, 1024) == (record["width"], record["height"])
+        assert blob.metadata["model"] == model
+        assert blob.metadata["job_id"] == "imgjob"
+        assert blob.metadata["prompt"] == PROMPT
+
+
+@pytest.mark.parametrize("model", ["dall-e-3", "dall-e-3-openai"])
+async def test_url_models_are_copied_byte_for_byte_by_persist(app_env, model):
+    generated = await activities.generate_images(gen_payload(model, "urljob", size="1792x1024"))
+    assert generated["outcome"] == "ok", generated
+    assert generated["images"] == []
+    (source,) = generated["sources"]
+    async with httpx.AsyncClient(timeout=30) as http:
+        original = (await http.get(source["url"])).content
+
+    result = await activities.persist_image(
+        {
+            "job_id": "urljob",
+            "model": model,
+            "created": CREATED,
+            "prompt": PROMPT,
+            "index": 0,
+            "url": source["url"],
+            "revised_prompt": source["revised_prompt"],
+        }
+    )
+
+    assert result["outcome"] == "ok", result
+    record = result["image"]
+    blob = await app_env.blob(record["blob"])
+    assert blob.data == original
+    assert blob.content_type == "image/png"
+    assert (record["width"], record["height"]) == image_of(blob.data).size == (1792, 1024)
+    assert record["revised_prompt"] == source["revised_prompt"]
+    assert blob.metadata["model"] == model
+    assert blob.metadata["prompt"] == PROMPT
+    if source["revised_prompt"]:
+        assert blob.metadata["revised_prompt"] == source["revised_prompt"]
+
+
+async def test_dalle2_operation_flow_through_the_orchestrator(app_env):
+    app_env.configure_emulator(latency_seconds=0.0)
+    job = job_for("dall-e-2", n=2, job_id="d2job")
+
+    run = await app_env.replay(job)
+
+    assert run.output["status"] == "succeeded", run.output
+    assert run.names()[0] == "submit_operation"
+    assert run.names()[-1] == "delete_operation"
+    assert run.names().count("persist_image") == 2
+    for record in run.output["images"]:
+        blob = await app_env.blob(record["blob"])
+        assert image_of(blob.data).size == (1024, 1024)
+        assert blob.content_type == "image/png"
+    # The operation was deleted once its images were stored.
+    operation_url = next(c.input["operation_url"] for c in run.calls if c.name == "poll_operation")
+    polled = await activities.poll_operation(
+        {"deployment": job.deployment.model_dump(mode="json"), "operation_url": operation_url}
+    )
+    assert polled.get("status") == "deleted" or polled["outcome"] == "error"
+
+
+async def test_dalle3_fan_out_stores_every_image(app_env):
+    job = job_for("dall-e-3", n=3, job_id="fanout")
+
+    run = await app_env.replay(job)
+
+    assert run.output["status"] == "succeeded", run.output
+    assert run.names().count("generate_images") == 3
+    assert sorted(await app_env.blob_names()) == sorted(i["blob"] for i in run.output["images"])
+    assert len(run.output["images"]) == 3
+    assert app_env.emulator_stats()["billed"]["images"] == 3
+
+
+async def test_throttled_call_is_returned_not_raised_or_slept(app_env):
+    app_env.configure_emulator(rpm_per_deployment={"gpt-image-1": 1})
+    first = await activities.generate_images(gen_payload("gpt-image-1", "q1"))
+    assert first["outcome"] == "ok"
+
+    second = await activities.generate_images(gen_payload("gpt-image-1", "q2"))
+
+    assert second["outcome"] == "retry"
+    assert second["code"] == "throttled"
+    assert second["retry_after"] > 0
+
+
+async def test_a_429_storm_still_completes_through_durable_retries(app_env):
+    # DALL-E 3 fans out four single-image calls against a quota of two a minute and random
+    # 503s; the storm passes once the orchestrator has waited on two durable timers.
+    app_env.configure_emulator(rpm_per_deployment={"dall-e-3": 2}, error_rate_503=0.3, seed=7)
+    job = job_for("dall-e-3", n=4, job_id="storm", max_attempts=10)
+
+    def storm_passes(timers_fired: int) -> None:
+        if timers_fired == 2:
+            app_env.configure_emulator(rpm_per_deployment={"dall-e-3": None}, error_rate_503=0.0)
+
+    run = await app_env.replay(job, on_timer=storm_passes)
+
+    assert run.output["status"] == "succeeded", (run.output.get("error"), run.statuses[-3:])
+    assert len(run.output["images"]) == 4
+    assert any(s["stage"] == "waiting_to_retry" for s in run.statuses)
+    assert app_env.emulator_stats()["served"]["rate_limited_429"] >= 1
+    assert app_env.emulator_stats()["billed"]["images"] == 4  # nothing generated twice
+
+
+@pytest.mark.parametrize(
+    ("setup", "model", "code"),
+    [
+        ({"content_filter_words": ["badger"]}, "dall-e-3", "content_filter"),
+        ({"api_keys": ["another-key"]}, "dall-e-3", "auth_failed"),
+        ({"deployments": {"dall-e-3": None}}, "dall-e-3", "deployment_not_found"),
+    ],
+)
+async def test_terminal_failures_come_back_as_an_error_outcome(app_env, setup, model, code):
+    app_env.configure_emulator(**setup)
+
+    result = await activities.generate_images(gen_payload(model, "bad"))
+
+    assert result["outcome"] == "error"
+    assert result["code"] == code
+    assert app_env.emulator.api_key not in json.dumps(result)
+    assert await app_env.blob_names() == []  # nothing half-written
+
+
+async def test_a_refused_source_url_stores_nothing(app_env):
+    result = await activities.persist_image(
+        {
+            "job_id": "evil",
+            "model": "dall-e-3",
+            "created": CREATED,
+            "prompt": PROMPT,
+            "index": 0,
+            "url": "http://169.254.169.254/latest/meta-data?sig=secret",
+            "revised_prompt": None,
+        }
+    )
+
+    assert result["outcome"] == "error"
+    assert result["code"] == "image_download_failed"
+    assert "secret" not in json.dumps(result)
+    assert await app_env.blob_names() == []

@@ -1,0 +1,215 @@
+"""A tiny Durable engine for replaying the image orchestrator through the REAL SDK.
+
+Each episode builds the context JSON the Functions host sends (history of ExecutionStarted /
+OrchestratorStarted / TaskScheduled / TaskCompleted / TimerCreated / TimerFired events, the way the
+SDK's own tests build them), calls the orchestrator exactly as DFApp registers it
+(`Orchestrator.create`), reads the new actions beyond those already handled (schema V3: the list is
+cumulative) and answers them: activities through a scripted responder, timers by moving the clock
+to their `fireAt`. The whole history is replayed every episode, so non-determinism breaks the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.durable_functions.constants import DATETIME_STRING_FORMAT
+from azure.durable_functions.orchestrator import Orchestrator
+
+from shared.blueprints.orchestration import run_image_job
+from shared.imaging.types import Deployment, Family, Flavour, GenerationParams
+from shared.models import JobInput
+
+START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+Responder = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Call:
+    """One scheduled activity as the orchestrator asked for it."""
+
+    name: str
+    input: dict[str, Any]
+    at: datetime
+
+
+@dataclass
+class Run:
+    """What a replayed job did, as a user or operator would see it."""
+
+    output: Any
+    calls: list[Call]
+    timers: list[float]  # seconds from scheduling to fireAt, in order
+    statuses: list[dict[str, Any]]  # customStatus after each episode
+    episodes: int
+    finished_at: datetime
+    history: list[dict[str, Any]] = field(repr=False)
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.calls]
+
+
+def _flatten(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for action in actions:
+        if action.get("compoundActions"):
+            out.extend(_flatten(action["compoundActions"]))
+        else:
+            out.append(action)
+    return out
+
+
+class Engine:
+    def __init__(
+        self,
+        job: JobInput,
+        responder: Responder,
+        *,
+        activity_s: float = 0.5,
+        on_timer: Callable[[int], None] | None = None,
+    ) -> None:
+        self.job = job
+        self.on_timer = on_timer
+        self.timers_fired = 0
+        self.input = job.model_dump(mode="json")
+        self.responder = responder
+        self.activity_s = activity_s
+        self.now = START
+        self.history: list[dict[str, Any]] = []
+        self.next_id = 0
+        self.handled = 0
+        self.pending_tasks: list[tuple[int, Call]] = []
+        self.pending_timers: list[tuple[int, datetime]] = []
+        self.calls: list[Call] = []
+        self.timers: list[float] = []
+        self.statuses: list[dict[str, Any]] = []
+
+    def _event(self, event_type: int, event_id: int = -1, **fields: Any) -> None:
+        self.history.append(
+            {
+                "EventType": event_type,
+                "EventId": event_id,
+                "IsPlayed": False,
+                "Timestamp": self.now.strftime(DATETIME_STRING_FORMAT),
+                **fields,
+            }
+        )
+
+    def _episode_start(self) -> None:
+        for event in self.history:
+            event["IsPlayed"] = True
+        self._event(12)  # OrchestratorStarted
+
+    def _invoke(self) -> dict[str, Any]:
+        context = {
+            "history": self.history,
+            "input": json.dumps(self.input),
+            "instanceId": self.job.id,
+            "isReplaying": False,
+            "parentInstanceId": None,
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+        }
+        handle = Orchestrator.create(run_image_job)
+        return json.loads(handle(json.dumps(context)))
+
+    def run(self, max_episodes: int = 400) -> Run:
+        self._event(12)
+        self._event(0, Name="image_job", Version="", Input=json.dumps(self.input))
+        for episode in range(1, max_episodes + 1):
+            state = self._invoke()
+            if state.get("customStatus") is not None:
+                self.statuses.append(state["customStatus"])
+            actions = _flatten(state["actions"][0]) if state.get("actions") else []
+            for action in actions[self.handled :]:
+                task_id = self.next_id
+                self.next_id += 1
+                if action["actionType"] in (0, 1):
+                    call = Call(action["functionName"], json.loads(action["input"]), self.now)
+                    self.calls.append(call)
+                    self.pending_tasks.append((task_id, call))
+                    self._event(4, task_id, Name=call.name, Input=action["input"])
+                elif action["actionType"] == 5:
+                    fire_at = datetime.strptime(action["fireAt"], DATETIME_STRING_FORMAT).replace(
+                        tzinfo=UTC
+                    )
+                    self.timers.append((fire_at - self.now).total_seconds())
+                    self.pending_timers.append((task_id, fire_at))
+                    self._event(10, task_id, FireAt=action["fireAt"])
+                else:
+                    raise AssertionError(f"unexpected action {action}")
+            self.handled = len(actions)
+            if state["isDone"]:
+                return Run(
+                    output=state.get("output"),
+                    calls=self.calls,
+                    timers=self.timers,
+                    statuses=self.statuses,
+                    episodes=episode,
+                    finished_at=self.now,
+                    history=self.history,
+                )
+            self._deliver()
+        raise AssertionError("the orchestration did not finish")
+
+    def _deliver(self) -> None:
+        if self.pending_tasks:
+            self.now += timedelta(seconds=self.activity_s)
+            self._episode_start()
+            for task_id, call in self.pending_tasks:
+                try:
+                    result = self.responder(call.name, call.input)
+                except Exception as exc:  # the activity raised: the host records TaskFailed
+                    self._event(6, TaskScheduledId=task_id, Reason=str(exc), Details="")
+                else:
+                    self._event(5, TaskScheduledId=task_id, Result=json.dumps(result))
+            self.pending_tasks = []
+            return
+        if self.pending_timers:
+            self.pending_timers.sort(key=lambda t: t[1])
+            timer_id, fire_at = self.pending_timers.pop(0)
+            self.now = max(self.now, fire_at)
+            self.timers_fired += 1
+            if self.on_timer is not None:
+                self.on_timer(self.timers_fired)
+            self._episode_start()
+            self._event(11, TimerId=timer_id, FireAt=fire_at.strftime(DATETIME_STRING_FORMAT))
+            return
+        raise AssertionError("the orchestrator is waiting for nothing")
+
+
+ENDPOINT = "http://127.0.0.1:9"
+
+
+def make_job(
+    family: Family = Family.DALLE3,
+    flavour: Flavour = Flavour.AZURE_DEPLOYMENT,
+    *,
+    n: int = 1,
+    deadline_seconds: int = 900,
+    max_attempts: int = 6,
+    job_id: str = "job1",
+) -> JobInput:
+    name = {Family.DALLE2: "dall-e-2", Family.DALLE3: "dall-e-3", Family.GPT_IMAGE: "gpt-image-1"}[
+        family
+    ]
+    return JobInput(
+        id=job_id,
+        model=name,
+        deployment=Deployment(
+            name=name,
+            deployment=name,
+            family=family,
+            flavour=flavour,
+            endpoint=ENDPOINT,
+            api_version="2024-10-21",
+        ),
+        params=GenerationParams(prompt="a badger wearing a tuxedo", n=n),
+        created=START.isoformat(),
+        deadline_seconds=deadline_seconds,
+        max_attempts=max_attempts,
+    )
