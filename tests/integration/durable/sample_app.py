@@ -48,6 +48,22 @@ def flaky(job: dict[str, Any]) -> str:
     return f"ok after {CALLS[key]} attempts"
 
 
+GAUGE = {"active": 0, "max": 0}
+GATE: dict[str, asyncio.Event] = {}
+
+
+@app.activity_trigger(input_name="n")
+async def gauged(n: int) -> int:
+    """Counts how many run at once; each waits for the test to open the gate."""
+    GAUGE["active"] += 1
+    GAUGE["max"] = max(GAUGE["max"], GAUGE["active"])
+    try:
+        await GATE.setdefault("gate", asyncio.Event()).wait()
+    finally:
+        GAUGE["active"] -= 1
+    return n
+
+
 # ---------------------------------------------------------------- orchestrators
 @app.orchestration_trigger(context_name="context")
 def hello_sequence(context: df.DurableOrchestrationContext):
@@ -68,6 +84,38 @@ def retrying(context: df.DurableOrchestrationContext):
     except Exception as exc:
         return {"caught": str(exc)}
     return {"result": result}
+
+
+@app.orchestration_trigger(context_name="context")
+def retrying_fan_out(context: df.DurableOrchestrationContext):
+    """Retried calls in parallel: their failures, retry timers and new attempts interleave."""
+    jobs = context.get_input()
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=20, max_number_of_attempts=4)
+    tasks = [context.call_activity_with_retry("flaky", options, job) for job in jobs]
+    tasks.append(context.call_activity("square", 7))
+    results = yield context.task_all(tasks)
+    return results
+
+
+@app.orchestration_trigger(context_name="context")
+def flaky_child(context: df.DurableOrchestrationContext):
+    return (yield context.call_activity("flaky", context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def retrying_parent(context: df.DurableOrchestrationContext):
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=20, max_number_of_attempts=3)
+    result = yield context.call_sub_orchestrator_with_retry(
+        "flaky_child", options, context.get_input()
+    )
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def gauged_fan_out(context: df.DurableOrchestrationContext):
+    n = context.get_input()
+    results = yield context.task_all([context.call_activity("gauged", i) for i in range(n)])
+    return sum(results)
 
 
 @app.orchestration_trigger(context_name="context")
