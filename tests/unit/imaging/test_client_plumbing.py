@@ -184,28 +184,3 @@ async def test_key_goes_in_api_key_for_azure_and_bearer_for_openai():
     assert await auth.headers(bearer_key=True) == {"Authorization": f"Bearer {SECRET}"}
     assert SECRET not in repr(auth)
     assert SECRET not in str(auth)
-
-
-async def test_openai_flavour_sends_bearer_and_model_in_body():
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"created": 1, "data": [{"b64_json": "aGk="}]})
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    dep = Deployment(
-        name="g",
-        deployment="gpt-image-1",
-        family=Family.GPT_IMAGE,
-        flavour=Flavour.OPENAI,
-        endpoint="https://api.openai.com",
-    )
-    async with http:
-        images = await client_for(dep, http, Auth.from_key(SECRET)).generate(
-            GenerationParams(prompt="p")
-        )
-    assert images[0].b64_json == "aGk="
-    assert str(seen[0].url) == "https://api.openai.com/v1/images/generations"
-    assert seen[0].headers["authorization"] == f"Bearer {SECRET}"
-    assert "api-key" not in seen[0].headers
