@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -126,14 +125,15 @@ class BaseImageClient:
     def _same_origin(self, url: str) -> str:
         """An absolute URL on this deployment's endpoint. Relative URLs are resolved against it;
         any other host is refused, so the key is never sent somewhere a reply pointed us."""
-        absolute = str(httpx.URL(self.endpoint + "/").join(url))
-        mine, theirs = urlsplit(self.endpoint), urlsplit(absolute)
-        if (mine.scheme, mine.netloc.lower()) != (theirs.scheme, theirs.netloc.lower()):
+        absolute = httpx.URL(self.endpoint + "/").join(url)
+        mine = httpx.URL(self.endpoint)
+        # httpx.URL normalises case and drops default ports, so https://x:443 == https://X.
+        if (mine.scheme, mine.host, mine.port) != (absolute.scheme, absolute.host, absolute.port):
             raise ImageApiError(
                 ErrorCode.INVALID_REQUEST,
                 "The operation URL does not belong to the configured endpoint.",
             )
-        return absolute
+        return str(absolute)
 
 
 def images_from(data: Any, status: int = 200) -> list[GeneratedImage]:

@@ -184,3 +184,34 @@ async def test_key_goes_in_api_key_for_azure_and_bearer_for_openai():
     assert await auth.headers(bearer_key=True) == {"Authorization": f"Bearer {SECRET}"}
     assert SECRET not in repr(auth)
     assert SECRET not in str(auth)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            "/openai/operations/images/1?api-version=v",
+            "https://res.openai.azure.com/openai/operations/images/1?api-version=v",
+        ),
+        (
+            "https://RES.openai.azure.com:443/openai/operations/images/1",
+            "https://res.openai.azure.com/openai/operations/images/1",
+        ),
+    ],
+)
+def test_operation_urls_relative_or_absolute_resolve_on_the_endpoint(given, expected):
+    from shared.imaging.azure_dalle2_async import AzureDalle2AsyncClient
+
+    client = AzureDalle2AsyncClient(
+        deployment(Flavour.AZURE_DALLE2_ASYNC, Family.DALLE2),
+        httpx.AsyncClient(),
+        Auth.from_key("k"),
+    )
+    assert client._same_origin(given) == expected
+    for foreign in (
+        "http://res.openai.azure.com/x",
+        "https://res.openai.azure.com:8443/x",
+        "https://res.openai.azure.com.evil.example/x",
+    ):
+        with pytest.raises(ImageApiError):
+            client._same_origin(foreign)
