@@ -1,0 +1,211 @@
+"""The HTTP API over real HTTP: function_app.py served by the local Functions host, unchanged, with
+the session's emulator and Azurite behind it."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.azurite import AzuriteEndpoints
+from devstack.procs import ManagedProcess
+from tests.conftest import EmulatorHandle
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+READY = re.compile(r"^host listening on (http://127\.0\.0\.1:\d+)$")
+BADGER = "a badger wearing a tuxedo"
+
+
+@dataclass
+class Api:
+    url: str  # http://127.0.0.1:PORT/api
+    emulator: EmulatorHandle
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.emulator.base_url}/_emulator/stats", timeout=10).json()
+
+    def configure(self, **patch: object) -> None:
+        httpx.patch(
+            f"{self.emulator.base_url}/_emulator/config", json=patch, timeout=10
+        ).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def api_host(
+    azurite: AzuriteEndpoints,
+    emulator_process: EmulatorHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Api]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONUNBUFFERED="1",
+        FUNCTIONS_WORKER_RUNTIME="python",
+        AzureWebJobsStorage=azurite.connection_string,
+        IMAGES_CONTAINER=f"api-{uuid.uuid4().hex[:10]}",
+        AZURE_OPENAI_ENDPOINT=emulator_process.base_url,
+        AZURE_OPENAI_API_KEY=emulator_process.api_key,
+        IMAGE_SOURCE_ALLOW_HTTP_HOSTS="127.0.0.1,localhost",
+        IMAGE_JOB_DEADLINE_SECONDS="120",
+    )
+    for key in ("IMAGE_MODELS", "IMAGE_DEFAULT_MODEL", "IMAGES_STORAGE_CONNECTION"):
+        env.pop(key, None)
+    data_dir = tmp_path_factory.mktemp("app-host")
+    proc = ManagedProcess(
+        [
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--app-dir",
+            str(REPO_ROOT),
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
+        READY,
+        env=env,
+        cwd=REPO_ROOT,
+        name="app-host",
+    )
+    match = proc.start(timeout=90)
+    try:
+        yield Api(f"{match.group(1)}/api", emulator_process)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def api(api_host: Api, emulator: EmulatorHandle) -> Api:
+    """The host, with the emulator reset before and after the test."""
+    return api_host
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30, follow_redirects=False) as c:
+        yield c
+
+
+def finish(client: httpx.Client, url: str, timeout: float = 60.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = client.get(url)
+        if r.status_code != 202:
+            return r
+        assert r.headers["Location"] == url
+        assert int(r.headers["Retry-After"]) >= 1
+        time.sleep(0.1)
+    raise AssertionError(f"{url} still running after {timeout}s")
+
+
+def test_accepted_job_reports_progress_then_a_result_with_fresh_sas_urls(api, client):
+    api.configure(latency_seconds=1.5)
+    r = client.post(f"{api.url}/images", json={"prompt": BADGER, "model": "gpt-image-1", "n": 2})
+
+    assert r.status_code == 202, r.text
+    body = r.json()
+    status_url = f"{api.url}/images/{body['id']}"
+    assert body["statusQueryGetUri"] == status_url
+    assert r.headers["Location"] == status_url
+    assert r.headers["Retry-After"]
+    assert "webhooks" not in r.text
+    assert "code=" not in r.text
+    running = client.get(status_url)
+    assert running.status_code == 202
+    assert running.json()["progress"]["images_total"] == 2
+
+    done = finish(client, status_url)
+
+    assert done.status_code == 200, done.text
+    result = done.json()
+    assert result["status"] == "succeeded"
+    assert result["model"] == "gpt-image-1"
+    assert result["prompt"] == BADGER
+    assert len(result["images"]) == 2
+    for image in result["images"]:
+        downloaded = httpx.get(image["url"], timeout=30)
+        assert downloaded.status_code == 200
+        assert downloaded.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(downloaded.content) == image["bytes"]
+        assert "sig=" in image["url"]  # a read-only SAS, made on read
+
+    redirect = client.get(f"{status_url}/1")
+    assert redirect.status_code == 302
+    assert (
+        httpx.get(redirect.headers["Location"], timeout=30).content
+        == httpx.get(result["images"][1]["url"], timeout=30).content
+    )
+    missing = client.get(f"{status_url}/2")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["field"] == "index"
+
+
+def test_idempotency_key_returns_the_same_job_and_generates_nothing_new(api, client):
+    key = f"key-{uuid.uuid4()}"
+    first = client.post(
+        f"{api.url}/images", json={"prompt": BADGER}, headers={"Idempotency-Key": key}
+    )
+    assert first.status_code == 202, first.text
+    job_id = first.json()["id"]
+    assert finish(client, first.headers["Location"]).status_code == 200
+
+    again = client.post(
+        f"{api.url}/images", json={"prompt": BADGER}, headers={"Idempotency-Key": key}
+    )
+
+    assert again.status_code in (200, 202)
+    assert again.json()["id"] == job_id
+    assert again.headers["Location"] == first.headers["Location"]
+    assert api.stats()["billed"]["images"] == 1
+
+    other = client.post(
+        f"{api.url}/images", json={"prompt": "a fox"}, headers={"Idempotency-Key": key}
+    )
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_failed_job_answers_422_with_its_code(api, client):
+    api.configure(content_filter_words=["badger"])
+    r = client.post(f"{api.url}/images", json={"prompt": BADGER})
+    assert r.status_code == 202
+
+    done = finish(client, r.headers["Location"])
+
+    assert done.status_code == 422
+    assert done.json()["error"]["code"] == "content_filter"
+    assert client.get(f"{r.headers['Location']}/0").status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "field"),
+    [
+        (b'{"prompt": "x", "size": "256x256"}', 400, "size"),
+        (b'{"prompt": "x", "extra": 1}', 400, "extra"),
+        (b"{not json", 400, None),
+        (b'{"prompt": "' + b"a" * 300_000 + b'"}', 413, None),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_starts(api, client, content, status, field):
+    r = client.post(
+        f"{api.url}/images", content=content, headers={"Content-Type": "application/json"}
+    )
+
+    assert r.status_code == status
+    assert r.json()["error"].get("field") == field
+    assert api.stats()["billed"]["generations"] == 0
+
+
+@pytest.mark.parametrize("job_id", ["0123456789abcdef", "no..such", "x" * 150])
+def test_unknown_jobs_are_404(api, client, job_id):
+    r = client.get(f"{api.url}/images/{job_id}")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
