@@ -103,6 +103,7 @@ class DurableEngine:
         self._running_instances: set[str] = set()
         self._broken: set[str] = set()
         self._inflight_activities: set[int] = set()
+        self._activity_cursor = 0
         self._changed = asyncio.Event()
         self._orch_wake = asyncio.Event()
         self._act_wake = asyncio.Event()
@@ -122,6 +123,7 @@ class DurableEngine:
         if self._store is not None:
             return
         self._store = Store(self.db_path)
+        self._activity_cursor = 0
         self._loops = [
             asyncio.create_task(self._orchestration_loop(), name="durable-orchestrations"),
             asyncio.create_task(self._activity_loop(), name="durable-activities"),
@@ -494,7 +496,8 @@ class DurableEngine:
     async def _activity_loop(self) -> None:
         while True:
             self._act_wake.clear()
-            for row in self.store.pending_activities(self._inflight_activities):
+            for row in self.store.pending_activities(self._activity_cursor):
+                self._activity_cursor = max(self._activity_cursor, row.id)
                 self._inflight_activities.add(row.id)
                 self._spawn(self._run_activity(row))
             await self._act_wake.wait()

@@ -329,8 +329,9 @@ class Store:
             ),
         )
 
-    def pending_activities(self, exclude: set[int]) -> list[ActivityRow]:
-        rows = self.conn.execute("SELECT * FROM activities ORDER BY id")
+    def pending_activities(self, after_id: int) -> list[ActivityRow]:
+        """Activity rows newer than ``after_id`` (ids only grow, so older ones were seen)."""
+        rows = self.conn.execute("SELECT * FROM activities WHERE id > ? ORDER BY id", (after_id,))
         return [
             ActivityRow(
                 id=r["id"],
@@ -342,7 +343,6 @@ class Store:
                 retry=_loads_opt(r["retry"]),
             )
             for r in rows
-            if r["id"] not in exclude
         ]
 
     def take_activity(self, activity_id: int) -> bool:
