@@ -754,6 +754,8 @@ class DurableEngine:
             self._finish(inst, completed=True, result=output_json, details="")
         else:
             fields["status"] = "Running"
+        if fields["status"] != "Running":
+            log.info("durable: %s (%s) %s", iid, inst.name, fields["status"])
         emitted.append(event(EventType.OrchestratorCompleted, now))
         written = st.append_history(iid, len(old), new_events + emitted)
         fields["history_bytes"] = inst.history_bytes + written

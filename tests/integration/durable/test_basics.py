@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.durable import DurableEngine
+
 from .sample_app import CALLS
 
 
@@ -69,3 +71,34 @@ async def test_retry_exhausted_reaches_the_orchestrator(durable):
     status = await durable.done(iid)
     assert "flaky failure 3 of always" in status.output["caught"]
     assert CALLS["flaky:always"] == 3
+
+
+class _BrokenHost:
+    """An invoker whose orchestrator call fails outside the SDK (no $OutOfProcData$ marker)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def orchestrator_names(self):
+        return self.inner.orchestrator_names()
+
+    def activity_names(self):
+        return self.inner.activity_names()
+
+    async def run_orchestrator(self, name, context_json):
+        raise RuntimeError("the worker crashed while loading the function")
+
+    async def run_activity(self, name, input_json):
+        return await self.inner.run_activity(name, input_json)
+
+
+async def test_plain_exception_from_the_host_fails_the_instance(tmp_path, invoker):
+    engine = DurableEngine(tmp_path / "d.sqlite3", _BrokenHost(invoker))
+    await engine.start()
+    try:
+        iid = await engine.start_new("fan_out", input_json="2")
+        status = await engine.wait_for_completion(iid, 20)
+    finally:
+        await engine.stop()
+    assert status["runtimeStatus"] == "Failed"
+    assert "the worker crashed while loading the function" in status["output"]
