@@ -138,7 +138,12 @@ class HostServer:
             loaded.durable_client_json = self.engine.client_binding_json(self.base_url)
             await self.engine.start()
         for spec in loaded.queue_functions:
-            listener = QueueListener(loaded, spec, self.settings.queues)
+            try:
+                listener = QueueListener(loaded, spec, self.settings.queues)
+            except KeyError as exc:
+                # As the real host: the function is disabled with an error, the others run.
+                log.error("function %s is disabled: %s", spec.name, exc)
+                continue
             await listener.start()
             self.listeners.append(listener)
         for spec in loaded.http_functions:
