@@ -1,0 +1,22 @@
+"""The served Swagger document, read the way Power Platform and Postman read it."""
+
+from __future__ import annotations
+
+import httpx
+from openapi_spec_validator import validate
+
+
+def test_openapi_json_is_served_valid_and_names_the_callers_host(entry_stack, hooks):
+    hooks.require("openapi_json")
+    response = httpx.get(f"{entry_stack.base_url}/api/openapi.json", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    document = response.json()
+    validate(document)
+    assert document["host"] == entry_stack.base_url.split("://", 1)[1]
+    assert document["schemes"] == ["http"]
+    assert document["basePath"] == "/api"
+    # Every documented path answers on this host (not 404 for an unknown route).
+    create = httpx.post(f"{entry_stack.base_url}/api/images", json={}, timeout=30)
+    assert create.status_code == 400
+    assert "x-functions-key" not in response.text.replace('"name": "x-functions-key"', "")

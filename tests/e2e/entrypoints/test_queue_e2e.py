@@ -1,0 +1,133 @@
+"""Jobs started from the requests queue, through the real host's queue listener."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+QUEUE_FUNCTION = "image_requests_queue"
+
+
+def _sender(entry_stack) -> QueueClient:
+    """How the docs tell users to send: the v12 SDK with TextBase64EncodePolicy."""
+    client = QueueClient.from_connection_string(
+        entry_stack.connection_string,
+        entry_stack.requests_queue,
+        message_encode_policy=TextBase64EncodePolicy(),
+    )
+    return client
+
+
+async def _job_result(base_url: str, job_id: str, *, within_s: float = 60) -> httpx.Response:
+    """GET the job until it is no longer 202 (or unknown because not started yet)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    async with httpx.AsyncClient(timeout=30) as client:
+        while True:
+            response = await client.get(f"{base_url}/api/images/{job_id}")
+            if response.status_code not in (202, 404):
+                return response
+            if loop.time() > deadline:
+                raise AssertionError(f"job {job_id} still {response.status_code}: {response.text}")
+            await asyncio.sleep(0.2)
+
+
+async def _poison_envelopes(
+    entry_stack, want: int, *, within_s: float = 30
+) -> list[dict[str, Any]]:
+    client = QueueClient.from_connection_string(
+        entry_stack.connection_string, f"{entry_stack.requests_queue}-poison"
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        try:
+            texts = [m.content for m in client.peek_messages(max_messages=32)]
+        except Exception as exc:
+            if "QueueNotFound" not in str(exc):
+                raise
+            texts = []
+        if len(texts) >= want:
+            return [json.loads(base64.b64decode(t)) for t in texts]
+        if loop.time() > deadline:
+            raise AssertionError(f"{len(texts)} poison messages, wanted {want}")
+        await asyncio.sleep(0.2)
+
+
+async def _queue_drained(entry_stack, *, within_s: float = 30) -> None:
+    """Until the requests queue holds nothing, invisible (in-flight) messages included."""
+    client = QueueClient.from_connection_string(
+        entry_stack.connection_string, entry_stack.requests_queue
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while client.get_queue_properties().approximate_message_count:
+        if loop.time() > deadline:
+            raise AssertionError("the requests queue was not drained")
+        await asyncio.sleep(0.2)
+
+
+async def test_a_queue_message_starts_a_job_whose_images_are_stored(entry_stack, hooks):
+    hooks.require(QUEUE_FUNCTION)
+    prompt = f"a red kite over hills {uuid.uuid4().hex[:6]}"
+    job_id = f"kite-{uuid.uuid4().hex[:8]}"
+    _sender(entry_stack).send_message(json.dumps({"prompt": prompt, "id": job_id, "n": 1}))
+    response = await _job_result(entry_stack.base_url, job_id)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == job_id
+    assert body["prompt"] == prompt
+    (image,) = body["images"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        stored = await client.get(image["url"])
+    assert stored.status_code == 200
+    assert stored.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_the_same_message_delivered_twice_bills_one_generation(entry_stack, hooks):
+    hooks.require(QUEUE_FUNCTION)
+    prompt = f"a heron in the rain {uuid.uuid4().hex[:6]}"
+    message = json.dumps({"prompt": prompt, "id": f"heron-{uuid.uuid4().hex[:8]}"})
+    job_id = json.loads(message)["id"]
+    sender = _sender(entry_stack)
+    sender.send_message(message)
+    await _job_result(entry_stack.base_url, job_id)
+    sender.send_message(message)  # the redelivery
+    await _queue_drained(entry_stack)
+    response = await _job_result(entry_stack.base_url, job_id)
+    assert response.status_code == 200
+    assert entry_stack.billed_for(prompt) == 1
+
+
+async def test_a_malformed_message_lands_in_poison_with_its_reason(entry_stack, hooks):
+    hooks.require(QUEUE_FUNCTION)
+    marker = uuid.uuid4().hex
+    sender = _sender(entry_stack)
+    sender.send_message(f"make me a picture of a badger {marker}")
+    sender.send_message(json.dumps({"prompt": f"a badger {marker}", "n": 99}))
+    envelopes = await _poison_envelopes(entry_stack, 2)
+    mine = {e["reason"]: e for e in envelopes if marker in e["original"]}
+    assert set(mine) == {"not_json", "validation_failed"}
+    assert mine["validation_failed"]["error"]["field"] == "n"
+    # Poisoned on the first delivery, not after the host's five retries.
+    assert {e["dequeue_count"] for e in mine.values()} == {1}
+    await _queue_drained(entry_stack)
+
+
+@pytest.mark.parametrize("model", ["dall-e-2"])
+async def test_queue_jobs_work_for_the_async_flavour_too(entry_stack, hooks, model):
+    hooks.require(QUEUE_FUNCTION)
+    job_id = f"d2-{uuid.uuid4().hex[:8]}"
+    _sender(entry_stack).send_message(
+        json.dumps({"prompt": "a small boat", "model": model, "size": "256x256", "id": job_id})
+    )
+    response = await _job_result(entry_stack.base_url, job_id)
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == model
