@@ -1,0 +1,216 @@
+"""A Functions host per test, whose whole output is kept, on the session's Azurite and emulator.
+
+The reliability tests crash the host, scan every line it printed and count what the emulator
+billed, so each test gets its own host process (own Durable data dir, same port across restarts)
+whose output is tee'd to a file: ``ManagedProcess`` keeps only the last lines, and a secret that
+scrolled past would go unseen.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.azurite import AzuriteEndpoints
+from devstack.procs import ManagedProcess
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST_READY = re.compile(r"host listening on (http://\S+)")
+DURABLE_PREFIX = "/runtime/webhooks/durabletask"
+END_STATES = ("succeeded", "failed")
+
+
+class HostUnderTest:
+    """``python -m devstack.host`` on a fixed data dir; restarts keep the port and the data."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str], log_path: Path) -> None:
+        self.data_dir = data_dir
+        self.env = env
+        self.log_path = log_path
+        self.port = 0
+        self.process: ManagedProcess | None = None
+        self.base_url = ""
+        self.starts = 0
+
+    def start(self, timeout: float = 90.0) -> str:
+        cmd = [
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--app-dir",
+            str(REPO_ROOT),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        # tee keeps every line in the log file; the pipe's process group dies with the host.
+        shell = f"{shlex.join(cmd)} 2>&1 | tee -a {shlex.quote(str(self.log_path))}"
+        self.process = ManagedProcess(
+            ["bash", "-o", "pipefail", "-c", shell],
+            HOST_READY,
+            env=self.env,
+            cwd=REPO_ROOT,
+            name="host",
+        )
+        self.base_url = self.process.start(timeout).group(1)
+        self.port = int(self.base_url.rsplit(":", 1)[1])
+        self.starts += 1
+        return self.base_url
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api"
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash."""
+        if self.process is not None:
+            self.process.kill()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def restart(self, *, crash: bool, timeout: float = 90.0) -> str:
+        self.kill() if crash else self.stop()
+        return self.start(timeout)
+
+    @property
+    def log(self) -> str:
+        return (
+            self.log_path.read_text(encoding="utf-8", errors="replace")
+            if self.log_path.exists()
+            else ""
+        )
+
+    def instances(self) -> list[dict[str, Any]]:
+        """Every orchestration instance the engine knows (its Durable HTTP API)."""
+        r = httpx.get(f"{self.base_url}{DURABLE_PREFIX}/instances/", timeout=30)
+        r.raise_for_status()
+        return list(r.json())
+
+
+def host_env(storage: str, emulator_url: str, api_key: str, **settings: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "AzureWebJobsStorage": storage,
+            "AZURE_OPENAI_ENDPOINT": emulator_url,
+            "AZURE_OPENAI_API_KEY": api_key,
+            "IMAGE_SOURCE_ALLOW_HTTP_HOSTS": "127.0.0.1,localhost",
+        }
+    )
+    env.update(settings)
+    return env
+
+
+@pytest.fixture
+def start_host(
+    azurite: AzuriteEndpoints, emulator: Any, tmp_path: Path
+) -> Iterator[Callable[..., HostUnderTest]]:
+    """``start_host(storage=None, **settings)`` → a started host; all are stopped afterwards."""
+    hosts: list[HostUnderTest] = []
+
+    def start(storage: str | None = None, **settings: str) -> HostUnderTest:
+        n = len(hosts)
+        host = HostUnderTest(
+            tmp_path / f"host-{n}",
+            host_env(
+                storage or azurite.connection_string,
+                emulator.base_url,
+                emulator.api_key,
+                **settings,
+            ),
+            tmp_path / f"host-{n}.log",
+        )
+        hosts.append(host)
+        host.start()
+        return host
+
+    yield start
+    for host in hosts:
+        host.stop()
+
+
+@dataclass
+class Job:
+    prompt: str
+    body: dict[str, Any]
+    id: str | None = None
+    status_url: str | None = None
+    final: httpx.Response | None = None
+    seen: list[int] = field(default_factory=list)
+    progress: dict[str, Any] = field(default_factory=dict)  # the last 202's progress
+
+    @property
+    def stage(self) -> str | None:
+        return self.progress.get("stage")
+
+    @property
+    def done(self) -> bool:
+        return self.final is not None
+
+
+def post_job(client: httpx.Client, api_url: str, body: dict[str, Any]) -> Job:
+    r = client.post(f"{api_url}/images", json=body)
+    assert r.status_code == 202, r.text
+    data = r.json()
+    return Job(body["prompt"], body, data["id"], data["statusQueryGetUri"])
+
+
+def poll_until_done(
+    client: httpx.Client,
+    jobs: list[Job],
+    *,
+    deadline_s: float,
+    between: Callable[[], None] | None = None,
+) -> list[Job]:
+    """Follow every job's status URL until none answers 202, or fail naming the stragglers.
+
+    A connection error (the host is down or restarting) is not an answer: polling goes on.
+    ``between`` runs after each round (a crash test kills the host from there).
+    """
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        for job in jobs:
+            if job.done:
+                continue
+            assert job.status_url is not None
+            try:
+                r = client.get(job.status_url)
+            except httpx.TransportError:
+                continue
+            job.seen.append(r.status_code)
+            if r.status_code != 202:
+                job.final = r
+            else:
+                job.progress = r.json().get("progress") or {}
+        if all(j.done for j in jobs):
+            return jobs
+        if between is not None:
+            between()
+        time.sleep(0.2)  # the polling interval, not a wait-for: the loop has a deadline
+    pending = [(j.id, j.seen[-3:]) for j in jobs if not j.done]
+    raise AssertionError(f"{len(pending)} job(s) still running after {deadline_s}s: {pending}")
+
+
+def emulator_patch(emulator: Any, **changes: Any) -> None:
+    r = httpx.patch(f"{emulator.base_url}/_emulator/config", json=changes, timeout=10)
+    assert r.status_code < 300, r.text
+
+
+def emulator_stats(emulator: Any) -> dict[str, Any]:
+    r = httpx.get(f"{emulator.base_url}/_emulator/stats", timeout=10)
+    r.raise_for_status()
+    return dict(r.json())
