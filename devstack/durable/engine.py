@@ -80,6 +80,20 @@ def normalise_json_body(raw: bytes) -> str | None:
     return json.dumps(outer)
 
 
+def status_json(inst: Instance, show_input: bool = True) -> dict[str, Any]:
+    """An instance as the status API shows it (timestamps to the second, as the extension)."""
+    return {
+        "name": inst.name,
+        "instanceId": inst.instance_id,
+        "runtimeStatus": inst.status,
+        "input": _parse_or_none(inst.input) if show_input else None,
+        "customStatus": _parse_or_none(inst.custom_status),
+        "output": _parse_or_none(inst.output),
+        "createdTime": iso_seconds(inst.created_time),
+        "lastUpdatedTime": iso_seconds(inst.last_updated_time),
+    }
+
+
 class DurableEngine:
     """A Durable Functions backend persisted in one SQLite file. See docs/durable-engine.md."""
 
@@ -369,16 +383,7 @@ class DurableEngine:
         return inst.input
 
     def _status_json(self, inst: Instance, show_input: bool) -> dict[str, Any]:
-        return {
-            "name": inst.name,
-            "instanceId": inst.instance_id,
-            "runtimeStatus": inst.status,
-            "input": _parse_or_none(inst.input) if show_input else None,
-            "customStatus": _parse_or_none(inst.custom_status),
-            "output": _parse_or_none(inst.output),
-            "createdTime": iso_seconds(inst.created_time),
-            "lastUpdatedTime": iso_seconds(inst.last_updated_time),
-        }
+        return status_json(inst, show_input)
 
     def _create_instance(
         self,

@@ -3,8 +3,12 @@ and the HTTP API's own answers (status codes, conflicts, the check-status respon
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import azure.functions as func
 import httpx
@@ -12,6 +16,8 @@ import pytest
 from azure.durable_functions.models.OrchestrationRuntimeStatus import (
     OrchestrationRuntimeStatus as RS,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_terminate_a_waiting_instance(durable):
@@ -164,3 +170,32 @@ async def test_status_route_codes_and_shapes(durable):
         assert strict.status_code == 500
         metrics = await http.get("/runtime/webhooks/durabletask/_devstack/instances/raw-1/metrics")
         assert metrics.json()["actionsScheduled"] == 2
+
+
+async def test_cli_shows_instances_from_the_database(durable):
+    iid = await durable.client.start_new("fan_out", "cli-1", 3)
+    await durable.done(iid)
+    waiting = await durable.client.start_new("two_events", "cli-2")
+    await durable.wait_for(waiting, "Running")
+    db = str(durable.engine.db_path)
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "devstack.durable", "list", "--db", db, "--status", "Running"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    assert [json.loads(line)["instanceId"] for line in listed.stdout.splitlines()] == ["cli-2"]
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "devstack.durable", "show", "--db", db, "cli-1", "--history"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    detail = json.loads(shown.stdout)
+    assert detail["output"] == 5
+    assert detail["metrics"]["actionsScheduled"] == 3
+    assert detail["historyEvents"][-1]["EventType"] == "ExecutionCompleted"
