@@ -29,6 +29,9 @@ from shared.settings import DEFAULT_MODELS
 TITLE = "Azure OpenAI Image Jobs"
 VERSION = "1.0"
 PLACEHOLDER_HOST = "your-function-app.azurewebsites.net"
+# Paths carry the Functions route prefix and basePath stays "/": the connector's dynamichosturl
+# policy swaps the whole base URL for https://{hostName}, so a "/api" basePath could be lost.
+ROUTE_PREFIX = "/api"
 SECURITY_SCHEME = "functionKey"
 FUNCTION_KEY_HEADER = "x-functions-key"
 
@@ -166,7 +169,7 @@ def build_document(
         "model": default_model,
     }
     paths: dict[str, Any] = {
-        "/images": {
+        f"{ROUTE_PREFIX}/images": {
             "post": {
                 "operationId": "StartImageJob",
                 "summary": "Start an image job",
@@ -207,7 +210,7 @@ def build_document(
                 },
             }
         },
-        "/images/{id}": {
+        f"{ROUTE_PREFIX}/images/{{id}}": {
             "get": {
                 "operationId": "GetImageJob",
                 "summary": "Get an image job",
@@ -229,7 +232,7 @@ def build_document(
                 },
             }
         },
-        "/images/{id}/{index}": {
+        f"{ROUTE_PREFIX}/images/{{id}}/{{index}}": {
             "get": {
                 "operationId": "GetImageFile",
                 "summary": "Download one image",
@@ -271,7 +274,7 @@ def build_document(
             ),
         },
         "host": host or PLACEHOLDER_HOST,
-        "basePath": "/api",
+        "basePath": "/",
         "schemes": [scheme],
         "consumes": ["application/json"],
         "produces": ["application/json"],

@@ -37,7 +37,7 @@ def _url(base_path: str, path: str) -> dict[str, Any]:
 
 
 def build_collection(document: dict[str, Any]) -> dict[str, Any]:
-    base_path = document.get("basePath", "")
+    base_path = document.get("basePath", "").rstrip("/")
     example = document["definitions"]["ImageRequest"].get("example", {"prompt": "a badger"})
     items: list[dict[str, Any]] = []
     for path, operations in document["paths"].items():

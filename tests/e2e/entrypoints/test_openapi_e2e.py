@@ -15,7 +15,12 @@ def test_openapi_json_is_served_valid_and_names_the_callers_host(entry_stack, ho
     validate(document)
     assert document["host"] == entry_stack.base_url.split("://", 1)[1]
     assert document["schemes"] == ["http"]
-    assert document["basePath"] == "/api"
+    assert document["basePath"] == "/"
+    assert set(document["paths"]) == {
+        "/api/images",
+        "/api/images/{id}",
+        "/api/images/{id}/{index}",
+    }
     # Every documented path answers on this host (not 404 for an unknown route).
     create = httpx.post(f"{entry_stack.base_url}/api/images", json={}, timeout=30)
     assert create.status_code == 400

@@ -34,7 +34,7 @@ def test_document_is_valid_swagger_2(document):
 
 def test_the_validator_would_notice_a_broken_document(document):
     broken = json.loads(json.dumps(document))
-    broken["paths"]["/images"]["post"]["responses"]["202"]["schema"] = {"$ref": 7}
+    broken["paths"]["/api/images"]["post"]["responses"]["202"]["schema"] = {"$ref": 7}
     with pytest.raises(OpenAPIValidationError):
         validate(broken)
 
@@ -84,10 +84,10 @@ def test_a_deployment_with_one_model_documents_only_its_options():
 
 
 def test_operations_and_responses(document):
-    create = document["paths"]["/images"]["post"]
+    create = document["paths"]["/api/images"]["post"]
     assert create["responses"]["202"]["headers"].keys() >= {"Location", "Retry-After"}
     assert create["responses"]["202"]["schema"] == {"$ref": "#/definitions/JobAccepted"}
-    status = document["paths"]["/images/{id}"]["get"]
+    status = document["paths"]["/api/images/{id}"]["get"]
     assert status["responses"]["200"]["schema"] == {"$ref": "#/definitions/JobResult"}
     assert "202" in status["responses"]
     assert "422" in status["responses"]
@@ -155,7 +155,7 @@ def test_postman_collection_is_v21_and_matches_the_api(document):
     variables = {v["key"] for v in collection["variable"]}
     assert {"baseUrl", "functionKey"} <= variables
     operations = {
-        (method.upper(), document["basePath"] + path)
+        (method.upper(), document["basePath"].rstrip("/") + path)
         for path, ops in document["paths"].items()
         for method in ops
     }
