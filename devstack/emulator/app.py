@@ -499,6 +499,7 @@ async def download_image(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": content_type(spec.fmt),
             "x-ms-blob-type": "BlockBlob",
+            "x-ms-request-id": str(uuid.uuid4()),
             "ETag": f'"{token}"',
         },
     )

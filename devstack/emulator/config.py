@@ -194,6 +194,28 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
 ]
 _REPEATABLE = {"list", "map", "intmap"}
 
+_HELP: dict[str, str] = {
+    "api_keys": "accepted key (api-key header or Bearer); repeatable; default emulator-key",
+    "deployments": "NAME=MODEL, added to the defaults (each model by its name); repeatable",
+    "latency_seconds": "fixed generation latency in seconds (default 0)",
+    "latency_jitter_seconds": "extra uniform random latency 0..J seconds (default 0)",
+    "rpm_default": "requests per minute per deployment, 0 = unlimited (default 0)",
+    "rpm_per_deployment": "DEPLOYMENT=RPM quota for one deployment; repeatable",
+    "error_rate_500": "fraction of API requests answered 500 (0..1)",
+    "error_rate_503": "fraction of API requests answered 503 (0..1)",
+    "drop_rate": "fraction of API requests whose connection is closed unanswered (0..1)",
+    "download_bytes_per_second": "throttle image URL downloads, 0 = full speed",
+    "truncate_rate": "fraction of image downloads cut short after Content-Length (0..1)",
+    "content_filter_words": "prompt trigger word (case-insensitive substring) → 400; repeatable",
+    "content_filter_shape": "content_policy_violation (default) or contentFilter error body",
+    "image_filter_rate": "fraction of DALL-E 2 operations that end failed/contentFilter (0..1)",
+    "operation_timeout_seconds": "DALL-E 2 operations slower than this end canceled (default 300)",
+    "async_retry_after_seconds": "fixed retry-after on submit/poll (default: seconds remaining)",
+    "url_ttl_seconds": "lifetime of signed image URLs and operations (default 86400)",
+    "public_base_url": "base for operation-location and image URLs (default: the Host header)",
+    "seed": "seed for every random draw (faults, jitter), for reproducible runs",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -210,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="0 picks a free port [EMULATOR_PORT]",
     )
     for field, flag, env, kind in _OPTIONS:
-        help_text = f"[{env}] {EmulatorConfig.model_fields[field].description or ''}".strip()
+        help_text = f"{_HELP[field]} [{env}]"
         if kind in _REPEATABLE:
             parser.add_argument(flag, dest=field, action="append", default=None, help=help_text)
         else:

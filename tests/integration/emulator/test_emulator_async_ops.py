@@ -127,3 +127,12 @@ def test_fixed_retry_after_is_configurable(emu: Emu) -> None:
     r = emu.submit({"prompt": "paced monkey"})
     assert r.headers["retry-after"] == "3"
     assert emu.http.get(r.headers["operation-location"]).headers["retry-after"] == "3"
+
+
+def test_latency_jitter_spreads_operation_durations(emu: Emu) -> None:
+    emu.configure(seed=11, latency_seconds=30.0, latency_jitter_seconds=60.0)
+
+    waits = {int(emu.submit({"prompt": f"jitter {i}"}).headers["retry-after"]) for i in range(5)}
+
+    assert all(30 <= w <= 91 for w in waits)
+    assert len(waits) > 1  # each operation drew its own latency

@@ -171,3 +171,22 @@ def test_tampered_url_is_403(emu: Emu, mangle) -> None:
     r = httpx.get(mangle(url))
     assert r.status_code == 403
     assert "<Code>AuthenticationFailed</Code>" in r.text
+
+
+def test_client_that_hangs_up_during_generation_is_still_billed(emu: Emu) -> None:
+    emu.configure(latency_seconds=1.5)
+
+    with pytest.raises(httpx.TimeoutException):
+        emu.http.post(
+            "/openai/deployments/dall-e-3/images/generations",
+            params={"api-version": "2024-10-21"},
+            json={"prompt": "impatient client"},
+            timeout=0.2,
+        )
+
+    deadline = time.monotonic() + 15
+    while emu.stats()["billed"]["generations"] == 0 and time.monotonic() < deadline:
+        pass
+    assert emu.stats()["billed"]["by_prompt"] == {
+        "impatient client": {"generations": 1, "images": 1}
+    }
