@@ -41,7 +41,7 @@ def encode_metadata(values: Mapping[str, str | None]) -> dict[str, str]:
     for key, value in values.items():
         if not key.isidentifier() or not key.isascii():
             raise ValueError(f"metadata key must be an ASCII identifier: {key!r}")
-        if value is not None:
+        if value:  # None and "" are left out: the service refuses empty values
             out[key.lower()] = _enc(value)
     truncated: list[str] = []
 
