@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-_PARAM = re.compile(r"\{([^{}]+)\}")
-
 
 def _is_int(v: str) -> bool:
     return re.fullmatch(r"-?\d+", v) is not None
@@ -102,6 +100,20 @@ class _Segment:
     literal: bool
 
 
+def _split_constraints(body: str) -> list[str]:
+    """``name:int:regex(a:b)`` → ``["name", "int", "regex(a:b)"]`` (colons in parentheses stay)."""
+    parts, current, depth = [], "", 0
+    for ch in body:
+        if ch == ":" and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        current += ch
+    parts.append(current)
+    return parts
+
+
 def _parse_param(body: str) -> _Param:
     catch_all = body.startswith("*")
     body = body.lstrip("*")
@@ -110,7 +122,7 @@ def _parse_param(body: str) -> _Param:
         body, default = body.split("=", 1)
     optional = body.endswith("?")
     body = body.rstrip("?")
-    name, *constraints = body.split(":")
+    name, *constraints = _split_constraints(body)
     return _Param(
         name=name.strip(),
         optional=optional or default is not None,
@@ -118,6 +130,45 @@ def _parse_param(body: str) -> _Param:
         default=default,
         checks=[_constraint(c) for c in constraints],
     )
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """Split a segment into literals and ``{parameter}`` bodies; ``{{``/``}}`` escape braces."""
+    tokens: list[tuple[str, str]] = []
+    literal = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "{}" and text[i : i + 2] == ch * 2:
+            literal += ch
+            i += 2
+        elif ch == "{":
+            body = ""
+            i += 1
+            while i < len(text):
+                if text[i] in "{}" and text[i : i + 2] == text[i] * 2:
+                    body += text[i]
+                    i += 2
+                elif text[i] == "}":
+                    break
+                else:
+                    body += text[i]
+                    i += 1
+            else:
+                raise ValueError(f"unclosed parameter in route segment {text!r}")
+            if literal:
+                tokens.append(("literal", literal))
+                literal = ""
+            tokens.append(("param", body))
+            i += 1
+        elif ch == "}":
+            raise ValueError(f"unmatched '}}' in route segment {text!r}")
+        else:
+            literal += ch
+            i += 1
+    if literal:
+        tokens.append(("literal", literal))
+    return tokens
 
 
 class RouteTemplate:
@@ -157,14 +208,13 @@ class RouteTemplate:
     def _segment(self, text: str) -> _Segment:
         params: list[_Param] = []
         regex = ""
-        pos = 0
-        for m in _PARAM.finditer(text):
-            regex += re.escape(text[pos : m.start()])
-            p = _parse_param(m.group(1))
+        for kind, value in _tokens(text):
+            if kind == "literal":
+                regex += re.escape(value)
+                continue
+            p = _parse_param(value)
             params.append(p)
             regex += f"(?P<{p.name}>.*)" if p.catch_all else f"(?P<{p.name}>[^/]+)"
-            pos = m.end()
-        regex += re.escape(text[pos:])
         self.params.extend(params)
         return _Segment(regex=regex, params=params, literal=not params)
 
