@@ -6,9 +6,12 @@ Public surface:
   ``CALLBACK_ALLOW_HTTP_HOSTS``).
 - :func:`notify_completion` — ``yield from`` it at the end of the orchestrator.
 - :data:`notify_bp` — the blueprint with the two activities; register it in function_app.py.
+- :func:`results_queue_name` — the results queue for a job accepted now (None: off); starters put
+  it in the job's input.
 """
 
 from shared.notify.activities import bp as notify_bp
+from shared.notify.activities import results_queue_name
 from shared.notify.callback import CallbackUrl, callback_url_problem, redact_url
 from shared.notify.orchestration import DEFAULT_POLICY, NotifyPolicy, notify_completion
 
@@ -20,4 +23,5 @@ __all__ = [
     "notify_bp",
     "notify_completion",
     "redact_url",
+    "results_queue_name",
 ]
