@@ -490,6 +490,7 @@ async def download_image(request: web.Request) -> web.StreamResponse:
     if spec is None or spec.extension != ext:
         return _blob_not_found()
     data = await state.cache.get(spec)
+    state.stats.event("download")
     cfg = state.config
     truncate = state.roll(cfg.truncate_rate)
     bps = cfg.download_bytes_per_second
@@ -573,9 +574,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def _envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request ids on every answer, JSON for unknown routes, status counts, no crash ever."""
     request_id = str(uuid.uuid4())
-    control = request.path.startswith(_CONTROL_PREFIX) and not request.path.startswith(
-        "/_emulator/images/"
-    )
+    control = request.path.startswith(_CONTROL_PREFIX)  # incl. downloads: counted apart
     try:
         response = await handler(request)
     except (_Dropped, ConnectionError):

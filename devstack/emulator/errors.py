@@ -113,7 +113,8 @@ def rate_limited(
         "https://aka.ms/oai/quotaincrease if you would like to further increase the default rate "
         "limit."
     )
-    return error(429, "429", message, style=style, headers=headers, error_type="requests")
+    code = "rate_limit_exceeded" if style == "openai" else "429"
+    return error(429, code, message, style=style, headers=headers, error_type="requests")
 
 
 def server_error(status: int, style: Style) -> web.Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import textwrap
-from functools import lru_cache
+import threading
 from typing import Literal
 
 from PIL import Image, ImageDraw, ImageFont
@@ -42,9 +42,16 @@ def _contrast(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return (16, 16, 16) if luminance > 140 else (245, 245, 245)
 
 
-@lru_cache(maxsize=32)
+_local = threading.local()
+
+
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    """One font object per thread and size: a FreeType face must not be shared across threads."""
+    fonts: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = getattr(_local, "fonts", {})
+    _local.fonts = fonts
+    if size not in fonts:
+        fonts[size] = ImageFont.load_default(size=size)
+    return fonts[size]
 
 
 def render(

@@ -48,6 +48,7 @@ class Stats:
                 "rate_limited_429": self.by_status.get("429", 0),
                 "server_errors_5xx": fives,
                 "dropped_connections": self.events.get("dropped", 0),
+                "image_downloads": self.events.get("download", 0),
                 "truncated_downloads": self.events.get("truncated", 0),
                 "throttled_downloads": self.events.get("throttled", 0),
                 "prompts_filtered": self.events.get("prompt_filtered", 0),

@@ -59,7 +59,7 @@ Verdict = Literal["ok", "expired", "bad-signature", "malformed"]
 class SignedImageUrls:
     """Token → render spec, plus signing and checking of `se`/`sig` query parameters."""
 
-    def __init__(self, secret: bytes | None = None, max_entries: int = 200_000) -> None:
+    def __init__(self, secret: bytes | None = None, max_entries: int = 100_000) -> None:
         self._secret = secret or os.urandom(32)
         self._specs: OrderedDict[str, RenderSpec] = OrderedDict()
         self._max = max_entries

@@ -99,7 +99,10 @@ def test_throttled_download_still_delivers_the_image(emu: Emu) -> None:
     emu.configure(download_bytes_per_second=200_000)
 
     assert httpx.get(url).content == fast
-    assert emu.stats()["served"]["throttled_downloads"] == 1
+    served = emu.stats()["served"]
+    assert served["throttled_downloads"] == 1
+    assert served["image_downloads"] == 2
+    assert served["by_status"] == {"200": 1}  # API answers only; downloads are counted apart
 
 
 async def test_very_slow_download_misses_a_short_client_deadline(emu: Emu) -> None:
