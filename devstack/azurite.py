@@ -7,8 +7,12 @@ keeps everything in memory (tests). Stop it with SIGTERM: a SIGKILL loses its la
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +84,7 @@ class Azurite:
     ) -> None:
         args = [
             azurite_binary(),
+            "--silent",  # no access log: it floods the pipe and hides the lines we wait for
             "--skipApiVersionCheck",
             "--loose",
             "--blobHost",
@@ -101,7 +106,9 @@ class Azurite:
             data_dir.mkdir(parents=True, exist_ok=True)
             args += ["--location", str(data_dir)]
         self.process = ManagedProcess(
-            args, re.compile(r"Azurite Table service is successfully listening"), name="azurite",
+            args,
+            re.compile(r"Azurite Table service is successfully listening"),
+            name="azurite",
             echo=echo,
         )
         self.endpoints: AzuriteEndpoints | None = None
@@ -114,8 +121,25 @@ class Azurite:
         self.endpoints = AzuriteEndpoints(ports["Blob"], ports["Queue"], ports["Table"])
         return self.endpoints
 
-    def stop(self) -> None:
-        self.process.stop()
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then wait until all three services report closed.
+
+        After serving requests, Azurite closes its services on SIGTERM but its node process may not
+        exit; once every service said "successfully closed" its data is flushed, so the leftover
+        process can be killed instead of waiting out the whole timeout.
+        """
+        proc = self.process.proc
+        if proc is None or proc.poll() is not None:
+            self.process.stop()
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if self.process.output_tail.count("service successfully closed") >= 3:
+                break
+            time.sleep(0.05)
+        self.process.stop(timeout=1.0)
 
     def __enter__(self) -> AzuriteEndpoints:
         return self.start()
