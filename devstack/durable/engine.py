@@ -626,8 +626,20 @@ class DurableEngine:
             raise
         except Exception as exc:
             outcome = A.parse_failure(exc)
-        with st.tx():
-            self._commit_episode(inst, batch, old, new_events, outcome, now)
+        try:
+            with st.tx():
+                self._commit_episode(inst, batch, old, new_events, outcome, now)
+        except Exception as exc:  # an action the engine cannot digest: fail loudly, not hang
+            log.exception("durable: episode of %s could not be recorded", iid)
+            with st.tx():
+                self._commit_episode(
+                    inst,
+                    batch,
+                    old,
+                    new_events,
+                    A.Outcome(error=f"devstack Durable engine error: {type(exc).__name__}: {exc}"),
+                    now,
+                )
         self._orch_wake.set()
         self._act_wake.set()
         self._timer_wake.set()

@@ -102,3 +102,22 @@ async def test_plain_exception_from_the_host_fails_the_instance(tmp_path, invoke
         await engine.stop()
     assert status["runtimeStatus"] == "Failed"
     assert "the worker crashed while loading the function" in status["output"]
+
+
+class _GarbledHost(_BrokenHost):
+    """Answers with a timer action that has no fireAt."""
+
+    async def run_orchestrator(self, name, context_json):
+        return '{"isDone": false, "schemaVersion": 2, "actions": [[{"actionType": 5}]]}'
+
+
+async def test_an_action_the_engine_cannot_read_fails_the_instance(tmp_path, invoker):
+    engine = DurableEngine(tmp_path / "d.sqlite3", _GarbledHost(invoker))
+    await engine.start()
+    try:
+        iid = await engine.start_new("fan_out", input_json="2")
+        status = await engine.wait_for_completion(iid, 20)
+    finally:
+        await engine.stop()
+    assert status["runtimeStatus"] == "Failed"
+    assert "devstack Durable engine error" in status["output"]
