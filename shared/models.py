@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.imaging.types import Deployment, Family, GenerationParams
+from shared.notify.callback import CallbackUrl
 
 MAX_BODY_BYTES = 256 * 1024  # the longest prompt (32 000 chars) is ~128 KiB even fully escaped
 MAX_N = 10
@@ -112,6 +113,7 @@ class ImageRequest(BaseModel):
         max_length=MAX_USER_CHARS,
         description="End-user id, passed on for abuse monitoring.",
     )
+    callback_url: CallbackUrl | None = None
 
 
 class ApiErrorBody(BaseModel):
@@ -171,7 +173,10 @@ def _pydantic_error(exc: ValidationError) -> RequestError:
         return RequestError("prompt must not be empty", field=field)
     if kind == "model_type":
         return RequestError("the body must be a JSON object", field=None)
-    return RequestError(f"{field}: {first['msg']}", field=field)
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if field and not message.startswith(field):
+        message = f"{field}: {message}"
+    return RequestError(message, field=field)
 
 
 def parse_body(body: bytes) -> ImageRequest:
@@ -259,6 +264,8 @@ class JobInput(BaseModel):
     created: str  # ISO-8601 UTC, when the request was accepted
     deadline_seconds: int
     max_attempts: int
+    callback_url: str | None = None  # POSTed the result when the job ends (shared.notify)
+    results_queue: str | None = None  # or/and the result goes on this Storage queue
 
 
 class ImageRecord(BaseModel):
@@ -292,6 +299,7 @@ Stage = Literal[
     "polling",
     "storing",
     "cleaning_up",
+    "notifying",
     "completed",
     "failed",
 ]
@@ -320,6 +328,7 @@ class JobOutput(BaseModel):
     completed: str
     images: list[ImageRecord] = Field(default_factory=list)
     error: JobErrorBody | None = None
+    notification: dict[str, Any] | None = None  # how the callback / results queue went
 
 
 class JobResult(BaseModel):
@@ -332,6 +341,7 @@ class JobResult(BaseModel):
     created: str
     completed: str
     images: list[ImageView]
+    notification: dict[str, Any] | None = None  # callback / results queue delivery, if asked
 
 
 class JobAccepted(BaseModel):

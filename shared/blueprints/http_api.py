@@ -33,6 +33,7 @@ from shared.models import (
     parse_body,
     validate_request,
 )
+from shared.notify.activities import results_queue_name
 from shared.settings import SettingsError, get_settings
 
 bp = df.Blueprint()
@@ -81,7 +82,12 @@ def instance_id_for(idempotency_key: str | None) -> str:
 def _fingerprint(job: JobInput) -> str:
     return hashlib.sha256(
         json.dumps(
-            {"model": job.model, "params": job.params.model_dump(mode="json")}, sort_keys=True
+            {
+                "model": job.model,
+                "params": job.params.model_dump(mode="json"),
+                "callback_url": job.callback_url,
+            },
+            sort_keys=True,
         ).encode()
     ).hexdigest()
 
@@ -146,6 +152,8 @@ async def start_image_job(
         created=datetime.now(UTC).isoformat(),
         deadline_seconds=settings.image_job_deadline_seconds,
         max_attempts=settings.image_max_attempts,
+        callback_url=request.callback_url,
+        results_queue=results_queue_name(),
     )
     if key is not None:
         existing = await client.get_status(instance_id, show_input=True)
@@ -163,12 +171,13 @@ async def start_image_job(
                         "this Idempotency-Key was already used for a different request",
                         IDEMPOTENCY_HEADER,
                     )
-            return _accepted(
+            # The job already exists: answer exactly what its status route answers now.
+            return await _job_response(
                 req,
                 instance_id,
                 existing.runtime_status.value,
                 existing.custom_status,
-                status=200 if existing.runtime_status.value not in _RUNNING else 202,
+                _parse_output(existing.output),
             )
     await client.start_new(ORCHESTRATOR, instance_id, job.model_dump(mode="json"))
     return _accepted(
@@ -177,6 +186,32 @@ async def start_image_job(
         "Pending",
         Progress(stage="queued", images_total=job.params.n).model_dump(),
     )
+
+
+async def _job_response(
+    req: func.HttpRequest,
+    instance_id: str,
+    runtime_status: str,
+    custom: Any,
+    output: JobOutput | None,
+) -> func.HttpResponse:
+    """202 with progress while running, 200 with the result, 422 when the job failed."""
+    if runtime_status in _RUNNING:
+        return _accepted(req, instance_id, runtime_status, custom)
+    if runtime_status == "Completed" and output is not None and output.status == "succeeded":
+        result = await _with_urls(output)
+        return _json(200, result.model_dump(mode="json", exclude_none=True))
+    return _failed_response(output, runtime_status)
+
+
+def _parse_output(value: Any) -> JobOutput | None:
+    raw = _maybe_json(value)
+    if isinstance(raw, dict):
+        try:
+            return JobOutput.model_validate(raw)
+        except ValueError:
+            return None
+    return None
 
 
 async def _with_urls(output: JobOutput) -> JobResult:
@@ -194,6 +229,7 @@ async def _with_urls(output: JobOutput) -> JobResult:
         created=output.created,
         completed=output.completed,
         images=views,
+        notification=output.notification,
     )
 
 
@@ -217,14 +253,7 @@ async def _lookup(
     status = await client.get_status(instance_id)
     if status.runtime_status is None:
         return None, None, None
-    output: JobOutput | None = None
-    raw = _maybe_json(status.output)
-    if isinstance(raw, dict):
-        try:
-            output = JobOutput.model_validate(raw)
-        except ValueError:
-            output = None
-    return status.runtime_status.value, status.custom_status, output
+    return status.runtime_status.value, status.custom_status, _parse_output(status.output)
 
 
 @bp.route(route="images/{id}", methods=["GET"])
@@ -238,12 +267,7 @@ async def get_image_job(
         runtime_status, custom, output = await _lookup(client, instance_id)
         if runtime_status is None:
             return _error(404, "not_found", f"no image job with id {instance_id!r}")
-        if runtime_status in _RUNNING:
-            return _accepted(req, instance_id, runtime_status, custom)
-        if runtime_status == "Completed" and output is not None and output.status == "succeeded":
-            result = await _with_urls(output)
-            return _json(200, result.model_dump(mode="json", exclude_none=True))
-        return _failed_response(output, runtime_status)
+        return await _job_response(req, instance_id, runtime_status, custom, output)
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
         return _error(500, "configuration_error", str(exc))

@@ -20,8 +20,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.blueprints import activities
-from shared.imaging.types import ErrorCode, Family, Flavour
+from shared.imaging.types import ErrorCode, Flavour
 from shared.models import CAPABILITIES, ImageRecord, JobErrorBody, JobInput, JobOutput, Progress
+from shared.notify import notify_completion
 from shared.orchestration.polling import next_poll_delay
 from shared.orchestration.retry import decide_retry
 
@@ -287,29 +288,25 @@ def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
     except Exception as exc:  # an activity crashed (TaskFailed): fail the job, not the host
         error = JobErrorBody(code="internal_error", message=f"the job failed: {type(exc).__name__}")
     completed = run.now.isoformat()
-    if error is not None:
-        run.show(stage="failed", last_error=error.code, retry_after_seconds=None)
-        output = JobOutput(
-            id=job.id,
-            status="failed",
-            model=job.model,
-            prompt=job.params.prompt,
-            created=job.created,
-            completed=completed,
-            images=[i for i in run.images if i is not None],
-            error=error,
+    output = JobOutput(
+        id=job.id,
+        status="failed" if error is not None else "succeeded",
+        model=job.model,
+        prompt=job.params.prompt,
+        created=job.created,
+        completed=completed,
+        images=[i for i in run.images if i is not None],
+        error=error,
+    )
+    final_stage = "failed" if error is not None else "completed"
+    last_error = error.code if error is not None else None
+    if job.callback_url or job.results_queue:
+        run.show(stage="notifying", retry_after_seconds=None, last_error=last_error)
+        result = output.model_dump(mode="json", exclude_none=True)
+        output.notification = yield from notify_completion(
+            context, job.callback_url, result, results_queue=job.results_queue
         )
-    else:
-        run.show(stage="completed", retry_after_seconds=None, last_error=None)
-        output = JobOutput(
-            id=job.id,
-            status="succeeded",
-            model=job.model,
-            prompt=job.params.prompt,
-            created=job.created,
-            completed=completed,
-            images=[i for i in run.images if i is not None],
-        )
+    run.show(stage=final_stage, retry_after_seconds=None, last_error=last_error)
     return output.model_dump(mode="json", exclude_none=True)
 
 
@@ -343,4 +340,4 @@ async def delete_operation(payload: Json) -> Json:
     return await activities.delete_operation(payload)
 
 
-__all__ = ["ORCHESTRATOR", "Family", "bp", "run_image_job"]
+__all__ = ["ORCHESTRATOR", "bp", "run_image_job"]

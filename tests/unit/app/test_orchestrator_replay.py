@@ -305,3 +305,33 @@ def test_dalle2_operation_that_never_finishes_hits_the_deadline_without_hammerin
     polls = run.names().count("poll_operation")
     assert polls <= 60 / 2 + 2  # about one poll per 2 s of generation time
     assert "delete_operation" not in run.names()  # a running operation cannot be deleted
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_result_is_sent_to_the_callback_when_the_job_ends(replay, make_job, fails):
+    job = make_job(*GPT).model_copy(update={"callback_url": "https://hooks.example/cb?sig=abc"})
+
+    def respond(name, payload):
+        if name == "generate_images":
+            if fails:
+                return {"outcome": "error", "code": "content_filter", "message": "filtered"}
+            return {"outcome": "ok", "images": [stored(0)], "sources": []}
+        assert name == "notify_callback"
+        assert payload["url"] == "https://hooks.example/cb?sig=abc"
+        assert payload["result"]["status"] == ("failed" if fails else "succeeded")
+        return {"delivered": True, "http_status": 200}
+
+    run = replay(job, respond)
+
+    assert run.names()[-1] == "notify_callback"
+    assert any(s["stage"] == "notifying" for s in run.statuses)
+    assert run.statuses[-1]["stage"] == ("failed" if fails else "completed")
+    assert run.output["notification"]["status"] == "delivered"
+    assert "sig=abc" not in json.dumps(run.output)  # the signed callback URL is not kept
+
+
+def test_without_a_callback_nothing_is_notified(replay, make_job):
+    run = replay(make_job(*GPT), lambda name, payload: {"outcome": "ok", "images": [stored(0)]})
+
+    assert run.names() == ["generate_images"]
+    assert "notification" not in run.output

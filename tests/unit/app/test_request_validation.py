@@ -65,6 +65,13 @@ def test_full_gpt_image_request_is_kept_as_given():
     }
 
 
+def test_an_https_callback_url_is_accepted():
+    request = parse_body(
+        json.dumps({"prompt": "x", "callback_url": "https://h.example/cb?sig=1"}).encode()
+    )
+    assert request.callback_url == "https://h.example/cb?sig=1"
+
+
 def test_dalle3_with_several_images_is_valid_it_fans_out():
     assert check({"prompt": "a badger", "model": "dall-e-3", "n": 4}).params.n == 4
 
@@ -103,6 +110,8 @@ def test_dalle3_with_several_images_is_valid_it_fans_out():
             "png",
         ),
         ({"prompt": "x", "user": "u" * 300}, "user", "at most 256"),
+        ({"prompt": "x", "callback_url": "http://example.com/hook"}, "callback_url", "https"),
+        ({"prompt": "x", "callback_url": "not a url"}, "callback_url", "callback_url"),
     ],
 )
 def test_invalid_requests_are_refused_naming_the_field(body, field, words):
@@ -165,6 +174,7 @@ def test_the_capability_table_and_request_schema_are_introspectable():
         "output_format",
         "background",
         "user",
+        "callback_url",
     }
     assert CAPABILITIES[Family.DALLE3].sizes == ("1024x1024", "1792x1024", "1024x1792")
     assert CAPABILITIES[Family.GPT_IMAGE].returns == "b64_json"
