@@ -11,7 +11,6 @@ session is module-global) and sync code in a thread pool.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import inspect
 import json
@@ -105,9 +104,8 @@ def import_app(app_dir: Path, module_name: str = "function_app") -> tuple[Module
     return module, apps[0]
 
 
-def describe_functions(app: Any, route_prefix: str) -> list[FunctionSpec]:
+def describe_functions(app: Any) -> list[FunctionSpec]:
     """``get_functions()`` (once per app object) turned into FunctionSpecs."""
-    del route_prefix  # routes are matched without the prefix; kept for symmetry with the server
     specs: list[FunctionSpec] = []
     for function in app.get_functions():
         name = function.get_function_name()
@@ -154,9 +152,7 @@ class LoadedApp:
         self.settings = settings or HostSettings.load(self.app_dir)
         apply_local_settings(self.app_dir)
         self.module, self.app = import_app(self.app_dir, module_name)
-        self.functions: dict[str, FunctionSpec] = {
-            s.name: s for s in describe_functions(self.app, self.settings.route_prefix)
-        }
+        self.functions: dict[str, FunctionSpec] = {s.name: s for s in describe_functions(self.app)}
         self.durable_client_json: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="func")
 
@@ -289,8 +285,6 @@ def as_http_response(result: Any) -> func.HttpResponse:
         return func.HttpResponse(status_code=204)
     if isinstance(result, str | bytes):
         return func.HttpResponse(result)
-    if isinstance(result, Mapping | list):
+    if isinstance(result, Mapping | list | int | float | bool):
         return func.HttpResponse(json.dumps(result), mimetype="application/json")
-    with contextlib.suppress(Exception):
-        return func.HttpResponse(str(result))
     raise TypeError(f"unsupported HTTP function result {type(result).__name__}")

@@ -142,11 +142,30 @@ class QueueListener:
             )
             receipt[0] = str(updated.pop_receipt)
 
-    async def _process(self, message: QueueMessage) -> None:
+    async def _to_poison(self, message: QueueMessage, text: str, receipt: str) -> None:
+        """Copy the message, unchanged, to the poison queue; then delete the original."""
         assert self._client is not None
         assert self._poison is not None
+        with contextlib.suppress(ResourceExistsError):
+            await self._poison.create_queue()
+        await self._poison.send_message(text)
+        await self._client.delete_message(message.id, receipt)
+
+    async def _process(self, message: QueueMessage) -> None:
+        assert self._client is not None
         receipt = [str(message.pop_receipt)]
         text = message.content if isinstance(message.content, str) else str(message.content)
+        if (message.dequeue_count or 0) > self.settings.max_dequeue_count:
+            # Dequeued too often already (its runs died with their host): poison, as the host does.
+            log.error(
+                "message %s was dequeued %d times; moving it to %s",
+                message.id,
+                message.dequeue_count,
+                self.poison_name,
+            )
+            with contextlib.suppress(AzureError):
+                await self._to_poison(message, text, receipt[0])
+            return
         renew = asyncio.create_task(self._renew(message, receipt))
         error: BaseException | None = None
         try:
@@ -180,10 +199,7 @@ class QueueListener:
                     error,
                     self.poison_name,
                 )
-                with contextlib.suppress(ResourceExistsError):
-                    await self._poison.create_queue()
-                await self._poison.send_message(text)
-                await self._client.delete_message(message.id, receipt[0])
+                await self._to_poison(message, text, receipt[0])
             else:
                 log.warning(
                     "message %s failed (attempt %d of %d): %s",

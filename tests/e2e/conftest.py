@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,11 +49,3 @@ def wait_for_result(
             return last
         time.sleep(0.2)
     raise AssertionError(f"{status_url} still running after {timeout}s: {last and last.text}")
-
-
-def host_log(stack: Stack) -> str:
-    return stack.host_process.output_tail
-
-
-def saved(path: Path) -> bytes:
-    return path.read_bytes()
