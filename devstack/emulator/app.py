@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -115,7 +116,7 @@ class _Dropped(Exception):
     """The fault injector closed the connection: there is nothing left to answer."""
 
 
-def _drop(request: web.Request) -> web.Response:
+def _drop(request: web.Request) -> NoReturn:
     _state(request).stats.event("dropped")
     if request.transport is not None:
         request.transport.close()
@@ -347,7 +348,8 @@ async def submit_generation(request: web.Request) -> web.Response:
     if body is _INVALID_JSON:
         return errors.invalid_payload("body", "azure")
     try:
-        req = validate_request(body, MODELS["dall-e-2"], "async")
+        spec = dataclasses.replace(MODELS["dall-e-2"], max_n=state.config.async_max_n)
+        req = validate_request(body, spec, "async")
     except InvalidParameter as exc:
         return errors.invalid_payload(exc.field, "azure")
     if _prompt_filtered(state, req.prompt):
@@ -380,7 +382,7 @@ async def submit_generation(request: web.Request) -> web.Response:
     return json_response(
         202,
         {"id": op.id, "status": "notRunning", "created": created},
-        {"operation-location": location, "retry-after": _retry_after(state, op)},
+        {cfg.operation_location_header: location, "retry-after": _retry_after(state, op)},
     )
 
 

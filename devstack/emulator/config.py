@@ -50,6 +50,11 @@ class EmulatorConfig(BaseModel):
     image_filter_rate: float = Rate  # DALL-E 2 operations that end `failed` (contentFilter)
     operation_timeout_seconds: float = Field(default=300.0, gt=0.0)
     async_retry_after_seconds: int | None = Field(default=None, ge=0)
+    # The contract documents both: the spec's and the example's header; n 1-10 (S5) or 1-5 (D1).
+    operation_location_header: Literal["operation-location", "Operation-Location"] = (
+        "operation-location"
+    )
+    async_max_n: int = Field(default=10, ge=1, le=10)
 
     url_ttl_seconds: float = Field(default=86400.0, gt=0.0)
     public_base_url: str | None = None
@@ -188,6 +193,13 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "EMULATOR_ASYNC_RETRY_AFTER_SECONDS",
         "int",
     ),
+    (
+        "operation_location_header",
+        "--operation-location-header",
+        "EMULATOR_OPERATION_LOCATION_HEADER",
+        "str",
+    ),
+    ("async_max_n", "--async-max-n", "EMULATOR_ASYNC_MAX_N", "int"),
     ("url_ttl_seconds", "--url-ttl", "EMULATOR_URL_TTL_SECONDS", "float"),
     ("public_base_url", "--public-base-url", "EMULATOR_PUBLIC_BASE_URL", "str"),
     ("seed", "--seed", "EMULATOR_SEED", "int"),
@@ -211,6 +223,8 @@ _HELP: dict[str, str] = {
     "image_filter_rate": "fraction of DALL-E 2 operations that end failed/contentFilter (0..1)",
     "operation_timeout_seconds": "DALL-E 2 operations slower than this end canceled (default 300)",
     "async_retry_after_seconds": "fixed retry-after on submit/poll (default: seconds remaining)",
+    "operation_location_header": "header name spelling: operation-location or Operation-Location",
+    "async_max_n": "largest n on the DALL-E 2 submit route: 10 (spec) or 5 (older docs)",
     "url_ttl_seconds": "lifetime of signed image URLs and operations (default 86400)",
     "public_base_url": "base for operation-location and image URLs (default: the Host header)",
     "seed": "seed for every random draw (faults, jitter), for reproducible runs",

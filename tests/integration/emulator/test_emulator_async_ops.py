@@ -136,3 +136,14 @@ def test_latency_jitter_spreads_operation_durations(emu: Emu) -> None:
 
     assert all(30 <= w <= 91 for w in waits)
     assert len(waits) > 1  # each operation drew its own latency
+
+
+def test_both_documented_header_spellings_and_n_limits(emu: Emu) -> None:
+    default = emu.submit({"prompt": "header"})
+    assert b"operation-location" in [k for k, _ in default.headers.raw]
+
+    emu.configure(operation_location_header="Operation-Location", async_max_n=5)
+    spec_style = emu.submit({"prompt": "header", "n": 5})
+
+    assert b"Operation-Location" in [k for k, _ in spec_style.headers.raw]
+    assert emu.submit({"prompt": "too many", "n": 6}).status_code == 400
