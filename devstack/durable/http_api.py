@@ -39,7 +39,12 @@ def _statuses(request: web.Request) -> list[str] | None:
     value = request.query.get("runtimeStatus")
     if not value:
         return None
-    names = [v.strip() for v in value.split(",") if v.strip()]
+    # "ContinueAsNew" is accepted as an alias of the SDK's "ContinuedAsNew".
+    names = [
+        "ContinuedAsNew" if v.strip() == "ContinueAsNew" else v.strip()
+        for v in value.split(",")
+        if v.strip()
+    ]
     unknown = [n for n in names if n not in RUNTIME_STATUSES]
     if unknown:
         raise EngineError(400, f"runtimeStatus has unknown values: {', '.join(unknown)}")
