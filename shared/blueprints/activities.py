@@ -16,11 +16,13 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import traceback
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 from shared.blueprints.deps import runtime
+from shared.imaging.errors import safe_message
 from shared.imaging.types import (
     Deployment,
     ErrorCode,
@@ -29,6 +31,7 @@ from shared.imaging.types import (
     ImageApiError,
     OperationStatus,
 )
+from shared.settings import SettingsError
 from shared.storage import sniff
 from shared.storage.formats import MAGIC_BYTES_NEEDED
 
@@ -59,8 +62,18 @@ def _failure(exc: ImageApiError) -> Json:
 
 
 def _crash(activity: str, exc: Exception) -> Json:
-    """An unexpected exception: logged here (type only in the result: messages may hold URLs)."""
-    log.exception("activity %s failed unexpectedly", activity)
+    """An unexpected exception, logged with its frames and a redacted message (messages may hold
+    signed URLs); the result carries the type only."""
+    if isinstance(exc, SettingsError):
+        return {"outcome": "error", "code": "configuration_error", "message": str(exc)}
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(
+        "activity %s failed unexpectedly: %s: %s\n%s",
+        activity,
+        type(exc).__name__,
+        safe_message(str(exc)),
+        frames,
+    )
     return {
         "outcome": "error",
         "code": "internal_error",
@@ -212,5 +225,5 @@ async def delete_operation(payload: Json) -> Json:
     except ImageApiError as exc:
         return {"outcome": "ok", "deleted": False, "code": exc.code.value, "message": exc.message}
     except Exception as exc:
-        log.exception("deleting the operation failed")
+        log.warning("deleting the operation failed: %s", type(exc).__name__)
         return {"outcome": "ok", "deleted": False, "code": type(exc).__name__}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 2
+MAX_RETRY_AFTER_S = 30
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _IDEMPOTENCY_NS = uuid.UUID("5d0f4b8e-3f49-4a7c-9a8e-0c2f1d1c6a11")
@@ -121,8 +123,16 @@ def _accepted(
     return _json(
         status,
         body.model_dump(mode="json", exclude_none=True),
-        {"Location": url, "Retry-After": str(RETRY_AFTER_S)},
+        {"Location": url, "Retry-After": str(retry_after_for(progress))},
     )
+
+
+def retry_after_for(progress: Progress | None) -> int:
+    """Seconds a client should wait before asking again: the job's own wait when it is waiting
+    out a throttled service, else a short default."""
+    if progress is not None and progress.retry_after_seconds:
+        return max(1, min(MAX_RETRY_AFTER_S, math.ceil(progress.retry_after_seconds)))
+    return RETRY_AFTER_S
 
 
 @bp.route(route="images", methods=["POST"])
@@ -179,7 +189,22 @@ async def start_image_job(
                 existing.custom_status,
                 _parse_output(existing.output),
             )
-    await client.start_new(ORCHESTRATOR, instance_id, job.model_dump(mode="json"))
+    try:
+        await client.start_new(ORCHESTRATOR, instance_id, job.model_dump(mode="json"))
+    except Exception:
+        # A concurrent request with the same Idempotency-Key may have started it first.
+        if key is None:
+            raise
+        existing = await client.get_status(instance_id)
+        if existing.runtime_status is None:
+            raise
+        return await _job_response(
+            req,
+            instance_id,
+            existing.runtime_status.value,
+            existing.custom_status,
+            _parse_output(existing.output),
+        )
     return _accepted(
         req,
         instance_id,
