@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -134,6 +135,8 @@ class HostServer:
         sockets: Any = getattr(server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1])
         self.base_url = f"http://{self.host}:{self.port}"
+        # Azure and Core Tools tell the worker where the app is served (apps build links from it).
+        os.environ.setdefault("WEBSITE_HOSTNAME", f"{self.host}:{self.port}")
         if self.engine is not None:
             loaded.durable_client_json = self.engine.client_binding_json(self.base_url)
             await self.engine.start()

@@ -52,8 +52,10 @@ def test_unknown_path_is_404_and_failing_function_is_500(client):
     assert client.get("/api/hello").status_code == 200
 
 
-def test_process_environment_wins_over_local_settings(client):
+def test_process_environment_wins_over_local_settings(client, sample_host):
     assert client.get("/api/settings").json() == {
         "SAMPLE_FROM_FILE": "from-local-settings",
         "SAMPLE_OVERRIDDEN": "from-environment",
+        # Set by the host, as Azure and Core Tools do: where the app is served.
+        "WEBSITE_HOSTNAME": sample_host.base_url.removeprefix("http://"),
     }

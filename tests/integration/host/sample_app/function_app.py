@@ -53,7 +53,7 @@ async def echo(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="settings")
 def settings(req: func.HttpRequest) -> func.HttpResponse:
-    names = ["SAMPLE_FROM_FILE", "SAMPLE_OVERRIDDEN"]
+    names = ["SAMPLE_FROM_FILE", "SAMPLE_OVERRIDDEN", "WEBSITE_HOSTNAME"]
     return func.HttpResponse(json.dumps({n: os.environ.get(n) for n in names}))
 
 
