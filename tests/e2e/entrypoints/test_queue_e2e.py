@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sys
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from tests.e2e.entrypoints.conftest import REPO_ROOT
 
 QUEUE_FUNCTION = "image_requests_queue"
 
@@ -131,3 +134,27 @@ async def test_queue_jobs_work_for_the_async_flavour_too(entry_stack, hooks, mod
     response = await _job_result(entry_stack.base_url, job_id)
     assert response.status_code == 200, response.text
     assert response.json()["model"] == model
+
+
+async def test_the_documented_one_liner_starts_a_job_named_after_the_message(entry_stack, hooks):
+    hooks.require(QUEUE_FUNCTION)
+    prompt = f"a snail on a leaf {uuid.uuid4().hex[:6]}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "devstack.enqueue",
+        json.dumps({"prompt": prompt}),
+        "--queue",
+        entry_stack.requests_queue,
+        "--connection-string",
+        entry_stack.connection_string,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    job_id = json.loads(stdout)["job_id"]
+    assert job_id.startswith("q-")  # no id in the message: the queue message id names the job
+    response = await _job_result(entry_stack.base_url, job_id)
+    assert response.status_code == 200, response.text
+    assert response.json()["prompt"] == prompt
