@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("EMULATOR_PORT", "0")),
+        default=os.environ.get("EMULATOR_PORT", "0"),  # argparse applies `type` to it
         help="0 picks a free port [EMULATOR_PORT]",
     )
     for field, flag, env, kind in _OPTIONS:
