@@ -82,13 +82,11 @@ def instance_id_for(idempotency_key: str | None) -> str:
 
 
 def _fingerprint(job: JobInput) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: model and parameters. (Not the
+    callback URL: a retried Power Automate webhook action comes with a new one.)"""
     return hashlib.sha256(
         json.dumps(
-            {
-                "model": job.model,
-                "params": job.params.model_dump(mode="json"),
-                "callback_url": job.callback_url,
-            },
+            {"model": job.model, "params": job.params.model_dump(mode="json")},
             sort_keys=True,
         ).encode()
     ).hexdigest()
