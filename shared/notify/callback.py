@@ -2,13 +2,16 @@
 
 A callback URL comes from the caller, so it is an outbound request the caller aims: only
 ``https`` is accepted (plain ``http`` only for hosts an operator lists in
-``CALLBACK_ALLOW_HTTP_HOSTS``, for local development), no credentials in the URL, and redirects
-are never followed (a redirect could point anywhere). Power Automate's "HTTP Webhook" callback
-URLs carry a signature in their query string, so a callback URL is only ever shown redacted.
+``CALLBACK_ALLOW_HTTP_HOSTS``, for local development), no credentials in the URL, no IP literal
+of a private, loopback or link-local network unless listed there too (the instance metadata
+endpoint is one), and redirects are never followed (a redirect could point anywhere).
+Power Automate's "HTTP Webhook" callback URLs carry a signature in their query string, so a
+callback URL is only ever shown redacted.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
@@ -46,14 +49,23 @@ def callback_url_problem(url: str, http_hosts: Iterable[str] | None = None) -> s
         return "not an absolute URL with a host"
     if parts.username is not None or parts.password is not None:
         return "must not carry credentials before the host"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http":
-        allowed = allowed_http_hosts() if http_hosts is None else frozenset(http_hosts)
-        if host in allowed:
-            return None
+    allowed = allowed_http_hosts() if http_hosts is None else frozenset(http_hosts)
+    if parts.scheme not in ("http", "https"):
+        return "must use https"
+    if parts.scheme == "http" and host not in allowed:
         return f"must use https (plain http only for hosts in {ALLOW_HTTP_HOSTS_SETTING})"
-    return "must use https"
+    if _is_internal_address(host) and host not in allowed:
+        return "must not point at a private, loopback or link-local address"
+    return None
+
+
+def _is_internal_address(host: str) -> bool:
+    """An IP literal the app's own network can reach but the caller should not aim it at."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: resolved by DNS when called
+    return not address.is_global
 
 
 def check_callback_url(url: str) -> str:

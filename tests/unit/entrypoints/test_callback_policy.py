@@ -29,6 +29,9 @@ def test_https_callbacks_are_accepted(url):
         ("/relative/path", "absolute URL"),
         ("https://" + "a" * 3000 + ".com/", "longer than"),
         ("https://host:notaport/", "not a valid URL"),
+        ("https://169.254.169.254/metadata", "link-local"),
+        ("https://10.1.2.3/hook", "private"),
+        ("https://[::1]:8443/hook", "loopback"),
     ],
 )
 def test_unsafe_callbacks_are_refused_with_a_reason(url, problem):
@@ -39,7 +42,9 @@ def test_unsafe_callbacks_are_refused_with_a_reason(url, problem):
 
 def test_plain_http_only_for_listed_hosts():
     assert callback_url_problem("http://127.0.0.1:9999/cb", http_hosts={"127.0.0.1"}) is None
+    assert callback_url_problem("https://127.0.0.1:9999/cb", http_hosts={"127.0.0.1"}) is None
     assert callback_url_problem("http://10.0.0.5/cb", http_hosts={"127.0.0.1"}) is not None
+    assert callback_url_problem("https://8.8.8.8/cb", http_hosts=()) is None
 
 
 def test_allow_list_comes_from_the_setting(monkeypatch):
