@@ -12,6 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from devstack.emulator.images import render
 from shared.blueprints import activities
 from shared.imaging.types import GenerationParams
 from shared.models import JobInput
@@ -64,9 +65,8 @@ async def test_base64_models_are_stored_by_the_generating_activity(app_env, mode
         assert blob.content_type == "image/jpeg"
         assert record["content_type"] == "image/jpeg"
         assert record["bytes"] == len(blob.data)
-        img = image_of(blob.data)
-        assert img.format == "JPEG"
-        assert img.size == (1536, 1024) == (record["width"], record["height"])
+        assert blob.data == render(PROMPT, 1536, 1024, index, "jpeg")  # the service's image
+        assert image_of(blob.data).size == (1536, 1024) == (record["width"], record["height"])
         assert blob.metadata["model"] == model
         assert blob.metadata["job_id"] == "imgjob"
         assert blob.metadata["prompt"] == PROMPT
@@ -116,10 +116,12 @@ async def test_dalle2_operation_flow_through_the_orchestrator(app_env):
     assert run.names()[0] == "submit_operation"
     assert run.names()[-1] == "delete_operation"
     assert run.names().count("persist_image") == 2
-    for record in run.output["images"]:
+    for index, record in enumerate(run.output["images"]):
         blob = await app_env.blob(record["blob"])
-        assert image_of(blob.data).size == (1024, 1024)
+        assert blob.data == render(PROMPT, 1024, 1024, index, "png")
         assert blob.content_type == "image/png"
+        assert blob.metadata["model"] == "dall-e-2"
+        assert blob.metadata["job_id"] == "d2job"
     # The operation was deleted once its images were stored.
     operation_url = next(c.input["operation_url"] for c in run.calls if c.name == "poll_operation")
     polled = await activities.poll_operation(
