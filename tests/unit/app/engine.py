@@ -144,6 +144,9 @@ class Engine:
                     raise AssertionError(f"unexpected action {action}")
             self.handled = len(actions)
             if state["isDone"]:
+                # Replaying the finished history must decide exactly the same again.
+                again = self._invoke()
+                assert again == state, "the orchestrator is not deterministic on replay"
                 return Run(
                     output=state.get("output"),
                     calls=self.calls,
