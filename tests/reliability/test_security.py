@@ -1,0 +1,263 @@
+"""Secrets never leave, downloads stay on safe hosts, SAS URLs only read and they expire.
+
+* No response body or header, and no line the host printed, carries the Azure OpenAI key, the
+  storage account key, Durable's management URLs (which carry the system key in Azure), the
+  service's signed source URLs, or the SAS signature of another job.
+* The persist activity, run with production-like settings (no plain-http hosts allowed), refuses
+  http, loopback/private addresses and hosts off the allow-list — before connecting anywhere —
+  and writes nothing.
+* A SAS URL from the API reads its image but cannot write or delete it, carries the configured
+  lifetime, and a SAS whose lifetime is over is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import pytest
+from aiohttp import web
+
+from devstack.azurite import ACCOUNT_KEY
+from devstack.emulator.images import render
+
+from .conftest import DURABLE_PREFIX, emulator_patch, poll_until_done, post_job
+
+SAS_TTL_MINUTES = 7
+_SIG = re.compile(r"sig=([^&\"'\s]+)")
+
+
+def sig_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["sig"][0]
+
+
+def forms(secret: str) -> set[str]:
+    """A secret as it may appear in text: raw, URL-encoded, JSON-escaped."""
+    return {secret, quote(secret, safe=""), secret.replace("/", "\\/")}
+
+
+def leaks(text: str, secrets: dict[str, str]) -> list[str]:
+    return [name for name, value in secrets.items() if any(f in text for f in forms(value))]
+
+
+class Recorded:
+    """Every response the test saw, as text, per job id ('' for requests tied to no job)."""
+
+    def __init__(self) -> None:
+        self.by_job: dict[str, list[str]] = {}
+
+    def add(self, job_id: str, response: httpx.Response) -> httpx.Response:
+        headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+        self.by_job.setdefault(job_id, []).append(f"{headers}\n\n{response.text}")
+        return response
+
+
+def test_no_secret_in_any_response_header_or_log_line(start_host, emulator):
+    emulator_patch(emulator, content_filter_words=["forbidden"], async_retry_after_seconds=1)
+    host = start_host(IMAGE_SAS_TTL_MINUTES=str(SAS_TTL_MINUTES))
+    seen = Recorded()
+    bodies = [
+        {"prompt": "secret badger 1", "model": "dall-e-3"},
+        {"prompt": "secret badger 2", "model": "dall-e-3", "n": 2},
+        {"prompt": "secret badger 3", "model": "gpt-image-1", "output_format": "png"},
+        {"prompt": "secret badger 4", "model": "dall-e-2", "size": "256x256"},
+        {"prompt": "forbidden badger 5", "model": "dall-e-3"},
+    ]
+    with httpx.Client(timeout=30) as client:
+        jobs = [post_job(client, host.api_url, body) for body in bodies]
+        poll_until_done(client, jobs, deadline_s=120)
+        for job in jobs:
+            assert job.id is not None
+            assert job.final is not None
+            seen.add(job.id, job.final)
+            for i in range(len(job.final.json().get("images", []))):
+                redirect = client.get(f"{host.api_url}/images/{job.id}/{i}")
+                assert redirect.status_code == 302
+                seen.add(job.id, redirect)
+        # Refusals and unknowns answer too, and must not leak either.
+        for body in ({"prompt": ""}, {"prompt": "x", "model": "nope"}, {"prompt": "x", "n": 99}):
+            seen.add("", client.post(f"{host.api_url}/images", json=body))
+        seen.add("", client.get(f"{host.api_url}/images/unknown-job"))
+        seen.add("", client.get(f"{host.api_url}/images/{jobs[0].id}/7"))
+        # Running jobs' 202s: post one more and read its first status.
+        emulator_patch(emulator, latency_seconds=5)
+        slow = post_job(client, host.api_url, {"prompt": "slow badger", "model": "dall-e-3"})
+        assert slow.id is not None
+        seen.add(slow.id, client.get(f"{host.api_url}/images/{slow.id}"))
+
+        # Each finished job's own SAS signatures; the service's signed source URLs from history.
+        own_sigs: dict[str, set[str]] = {}
+        for job in jobs:
+            assert job.id is not None
+            texts = "\n".join(seen.by_job[job.id])
+            own_sigs[job.id] = set(_SIG.findall(texts))
+        source_sigs: set[str] = set()
+        for job in jobs:
+            history = client.get(
+                f"{host.base_url}{DURABLE_PREFIX}/instances/{job.id}",
+                params={"showHistory": "True", "showHistoryOutput": "True"},
+            ).text
+            source_sigs |= set(_SIG.findall(history))
+
+    assert any(own_sigs.values()), "no SAS URL was seen: the test saw no images"
+    assert source_sigs, "no signed source URL in any history: nothing to look for"
+    fixed = {"Azure OpenAI key": emulator.api_key, "storage account key": ACCOUNT_KEY}
+    fixed |= {f"service source sig {i}": s for i, s in enumerate(sorted(source_sigs))}
+    for job_id, texts in seen.by_job.items():
+        others = {
+            f"SAS of job {other}": sig
+            for other, sigs in own_sigs.items()
+            if other != job_id
+            for sig in sigs
+        }
+        for text in texts:
+            assert not leaks(text, fixed | others), (job_id, leaks(text, fixed | others), text)
+            assert "/runtime/webhooks/durabletask" not in text, text
+            assert "systemKey" not in text, text
+            assert "code=" not in text, text
+
+    log = host.log
+    assert "POST /api/images" in log, "the host log was not captured"
+    everyone = {f"SAS {s}": s for sigs in own_sigs.values() for s in sigs}
+    for line in log.splitlines():
+        assert not leaks(line, fixed | everyone), (leaks(line, fixed | everyone), line)
+        for value in _SIG.findall(line):
+            assert value.startswith("REDACTED"), line
+
+
+def test_sas_urls_read_but_do_not_write_and_carry_the_configured_lifetime(start_host, emulator):
+    host = start_host(IMAGE_SAS_TTL_MINUTES=str(SAS_TTL_MINUTES))
+    with httpx.Client(timeout=30) as client:
+        job = post_job(client, host.api_url, {"prompt": "read-only badger", "model": "dall-e-3"})
+        [job] = poll_until_done(client, [job], deadline_s=60)
+        assert job.final is not None
+        assert job.final.status_code == 200, job.final.text
+        [image] = job.final.json()["images"]
+        url = image["url"]
+        assert client.get(url).content == render(job.prompt, 1024, 1024, 0, "png")
+
+        overwrite = client.put(
+            url, content=b"not an image", headers={"x-ms-blob-type": "BlockBlob"}
+        )
+        assert overwrite.status_code == 403, overwrite.text
+        delete = client.delete(url)
+        assert delete.status_code == 403, delete.text
+        assert client.get(url).content == render(job.prompt, 1024, 1024, 0, "png")
+
+        query = parse_qs(urlsplit(url).query)
+        assert query["sp"] == ["r"]
+        expiry = datetime.fromisoformat(query["se"][0].replace("Z", "+00:00"))
+        lifetime = expiry - datetime.now(UTC)
+        assert (
+            timedelta(minutes=SAS_TTL_MINUTES - 1) < lifetime <= timedelta(minutes=SAS_TTL_MINUTES)
+        ), lifetime
+
+
+async def test_an_expired_sas_is_refused(azurite):
+    """The store's SAS carries its lifetime in the signature: once over, Azurite says 403."""
+    from shared.storage import ImageStore
+
+    async with ImageStore.from_connection_string(azurite.connection_string, "sas-expiry") as store:
+        png = render("expiring badger", 64, 64)
+        await store.save_bytes("expiring.png", png, {})
+        url = await store.sas_url("expiring.png", timedelta(seconds=2))
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await client.get(url)).content == png
+            deadline = time.monotonic() + 30
+            status = 200
+            while time.monotonic() < deadline and status == 200:
+                status = (await client.get(url)).status_code
+                if status == 200:
+                    await _pause()
+            assert status == 403
+
+
+async def _pause() -> None:
+    await asyncio.sleep(0.25)  # the poll interval of a loop with a deadline
+
+
+# ---- the persist step under production-like settings --------------------------------------
+
+
+@pytest.fixture
+async def image_server() -> Any:
+    """A real local server with a valid PNG, counting every request it gets."""
+    hits: list[str] = []
+    png = render("bait badger", 64, 64)
+
+    async def serve(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=png, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", serve)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    yield port, hits
+    await runner.cleanup()
+
+
+@pytest.fixture
+def production_settings(azurite, monkeypatch) -> Iterator[None]:
+    """The app's settings as in Azure: real-looking endpoint, no plain-http image hosts."""
+    from shared.settings import reset_settings_cache
+
+    for name in ("IMAGE_SOURCE_ALLOW_HTTP_HOSTS", "IMAGE_SOURCE_ALLOWED_HOSTS", "IMAGE_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://myresource.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "not-used-here")
+    monkeypatch.setenv("IMAGES_CONTAINER", "prod-policy")
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+async def test_persist_refuses_unsafe_sources_in_production(production_settings, image_server):
+    from shared.blueprints.activities import persist_image
+    from shared.blueprints.deps import close_runtime, runtime
+
+    port, hits = image_server
+    unsafe = [
+        f"http://127.0.0.1:{port}/img.png",  # plain http
+        f"https://127.0.0.1:{port}/img.png",  # loopback
+        f"http://localhost:{port}/img.png",
+        "https://10.1.2.3/img.png",  # private
+        "https://169.254.169.254/metadata/img.png",  # link-local (instance metadata)
+        "https://[::1]/img.png",
+        "https://images.example.com/img.png",  # not on the allow-list
+        "https://account.blob.core.windows.net.attacker.example/img.png",
+        "ftp://account.blob.core.windows.net/img.png",
+        "https://user:pw@account.blob.core.windows.net/img.png",
+    ]
+    try:
+        for i, url in enumerate(unsafe):
+            result = await persist_image(
+                {
+                    "job_id": f"unsafe-{i}",
+                    "model": "dall-e-3",
+                    "created": datetime.now(UTC).isoformat(),
+                    "prompt": "bait",
+                    "index": 0,
+                    "url": url,
+                    "revised_prompt": None,
+                }
+            )
+            assert result["outcome"] == "error", (url, result)
+            assert result["code"] == "image_download_failed", (url, result)
+            assert "sig=" not in str(result)
+        assert hits == [], "the persist step connected to a refused source"
+        container = runtime().store.service.get_container_client("prod-policy")
+        if await container.exists():  # refused before the container was even needed
+            assert [b.name async for b in container.list_blobs()] == []
+    finally:
+        await close_runtime()
