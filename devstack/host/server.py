@@ -15,12 +15,12 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import azure.functions as func
 from aiohttp import web
 
-from devstack.host.loader import LoadedApp, as_http_response
+from devstack.host.loader import FunctionSpec, LoadedApp, as_http_response
 from devstack.host.queues import QueueListener
 from devstack.host.settings import HostSettings
 
@@ -130,10 +130,7 @@ class HostServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert server is not None
-        sockets: Any = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = int(self._runner.addresses[0][1])
         self.base_url = f"http://{self.host}:{self.port}"
         # Azure and Core Tools tell the worker where the app is served (apps build links from it).
         os.environ.setdefault("WEBSITE_HOSTNAME", f"{self.host}:{self.port}")
@@ -151,11 +148,11 @@ class HostServer:
             self.listeners.append(listener)
         for spec in loaded.http_functions:
             methods = ",".join(sorted(spec.methods)) or "*"
-            assert spec.route is not None
             log.info("%s: [%s] %s/%s", spec.name, methods, self.base_url, self._path(spec))
         return self.base_url
 
-    def _path(self, spec: Any) -> str:
+    def _path(self, spec: FunctionSpec) -> str:
+        assert spec.route is not None
         prefix = self.settings.route_prefix
         return f"{prefix}/{spec.route.template}" if prefix else spec.route.template
 
