@@ -214,3 +214,18 @@ def test_unknown_jobs_are_404(api, client, job_id):
     r = client.get(f"{api.url}/images/{job_id}")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
+
+
+def test_dalle2_job_polls_on_durable_timers_until_its_images_are_stored(api, client):
+    api.configure(latency_seconds=2.0)
+    r = client.post(f"{api.url}/images", json={"prompt": BADGER, "model": "dall-e-2", "n": 2})
+    assert r.status_code == 202, r.text
+
+    done = finish(client, r.headers["Location"])
+
+    assert done.status_code == 200, done.text
+    images = done.json()["images"]
+    assert [i["blob"].rsplit("/", 1)[-1] for i in images] == ["0.png", "1.png"]
+    for image in images:
+        assert httpx.get(image["url"], timeout=30).content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert api.stats()["billed"]["images"] == 2
