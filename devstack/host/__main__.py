@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -45,7 +46,12 @@ async def _main(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logs.configure(args.log_level)
-    asyncio.run(_main(args))
+    try:
+        asyncio.run(_main(args))
+    except Exception:
+        # Through logging, so the traceback is scrubbed of secrets like every other line.
+        logging.getLogger("devstack.host").exception("the host failed")
+        return 1
     return 0
 
 

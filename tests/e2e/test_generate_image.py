@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 
@@ -51,29 +52,21 @@ def test_unknown_job_is_404_and_bad_request_names_the_field(stack):
         assert r.json()["error"]["field"] == "n"
 
 
-def test_generate_command_against_the_running_stack(stack, tmp_path):
-    prompt = "a badger wearing a tuxedo, in the rain"
-    out_dir = tmp_path / "images"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "devstack",
-            "generate",
-            prompt,
-            "--base-url",
-            stack.base_url,
-            "--out-dir",
-            str(out_dir),
-            "--timeout",
-            "60",
-        ],
+def _generate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", "generate", *args, "--timeout", "60"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_generate_command_against_the_running_stack(stack, tmp_path):
+    prompt = "a badger wearing a tuxedo, in the rain"
+    out_dir = tmp_path / "images"
+    run = _generate(prompt, "--base-url", stack.base_url, "--out-dir", str(out_dir))
     assert run.returncode == 0, run.stdout + run.stderr
     blob = re.search(r"blob\s+(\S+)", run.stdout)
     assert blob is not None, run.stdout
@@ -84,3 +77,21 @@ def test_generate_command_against_the_running_stack(stack, tmp_path):
     assert [str(f.resolve()) for f in files] == [path.group(1)]
     assert files[0].read_bytes() == render(prompt, 1024, 1024, 0, "png")
     assert "images 1/1" in run.stdout
+
+
+def test_generate_command_reports_a_refused_request_and_saves_nothing(stack, tmp_path):
+    out_dir = tmp_path / "images"
+    run = _generate(BADGER, "--n", "0", "--base-url", stack.base_url, "--out-dir", str(out_dir))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "refused" in run.stdout
+    assert "(field n)" in run.stdout
+    assert not out_dir.exists()
+
+
+def test_generate_command_says_when_nothing_answers(tmp_path):
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = _generate(BADGER, "--base-url", f"http://127.0.0.1:{port}")
+    assert run.returncode == 2
+    assert "nothing answers" in run.stdout
