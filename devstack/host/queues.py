@@ -91,6 +91,7 @@ class QueueListener:
         self._client: QueueClient | None = None
         self._poison: QueueClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._client = QueueClient.from_connection_string(self._conn, self.queue_name)
@@ -100,19 +101,33 @@ class QueueListener:
         self._task = asyncio.create_task(self._run(), name=f"queue-{self.queue_name}")
         log.info("listening on queue %s for %s", self.queue_name, self.spec.name)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Stop fetching; give running functions a moment to finish, as the host does."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=drain_seconds)
+            for task in pending:  # their messages come back when the lease runs out
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for client in (self._client, self._poison):
             if client is not None:
                 await client.close()
 
     async def _run(self) -> None:
+        """Fetch a batch whenever no more than ``batchSize / 2`` messages are still running.
+
+        That is the host's ``newBatchThreshold``: a slow message never holds up the queue.
+        """
         assert self._client is not None
         idle = 0.05
+        threshold = self.settings.batch_size // 2
         while True:
+            if len(self._inflight) > threshold:
+                await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+                continue
             try:
                 batch = [
                     m
@@ -125,9 +140,12 @@ class QueueListener:
             except AzureError as exc:
                 log.warning("polling %s failed: %s", self.queue_name, exc)
                 batch = []
+            for message in batch:
+                task = asyncio.create_task(self._process(message))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
             if batch:
                 idle = 0.05
-                await asyncio.gather(*(self._process(m) for m in batch))
             else:
                 await asyncio.sleep(idle)
                 idle = min(idle * 2, self.settings.max_polling_interval)

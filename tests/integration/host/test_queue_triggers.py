@@ -99,3 +99,15 @@ def test_message_that_is_not_base64_goes_to_poison_without_running_the_function(
     attempts = QueueClient.from_connection_string(sample_host.connection_string, "sample-attempts")
     reported = [json.loads(m.content)["body"] for m in attempts.peek_messages(max_messages=32)]
     assert body not in reported
+
+
+def test_a_slow_message_does_not_hold_up_the_queue(sample_host):
+    slow, quick = f"slow {uuid.uuid4()}", f"quick {uuid.uuid4()}"
+    _send(sample_host, _b64(slow))
+    _reports(sample_host, "sample-attempts", slow, 1)  # the slow one is running now
+    _send(sample_host, _b64(quick))
+    assert _reports(sample_host, "sample-done", quick, 1) == [{"body": quick}]
+    QueueClient.from_connection_string(
+        sample_host.connection_string, "sample-release"
+    ).send_message(slow)
+    assert _reports(sample_host, "sample-done", slow, 1) == [{"body": slow}]

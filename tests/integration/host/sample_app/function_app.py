@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import time
 
 import azure.functions as func
 from azure.storage.queue import QueueClient
@@ -62,10 +63,28 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("this function always fails")
 
 
+def _wait_for_release(text: str) -> None:
+    """Block (in the worker's thread pool) until the test puts ``text`` on sample-release."""
+    connection = os.environ["AzureWebJobsStorage"]  # noqa: SIM112 - the Functions setting name
+    client = QueueClient.from_connection_string(connection, "sample-release")
+    with contextlib.suppress(Exception):
+        client.create_queue()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for m in client.receive_messages(visibility_timeout=1):
+            if m.content == text:
+                client.delete_message(m)
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{text} was never released")
+
+
 @app.queue_trigger(arg_name="msg", queue_name="%SAMPLE_QUEUE%", connection="AzureWebJobsStorage")
 def on_message(msg: func.QueueMessage) -> None:
     text = msg.get_body().decode("utf-8")
     _report("sample-attempts", {"body": text, "dequeue_count": msg.dequeue_count, "id": msg.id})
     if text.startswith("fail"):
         raise ValueError(f"refusing {text}")
+    if text.startswith("slow"):
+        _wait_for_release(text)
     _report("sample-done", {"body": text})
