@@ -120,6 +120,15 @@ def describe_functions(app: Any) -> list[FunctionSpec]:
         kind = spec.trigger_type
         if kind not in SUPPORTED_TRIGGERS:
             log.warning("function %s: trigger %s is not run by the devstack host", name, kind)
+        for b in bindings:
+            supported = str(b.get("type", "")).lower() in (kind, DURABLE_CLIENT)
+            if b.get("name") != "$return" and not supported:
+                log.warning(
+                    "function %s: binding %s (%s) is not supported locally; calls will fail",
+                    name,
+                    b.get("name"),
+                    b.get("type"),
+                )
         if kind == HTTP_TRIGGER:
             spec.route = RouteTemplate(trigger_dict.get("route") or name)
             spec.methods = frozenset(str(m).upper() for m in trigger_dict.get("methods") or [])
@@ -153,6 +162,9 @@ class LoadedApp:
         apply_local_settings(self.app_dir)
         self.module, self.app = import_app(self.app_dir, module_name)
         self.functions: dict[str, FunctionSpec] = {s.name: s for s in describe_functions(self.app)}
+        self._http_functions = sorted(
+            self.of_type(HTTP_TRIGGER), key=lambda s: s.route.precedence if s.route else ()
+        )
         self.durable_client_json: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="func")
 
@@ -164,9 +176,7 @@ class LoadedApp:
     @property
     def http_functions(self) -> list[FunctionSpec]:
         """HTTP triggers, most specific route first (ASP.NET route precedence)."""
-        return sorted(
-            self.of_type(HTTP_TRIGGER), key=lambda s: s.route.precedence if s.route else ()
-        )
+        return self._http_functions
 
     @property
     def queue_functions(self) -> list[FunctionSpec]:
@@ -197,8 +207,12 @@ class LoadedApp:
             kind = str(binding.get("type", "")).lower()
             name = str(binding.get("name", ""))
             direction = str(binding.get("direction", "IN")).upper()
-            if name == "$return" or direction == "OUT":
+            if name == "$return":
                 continue
+            if direction == "OUT":
+                raise RuntimeError(
+                    f"{spec.name}: output binding {kind} ({name}) is not supported locally"
+                )
             if kind == spec.trigger_type:
                 kwargs[name] = trigger_value
             elif kind == DURABLE_CLIENT:
