@@ -182,9 +182,7 @@ def _pydantic_error(exc: ValidationError) -> RequestError:
 def parse_body(body: bytes) -> ImageRequest:
     """Bytes of a request body → ImageRequest, or RequestError (size cap, JSON, shape)."""
     if len(body) > MAX_BODY_BYTES:
-        raise RequestError(
-            f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large", status=413
-        )
+        raise RequestError(f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
     if not body.strip():
         raise RequestError("the body is empty: send a JSON object with at least a prompt")
     try:
