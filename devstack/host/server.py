@@ -121,11 +121,12 @@ class HostServer:
             self.engine = self.engine_factory(self.data_dir / ENGINE_DB_NAME, loaded, self.settings)
             self.engine.add_routes(webapp)
         prefix = self.settings.route_prefix
+        # [\s\S]: a decoded path may hold any character, a newline (%0A) included.
         if prefix:
             webapp.router.add_route("*", f"/{prefix}", self._http_trigger)
-            webapp.router.add_route("*", f"/{prefix}/{{tail:.*}}", self._http_trigger)
+            webapp.router.add_route("*", f"/{prefix}/{{tail:[\\s\\S]*}}", self._http_trigger)
         else:
-            webapp.router.add_route("*", "/{tail:.*}", self._http_trigger)
+            webapp.router.add_route("*", "/{tail:[\\s\\S]*}", self._http_trigger)
         self._runner = web.AppRunner(webapp, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -25,6 +25,11 @@ def test_route_parameters_and_allowed_methods(client):
     assert client.post("/api/items/42").status_code == 404
 
 
+def test_route_values_arrive_decoded_whatever_they_contain(client):
+    r = client.get("/api/items/a%20b%0Ac%E2%82%AC%28")
+    assert r.json() == {"id": "a b\nc€(", "method": "GET"}
+
+
 def test_literal_route_wins_over_a_parameter(client):
     assert client.get("/api/items/special").text == "the literal route wins"
 
