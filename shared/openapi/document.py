@@ -16,6 +16,7 @@ from typing import Any
 from shared.imaging.types import Family
 from shared.models import (
     CAPABILITIES,
+    MAX_BODY_BYTES,
     MAX_N,
     OPTION_FIELDS,
     ApiError,
@@ -204,9 +205,11 @@ def build_document(
                         "description": "A job with this Idempotency-Key already finished.",
                         "schema": {"$ref": "#/definitions/JobAccepted"},
                     },
-                    "400": _error("Invalid request; `error.field` names the field."),
+                    "400": _error(
+                        f"Invalid request (or a body over {MAX_BODY_BYTES // 1024} KiB); "
+                        "`error.field` names the field."
+                    ),
                     "409": _error("The Idempotency-Key was used for a different request."),
-                    "413": _error("The body is too large."),
                 },
             }
         },
