@@ -30,6 +30,7 @@ class Figure:
     reference: str | None = None
     goal: str | None = None
     met: bool | None = None
+    headline: bool = False  # one of the few figures the README's short table shows
 
     def shown(self) -> str:
         if self.value is None:
@@ -60,6 +61,7 @@ class Result:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),
+            "load_1min_at_start": round(os.getloadavg()[0], 2),
         }
     )
 
@@ -111,6 +113,20 @@ def render_markdown(results: list[Result], order: list[str] | None = None) -> st
         "Azurite + the Azure OpenAI emulator + the local Functions host, all on one machine.",
         "Figures, not verdicts: nothing here fails on time. Raw samples: `bench/results/*.json`.",
         "",
+        "| Figure | Measured | Reference | Goal | Met |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        for fig in r.figures:
+            if fig.headline:
+                lines.append(
+                    f"| {fig.label} (`{r.name}`{', quick' if r.quick else ''}) | {fig.shown()} | "
+                    f"{fig.reference or ''} | {fig.goal or ''} | {_met(fig)} |"
+                )
+    lines += [
+        "",
+        "## All figures",
+        "",
         "| Benchmark | Figure | Measured | Reference | Goal | Met |",
         "|---|---|---|---|---|---|",
     ]
@@ -126,6 +142,8 @@ def render_markdown(results: list[Result], order: list[str] | None = None) -> st
     machines = {(r.machine.get("cpus"), r.machine.get("python")) for r in results}
     for cpus, py in sorted(machines, key=str):
         lines.append(f"Machine: {cpus} CPUs, Python {py}.")
+    loads = [f"{r.name} {r.machine.get('load_1min_at_start', '?')}" for r in results]
+    lines.append(f"Load average (1 min) when each started: {', '.join(loads)}.")
     dates = sorted(r.started_at for r in results)
     if dates:
         lines.append(f"Runs from {dates[0]} to {dates[-1]}.")

@@ -9,6 +9,7 @@ the seed's loop, and reports when it *noticed* success and how many polls that t
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass
 
@@ -46,8 +47,11 @@ async def run_fixed_interval_job(
     op_url = r.headers["operation-location"]
     polls = 0
     give_up = time.monotonic() + deadline_s
+    phase = random.Random(prompt).uniform(0.0, interval_s)  # deterministic per prompt
+    wait = interval_s - phase or interval_s
     while time.monotonic() < give_up:
-        await asyncio.sleep(interval_s)  # the seed's fixed timer is the thing being measured
+        await asyncio.sleep(wait)  # the seed's fixed timer is the thing being measured
+        wait = interval_s
         polls += 1
         p = await client.get(op_url, headers=headers)
         status = p.json().get("status", "?") if p.status_code == 200 else f"http {p.status_code}"

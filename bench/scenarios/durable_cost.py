@@ -102,6 +102,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             reference=f"DTS 1+2k: {dts:g}" if dts is not None else None,
             goal=goal_a,
             met=met_a,
+            headline=flow == ONE_IMAGE_SYNC[0],
         )
         result.add(
             f"{flow}: history",
@@ -109,6 +110,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             "KB",
             goal=goal_h,
             met=met_h,
+            headline=flow == ONE_IMAGE_SYNC[0],
         )
         if len(ok) < len(rows) or len(rows) < repeats:
             result.notes.append(f"{flow}: {len(ok)}/{repeats} jobs succeeded")
@@ -117,5 +119,6 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
         len(signatures),
         goal="0",
         met=not signatures,
+        headline=True,
     )
     return result

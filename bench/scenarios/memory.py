@@ -139,6 +139,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             "MB",
             goal=goal,
             met=None if growth is None else growth <= limit,
+            headline=True,
         )
         if len(ok) < len(measured):
             result.notes.append(f"{flow}: {len(ok)}/{len(measured)} jobs succeeded: {measured}")

@@ -93,6 +93,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
         "ms",
         goal="≤ 150 ms",
         met=None if p50 is None else p50 <= 0.150,
+        headline=True,
     )
     p95 = lat["p95"]
     result.add("c=1: POST→Completed p95", None if p95 is None else p95 * 1000, "ms")
@@ -102,6 +103,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
         "jobs/s",
         goal="≥ 30 jobs/s",
         met=None if rate is None else rate >= 30,
+        headline=True,
     )
     result.add(f"c={concurrency}: jobs succeeded", f"{ok}/{conc_jobs}")
     return result

@@ -77,11 +77,17 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
         reference=f"minimum {minimum:g} s",
         goal="≤ 1.10×",
         met=None if ratio is None else ratio <= 1.10,
+        headline=True,
     )
     result.add("wall time", wall, "s")
-    result.add("jobs failed", len(failed), goal="0", met=not failed)
+    result.add("jobs failed", len(failed), goal="0", met=not failed, headline=True)
     result.add(
-        "generations billed", billed, reference=f"{jobs} jobs", goal=f"= {jobs}", met=billed == jobs
+        "generations billed",
+        billed,
+        reference=f"{jobs} jobs",
+        goal=f"= {jobs}",
+        met=billed == jobs,
+        headline=True,
     )
     result.add("429s served", throttled)
     return result

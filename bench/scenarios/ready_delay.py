@@ -130,6 +130,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             reference=f"seed 10 s poll: {seed_med:.2f} s" if seed_med is not None else None,
             goal="≤ 1 s",
             met=None if med is None else med <= 1.0,
+            headline=lat == 10.0 or (quick and lat == latencies[-1]),
         )
         result.add(
             f"L={lat:g}s: delay p95",
@@ -143,6 +144,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             reference=f"seed: {seed_polls:g}" if seed_polls is not None else None,
             goal=f"≤ ~{budget:g}",
             met=None if polls is None else polls <= budget,
+            headline=lat == 10.0 or (quick and lat == latencies[-1]),
         )
         if ours["completed"] < row["jobs"]:
             result.notes.append(
@@ -151,6 +153,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             )
     result.notes.append(
         f"{jobs} app jobs and {jobs} seed-poller operations per latency, concurrently; "
-        "ready = submit reply (engine history) + L; persisted = engine Completed time."
+        "ready = submit reply (engine history) + L; persisted = engine Completed time; the "
+        "emulator sends no pacing hint; the seed's 10 s timer has a random phase per job."
     )
     return result

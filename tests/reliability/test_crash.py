@@ -43,8 +43,8 @@ def assert_all_stored(client: httpx.Client, jobs: list[Job]) -> None:
 
 def crash_run(start_host, emulator, jobs_n: int, kills: int) -> None:
     host = start_host()
-    # Generations of 0.5-1.5 s: the batch is still moving when the kills come.
-    emulator_patch(emulator, latency_seconds=0.5, latency_jitter_seconds=1.0)
+    # Generations of 0.5-2.5 s: the batch is still moving when the kills come.
+    emulator_patch(emulator, latency_seconds=0.5, latency_jitter_seconds=2.0)
     models = ("dall-e-3", "gpt-image-1")  # a URL reply (download) and a base64 reply
     killed_with_pending: list[int] = []
     exposed: Counter[str] = Counter()  # crashes that caught a job before its generation was kept
