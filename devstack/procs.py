@@ -8,6 +8,7 @@ honest way to know it is up without sleeping and hoping.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import signal
@@ -86,7 +87,8 @@ class ManagedProcess:
         raise ProcessFailedToStart(f"{self.name} not ready after {timeout}s:\n{self.output_tail}")
 
     def _drain(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self._tail.append(line)
             if self.echo:
@@ -106,10 +108,8 @@ class ManagedProcess:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -122,11 +122,7 @@ class ManagedProcess:
         """SIGKILL the whole process group: what a crash looks like."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
