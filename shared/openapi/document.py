@@ -202,14 +202,15 @@ def build_document(
                 "responses": {
                     "202": _accepted("Job accepted; poll Location."),
                     "200": {
-                        "description": "A job with this Idempotency-Key already finished.",
-                        "schema": {"$ref": "#/definitions/JobAccepted"},
+                        "description": "A job with this Idempotency-Key already succeeded.",
+                        "schema": {"$ref": "#/definitions/JobResult"},
                     },
                     "400": _error(
                         f"Invalid request (or a body over {MAX_BODY_BYTES // 1024} KiB); "
                         "`error.field` names the field."
                     ),
                     "409": _error("The Idempotency-Key was used for a different request."),
+                    "422": _error("A job with this Idempotency-Key already failed."),
                 },
             }
         },

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
 from devstack.azurite import AzuriteEndpoints
@@ -168,6 +169,10 @@ def test_idempotency_key_returns_the_same_job_and_generates_nothing_new(api, cli
 
     assert again.status_code == 200  # finished: the job's result, as its status route answers
     assert again.json()["id"] == job_id
+    # ...and it is the answer the API's own OpenAPI document promises for that case.
+    document = client.get(f"{api.url}/openapi.json").json()
+    promised = document["paths"]["/api/images"]["post"]["responses"]["200"]["schema"]
+    jsonschema.validate(again.json(), {**promised, "definitions": document["definitions"]})
     assert [i["blob"] for i in again.json()["images"]] == [i["blob"] for i in done.json()["images"]]
     assert api.stats()["billed"]["images"] == 1
 
