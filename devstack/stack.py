@@ -9,12 +9,9 @@ Azurite last so nothing loses its storage while still writing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -42,27 +39,6 @@ def is_real_endpoint(url: str | None) -> bool:
         return False
     host = urlparse(url).hostname or ""
     return host not in LOOPBACK
-
-
-def stop_azurite(azurite: Azurite, timeout: float = 15.0) -> None:
-    """SIGTERM Azurite and wait until its three services report closed.
-
-    After it has served requests, the Azurite process closes its services on SIGTERM but does not
-    exit; once all three said "successfully closed" their data is written, so the leftover process
-    can be killed instead of waiting out the full stop timeout.
-    """
-    proc = azurite.process
-    if proc.proc is None or proc.proc.poll() is not None:
-        azurite.stop()
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.proc.poll() is None:
-        if proc.output_tail.count("service successfully closed") >= 3:
-            break
-        time.sleep(0.05)
-    proc.stop(timeout=1.0)
 
 
 class Stack:
@@ -225,7 +201,7 @@ class Stack:
             if proc is not None:
                 proc.stop()
         if self._azurite is not None:
-            stop_azurite(self._azurite)
+            self._azurite.stop()
 
     def __enter__(self) -> Stack:
         return self.start()
