@@ -35,7 +35,9 @@ class Figure:
     def shown(self) -> str:
         if self.value is None:
             return "n/a"
-        if isinstance(self.value, float):
+        if isinstance(self.value, float) and self.unit == "×":
+            text = f"{self.value:.2f}"
+        elif isinstance(self.value, float):
             text = f"{self.value:.3g}" if abs(self.value) < 100 else f"{self.value:.0f}"
         else:
             text = str(self.value)
