@@ -30,7 +30,7 @@ lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.stamp
-	$(VENV)/bin/mypy function_app.py shared devstack
+	$(VENV)/bin/mypy function_app.py shared devstack bench
 
 fmt: $(VENV)/.stamp
 	$(VENV)/bin/ruff format .
