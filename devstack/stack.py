@@ -10,8 +10,6 @@ Azurite last so nothing loses its storage while still writing.
 from __future__ import annotations
 
 import os
-import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -19,11 +17,9 @@ from urllib.parse import urlparse
 
 from devstack.azurite import Azurite, AzuriteEndpoints
 from devstack.host.settings import local_settings_values
+from devstack.launch import REPO_ROOT, LocalHost, app_env, emulator_process
 from devstack.procs import ManagedProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HOST_READY = re.compile(r"^host listening on (http://\S+)$")
-EMULATOR_READY = re.compile(r"^emulator listening on (http://\S+)$")
 EMULATOR_KEY = "emulator-key"  # the emulator's documented default; not a secret
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -67,7 +63,7 @@ class Stack:
         self.emulator_key = EMULATOR_KEY
         self._azurite: Azurite | None = None
         self._emulator: ManagedProcess | None = None
-        self._host: ManagedProcess | None = None
+        self._host: LocalHost | None = None
         self.storage: AzuriteEndpoints | None = None
         self.emulator_url: str | None = None
         self.base_url = ""
@@ -85,9 +81,9 @@ class Stack:
 
     @property
     def host_process(self) -> ManagedProcess:
-        if self._host is None:
+        if self._host is None or self._host.process is None:
             raise RuntimeError("the host has not been started")
-        return self._host
+        return self._host.process
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -114,24 +110,8 @@ class Stack:
         return not is_real_endpoint(setting)
 
     def _start_emulator(self, timeout: float) -> None:
-        env = dict(self.base_env, PYTHONUNBUFFERED="1")
-        self._emulator = ManagedProcess(
-            [
-                sys.executable,
-                "-m",
-                "devstack.emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.emulator_port),
-                "--api-key",
-                self.emulator_key,
-            ],
-            EMULATOR_READY,
-            env=env,
-            cwd=REPO_ROOT,
-            name="emulator",
-            echo=self.echo,
+        self._emulator = emulator_process(
+            self.emulator_key, port=self.emulator_port, env=self.base_env, echo=self.echo
         )
         self.emulator_url = self._emulator.start(timeout).group(1)
         self.emulator_port = int(urlparse(self.emulator_url).port or 0)
@@ -139,45 +119,26 @@ class Stack:
     def host_env(self) -> dict[str, str]:
         """The host's environment: what Azure's app settings would be, pointing at local parts."""
         assert self.storage is not None
-        env = dict(self.base_env)
         conn = self.storage.connection_string
         # Settings that say "development storage" mean this Azurite, whatever its ports.
+        base = dict(self.base_env)
         local = local_settings_values(self.app_dir)
         for name, value in {**local, **self.base_env}.items():
             if value.strip().lower().rstrip(";") == "usedevelopmentstorage=true":
-                env[name] = conn
-        env["AzureWebJobsStorage"] = conn
-        if self.emulator_url is not None:
-            env["AZURE_OPENAI_ENDPOINT"] = self.emulator_url
-            env["AZURE_OPENAI_API_KEY"] = self.emulator_key
-        env["IMAGE_SOURCE_ALLOW_HTTP_HOSTS"] = "127.0.0.1,localhost"
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+                base[name] = conn
+        emulated = self.emulator_url is not None
+        return app_env(conn, self.emulator_url, self.emulator_key if emulated else None, base=base)
 
     def start_host(self, timeout: float = 60.0) -> str:
         """Start (or start again) the host on its port and data dir; return its base URL."""
         self.host_data_dir.mkdir(parents=True, exist_ok=True)
-        self._host = ManagedProcess(
-            [
-                sys.executable,
-                "-m",
-                "devstack.host",
-                "--app-dir",
-                str(self.app_dir),
-                "--port",
-                str(self.host_port),
-                "--data-dir",
-                str(self.host_data_dir),
-            ],
-            HOST_READY,
-            env=self.host_env(),
-            cwd=REPO_ROOT,
-            name="host",
-            echo=self.echo,
-        )
-        self.base_url = self._host.start(timeout).group(1)
+        if self._host is None:
+            self._host = LocalHost(self.app_dir, self.host_data_dir, echo=self.echo)
+        self._host.env = self.host_env()
+        self._host.port = self.host_port
+        self.base_url = self._host.start(timeout)
         # Keep the port: a restarted host answers where clients already point.
-        self.host_port = int(urlparse(self.base_url).port or 0)
+        self.host_port = self._host.port
         return self.base_url
 
     def kill_host(self) -> None:
@@ -197,9 +158,9 @@ class Stack:
         return self.start_host(timeout)
 
     def stop(self) -> None:
-        for proc in (self._host, self._emulator):
-            if proc is not None:
-                proc.stop()
+        self.stop_host()
+        if self._emulator is not None:
+            self._emulator.stop()
         if self._azurite is not None:
             self._azurite.stop()
 

@@ -7,20 +7,16 @@ Tests that change the emulator's configuration must restore it (see the ``emulat
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
+from devstack import launch
 from devstack.azurite import Azurite, AzuriteEndpoints
 from devstack.procs import ManagedProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_API_KEY = "test-emulator-key"
 
 
@@ -50,25 +46,7 @@ def azurite() -> Iterator[AzuriteEndpoints]:
 
 @pytest.fixture(scope="session")
 def emulator_process() -> Iterator[EmulatorHandle]:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = ManagedProcess(
-        [
-            sys.executable,
-            "-m",
-            "devstack.emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--api-key",
-            EMULATOR_API_KEY,
-        ],
-        re.compile(r"^emulator listening on (http://\S+)$"),
-        env=env,
-        cwd=REPO_ROOT,
-        name="emulator",
-    )
+    proc = launch.emulator_process(EMULATOR_API_KEY)
     match = proc.start(timeout=60)
     try:
         yield EmulatorHandle(base_url=match.group(1), api_key=EMULATOR_API_KEY, process=proc)

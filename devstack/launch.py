@@ -1,0 +1,203 @@
+"""How the devstack's Python services are launched: one place for the command lines, the ready
+lines and the app settings, shared by the Stack, the test fixtures and the benchmarks.
+
+Each caller has its own needs — a proxy in front of the emulator (bench), every log line kept on
+disk (reliability tests), the same port across host restarts (crash tests, ``make start``) — and
+states them as arguments here, so that a change to how the host or the emulator starts (a flag, a
+setting the app needs) is made once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+from devstack.procs import ManagedProcess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST_READY = re.compile(r"^host listening on (http://\S+)$")
+EMULATOR_READY = re.compile(r"^emulator listening on (http://\S+)$")
+# Image sources the app may fetch over plain HTTP: the emulator's downloads are on loopback.
+LOOPBACK_HTTP_HOSTS = "127.0.0.1,localhost"
+
+
+def _unbuffered(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The child's environment, with output unbuffered so its lines (the ready one) come now."""
+    return dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
+
+
+def app_env(
+    storage: str,
+    emulator_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    base: Mapping[str, str] | None = None,
+    unset: Iterable[str] = (),
+    **settings: str,
+) -> dict[str, str]:
+    """The app settings a local host needs: what Azure's app settings would be, pointing here.
+
+    ``base`` (default: this process's environment) is what the host inherits; storage becomes
+    ``AzureWebJobsStorage``; the emulator, when given, becomes the Azure OpenAI endpoint and key;
+    image downloads over plain HTTP are allowed from loopback. ``unset`` removes inherited names
+    the caller wants the app's own defaults for; ``settings`` come last and win.
+    """
+    env = dict(os.environ if base is None else base)
+    env["AzureWebJobsStorage"] = storage
+    if emulator_url is not None:
+        env["AZURE_OPENAI_ENDPOINT"] = emulator_url
+    if api_key is not None:
+        env["AZURE_OPENAI_API_KEY"] = api_key
+    env["IMAGE_SOURCE_ALLOW_HTTP_HOSTS"] = LOOPBACK_HTTP_HOSTS
+    for name in unset:
+        env.pop(name, None)
+    env.update(settings)
+    return env
+
+
+def emulator_process(
+    api_key: str,
+    *,
+    port: int = 0,
+    env: Mapping[str, str] | None = None,
+    echo: bool = False,
+    name: str = "emulator",
+) -> ManagedProcess:
+    """``python -m devstack.emulator`` on loopback (``port`` 0: a free one), not yet started.
+
+    ``start()`` returns the match of its ready line; ``group(1)`` is its base URL.
+    """
+    return ManagedProcess(
+        [
+            sys.executable,
+            "-m",
+            "devstack.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--api-key",
+            api_key,
+        ],
+        EMULATOR_READY,
+        env=_unbuffered(env),
+        cwd=REPO_ROOT,
+        name=name,
+        echo=echo,
+    )
+
+
+def host_process(
+    app_dir: Path,
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    port: int = 0,
+    log_level: str | None = None,
+    log_path: Path | None = None,
+    echo: bool = False,
+    name: str = "host",
+) -> ManagedProcess:
+    """``python -m devstack.host`` serving ``app_dir`` with its Durable store in ``data_dir``.
+
+    ``start()`` returns the match of its ready line; ``group(1)`` is its base URL. With
+    ``log_path`` every line the host prints is also appended to that file (through ``tee``, in
+    the host's process group, so it dies with the host): ``ManagedProcess`` keeps only the last
+    lines, and a test that must see every line (no secret in any of them) reads the file.
+    """
+    args = [
+        sys.executable,
+        "-m",
+        "devstack.host",
+        "--app-dir",
+        str(app_dir),
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    if log_level is not None:
+        args += ["--log-level", log_level]
+    if log_path is not None:
+        shell = f"{shlex.join(args)} 2>&1 | tee -a {shlex.quote(str(log_path))}"
+        args = ["bash", "-o", "pipefail", "-c", shell]
+    return ManagedProcess(
+        args, HOST_READY, env=_unbuffered(env), cwd=REPO_ROOT, name=name, echo=echo
+    )
+
+
+class LocalHost:
+    """A host that can be stopped, crashed and started again on the same port and data dir.
+
+    The first start takes ``port`` (0: a free one); later starts reuse the port it got, so clients
+    keep pointing at the right address across a restart, as they would in Azure. ``env`` may be
+    changed between starts.
+    """
+
+    def __init__(
+        self,
+        app_dir: Path,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        port: int = 0,
+        log_level: str | None = None,
+        log_path: Path | None = None,
+        echo: bool = False,
+        name: str = "host",
+    ) -> None:
+        self.app_dir = app_dir
+        self.data_dir = data_dir
+        self.env: dict[str, str] = dict(os.environ if env is None else env)
+        self.port = port
+        self.log_level = log_level
+        self.log_path = log_path
+        self.echo = echo
+        self.name = name
+        self.process: ManagedProcess | None = None
+        self.base_url = ""
+        self.starts = 0
+
+    @property
+    def api_url(self) -> str:
+        """Where the app's HTTP API lives (``http://127.0.0.1:PORT/api``)."""
+        return f"{self.base_url}/api"
+
+    def start(self, timeout: float = 90.0) -> str:
+        """Start the host; return its base URL once it serves."""
+        self.process = host_process(
+            self.app_dir,
+            self.data_dir,
+            self.env,
+            port=self.port,
+            log_level=self.log_level,
+            log_path=self.log_path,
+            echo=self.echo,
+            name=self.name,
+        )
+        self.base_url = self.process.start(timeout).group(1)
+        self.port = int(urlparse(self.base_url).port or 0)
+        self.starts += 1
+        return self.base_url
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, mid-whatever."""
+        if self.process is not None:
+            self.process.kill()
+
+    def stop(self) -> int | None:
+        """SIGTERM (SIGKILL if it hangs); the exit code, or None if it never started."""
+        return self.process.stop() if self.process is not None else None
+
+    def restart(self, *, crash: bool = False, timeout: float = 90.0) -> str:
+        """Stop (or, with ``crash``, SIGKILL) the host and start it on the same port and data."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(timeout)
