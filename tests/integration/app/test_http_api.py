@@ -3,25 +3,19 @@ the session's emulator and Azurite behind it."""
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import jsonschema
 import pytest
 
 from devstack.azurite import AzuriteEndpoints
-from devstack.procs import ManagedProcess
+from devstack.launch import REPO_ROOT, LocalHost, app_env
 from tests.conftest import EmulatorHandle
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-READY = re.compile(r"^host listening on (http://127\.0\.0\.1:\d+)$")
 BADGER = "a badger wearing a tuxedo"
 
 
@@ -45,42 +39,21 @@ def api_host(
     emulator_process: EmulatorHandle,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Api]:
-    env = dict(os.environ)
-    env.update(
-        PYTHONUNBUFFERED="1",
+    env = app_env(
+        azurite.connection_string,
+        emulator_process.base_url,
+        emulator_process.api_key,
+        unset=("IMAGE_MODELS", "IMAGE_DEFAULT_MODEL", "IMAGES_STORAGE_CONNECTION"),
         FUNCTIONS_WORKER_RUNTIME="python",
-        AzureWebJobsStorage=azurite.connection_string,
         IMAGES_CONTAINER=f"api-{uuid.uuid4().hex[:10]}",
-        AZURE_OPENAI_ENDPOINT=emulator_process.base_url,
-        AZURE_OPENAI_API_KEY=emulator_process.api_key,
-        IMAGE_SOURCE_ALLOW_HTTP_HOSTS="127.0.0.1,localhost",
         IMAGE_JOB_DEADLINE_SECONDS="120",
     )
-    for key in ("IMAGE_MODELS", "IMAGE_DEFAULT_MODEL", "IMAGES_STORAGE_CONNECTION"):
-        env.pop(key, None)
-    data_dir = tmp_path_factory.mktemp("app-host")
-    proc = ManagedProcess(
-        [
-            sys.executable,
-            "-m",
-            "devstack.host",
-            "--app-dir",
-            str(REPO_ROOT),
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-        ],
-        READY,
-        env=env,
-        cwd=REPO_ROOT,
-        name="app-host",
-    )
-    match = proc.start(timeout=90)
+    host = LocalHost(REPO_ROOT, tmp_path_factory.mktemp("app-host"), env, name="app-host")
+    host.start(timeout=90)
     try:
-        yield Api(f"{match.group(1)}/api", emulator_process)
+        yield Api(host.api_url, emulator_process)
     finally:
-        proc.stop()
+        host.stop()
 
 
 @pytest.fixture
