@@ -47,6 +47,7 @@ from devstack.emulator.urls import RenderSpec, SignedImageUrls
 log = logging.getLogger("devstack.emulator")
 
 ASYNC_DEPLOYMENT = "dall-e-2"  # the legacy :submit route names no deployment; DALL-E 2 it is
+POLL_OPERATION = "GetAzureBatchImageGenerationOperationStatus"  # the spec's operationId
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 _CONTROL_PREFIX = "/_emulator/"
 
@@ -123,10 +124,21 @@ def _drop(request: web.Request) -> NoReturn:
     raise _Dropped
 
 
-def _faults(request: web.Request, style: Style) -> web.Response | None:
-    """Dropped connection or 5xx, drawn from the seeded RNG; None = proceed."""
+def _faults(
+    request: web.Request, style: Style, operation: str, api_version: str | None
+) -> web.Response | None:
+    """Random 429, dropped connection or 5xx, drawn from the seeded RNG; None = proceed.
+
+    The 429 is drawn first, as the gateway throttles before the model sees anything; a rate of 0
+    draws nothing, so seeded fault sequences without it stay what they were.
+    """
     state = _state(request)
     cfg = state.config
+    if state.roll(cfg.error_rate_429):
+        state.stats.event("injected_429")
+        wait = cfg.error_429_retry_after_seconds
+        headers = {"Retry-After": str(wait), "retry-after-ms": str(wait * 1000)}
+        return errors.rate_limited(operation, api_version, str(wait), style, headers)
     if state.roll(cfg.drop_rate):
         return _drop(request)
     if cfg.error_rate_500 or cfg.error_rate_503:
@@ -147,7 +159,7 @@ def _admit(
     if wait is not None:
         headers = retry_after_headers(wait)
         return errors.rate_limited(operation, api_version, headers["Retry-After"], style, headers)
-    return _faults(request, style)
+    return _faults(request, style, operation, api_version)
 
 
 def _api_version(request: web.Request) -> tuple[str | None, web.Response | None]:
@@ -175,7 +187,7 @@ def _prompt_filtered(state: EmulatorState, prompt: str) -> bool:
     return any(word.lower() in lowered for word in state.config.content_filter_words)
 
 
-def _render_specs(req: ImageRequest) -> list[RenderSpec]:
+def _render_specs(req: ImageRequest, min_bytes: int) -> list[RenderSpec]:
     return [
         RenderSpec(
             req.prompt,
@@ -185,6 +197,7 @@ def _render_specs(req: ImageRequest) -> list[RenderSpec]:
             req.output_format,
             req.transparent,
             req.compression if req.output_format != "png" else None,
+            min_bytes if req.output_format in ("png", "jpeg") else 0,
         )
         for i in range(req.n)
     ]
@@ -194,7 +207,7 @@ async def _image_items(
     request: web.Request, req: ImageRequest, expires_at: float
 ) -> list[dict[str, Any]]:
     state = _state(request)
-    specs = _render_specs(req)
+    specs = _render_specs(req, state.config.image_min_bytes)
     if req.response_format == "url":
         base = _base_url(request)
         return [{"url": state.urls.url(base, spec, expires_at)} for spec in specs]
@@ -370,6 +383,7 @@ async def submit_generation(request: web.Request) -> web.Response:
         request=req,
         created=created,
         started=state.operations.clock(),
+        submitted_at=time.time(),
         latency=latency,
         outcome=outcome,  # type: ignore[arg-type]
         timeout=cfg.operation_timeout_seconds,
@@ -399,10 +413,10 @@ async def get_operation(request: web.Request) -> web.Response:
     """`GET /openai/operations/images/{id}`: status from elapsed time."""
     if not _authorized(request):
         return errors.unauthorized("azure")
-    _, refusal = _api_version(request)
+    version, refusal = _api_version(request)
     if refusal is not None:
         return refusal
-    refusal = _faults(request, "azure")
+    refusal = _faults(request, "azure", POLL_OPERATION, version)
     if refusal is not None:
         return refusal
     found = _find_operation(request)
@@ -411,6 +425,7 @@ async def get_operation(request: web.Request) -> web.Response:
     op = found
     state = _state(request)
     status = op.status(state.operations.clock())
+    op.record_poll(status)
     body: dict[str, Any] = {"created": op.created, "id": op.id, "status": status}
     headers: dict[str, str] = {}
     if status == "succeeded":
@@ -418,7 +433,8 @@ async def get_operation(request: web.Request) -> web.Response:
         result_created = op.created + math.ceil(op.latency)
         if req.response_format == "url":
             base = _base_url(request)
-            data = [{"url": state.urls.url(base, s, op.expires)} for s in _render_specs(req)]
+            specs = _render_specs(req, state.config.image_min_bytes)
+            data = [{"url": state.urls.url(base, s, op.expires)} for s in specs]
         else:
             data = await _image_items(request, req, op.expires)
         body = {
@@ -567,6 +583,15 @@ async def stats(request: web.Request) -> web.Response:
     return json_response(200, _state(request).stats.snapshot())
 
 
+async def list_operations(request: web.Request) -> web.Response:
+    """`GET /_emulator/operations[?prompt=…]`: each DALL-E 2 operation's timeline and polls."""
+    store = _state(request).operations
+    prompt = request.query.get("prompt")
+    now = store.clock()
+    ops = [op.timeline(now) for op in store.all() if prompt is None or op.request.prompt == prompt]
+    return json_response(200, {"operations": ops})
+
+
 # --- wiring -------------------------------------------------------------------------------------
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -621,5 +646,6 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     r.add_patch("/_emulator/config", put_config)
     r.add_post("/_emulator/reset", reset)
     r.add_get("/_emulator/stats", stats)
+    r.add_get("/_emulator/operations", list_operations)
     app.on_cleanup.append(_close_cache)
     return app

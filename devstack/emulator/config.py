@@ -20,6 +20,7 @@ DEFAULT_API_KEY = "emulator-key"
 DEFAULT_DEPLOYMENTS: dict[str, str] = {name: name for name in MODELS}
 
 Rate = Field(default=0.0, ge=0.0, le=1.0)
+MAX_IMAGE_MIN_BYTES = 128 * 1024 * 1024  # a padded image is held in memory (render cache, base64)
 
 
 class EmulatorConfig(BaseModel):
@@ -36,12 +37,15 @@ class EmulatorConfig(BaseModel):
     rpm_default: int = Field(default=0, ge=0)  # 0 = no quota
     rpm_per_deployment: dict[str, int] = Field(default_factory=dict)
 
+    error_rate_429: float = Rate  # random throttling, drawn before the 5xx draw, never billed
+    error_429_retry_after_seconds: int = Field(default=1, ge=0)
     error_rate_500: float = Rate
     error_rate_503: float = Rate
     drop_rate: float = Rate
 
     download_bytes_per_second: int = Field(default=0, ge=0)  # 0 = unthrottled
     truncate_rate: float = Rate
+    image_min_bytes: int = Field(default=0, ge=0, le=MAX_IMAGE_MIN_BYTES)  # pad PNG/JPEG results
 
     content_filter_words: list[str] = Field(default_factory=list)
     content_filter_shape: Literal["content_policy_violation", "contentFilter"] = (
@@ -168,6 +172,13 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
     ("latency_jitter_seconds", "--latency-jitter", "EMULATOR_LATENCY_JITTER_SECONDS", "float"),
     ("rpm_default", "--rpm-default", "EMULATOR_RPM_DEFAULT", "int"),
     ("rpm_per_deployment", "--rpm", "EMULATOR_RPM", "intmap"),
+    ("error_rate_429", "--error-rate-429", "EMULATOR_ERROR_RATE_429", "float"),
+    (
+        "error_429_retry_after_seconds",
+        "--error-429-retry-after",
+        "EMULATOR_ERROR_429_RETRY_AFTER_SECONDS",
+        "int",
+    ),
     ("error_rate_500", "--error-rate-500", "EMULATOR_ERROR_RATE_500", "float"),
     ("error_rate_503", "--error-rate-503", "EMULATOR_ERROR_RATE_503", "float"),
     ("drop_rate", "--drop-rate", "EMULATOR_DROP_RATE", "float"),
@@ -178,6 +189,7 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "int",
     ),
     ("truncate_rate", "--truncate-rate", "EMULATOR_TRUNCATE_RATE", "float"),
+    ("image_min_bytes", "--image-min-bytes", "EMULATOR_IMAGE_MIN_BYTES", "int"),
     ("content_filter_words", "--content-filter-word", "EMULATOR_CONTENT_FILTER_WORDS", "list"),
     ("content_filter_shape", "--content-filter-shape", "EMULATOR_CONTENT_FILTER_SHAPE", "str"),
     ("image_filter_rate", "--image-filter-rate", "EMULATOR_IMAGE_FILTER_RATE", "float"),
@@ -213,11 +225,14 @@ _HELP: dict[str, str] = {
     "latency_jitter_seconds": "extra uniform random latency 0..J seconds (default 0)",
     "rpm_default": "requests per minute per deployment, 0 = unlimited (default 0)",
     "rpm_per_deployment": "DEPLOYMENT=RPM quota for one deployment; repeatable",
+    "error_rate_429": "fraction of API requests answered 429 at random, before the 5xx draw (0..1)",
+    "error_429_retry_after_seconds": "Retry-After of the random 429s, in seconds (default 1)",
     "error_rate_500": "fraction of API requests answered 500 (0..1)",
     "error_rate_503": "fraction of API requests answered 503 (0..1)",
     "drop_rate": "fraction of API requests whose connection is closed unanswered (0..1)",
     "download_bytes_per_second": "throttle image URL downloads, 0 = full speed",
     "truncate_rate": "fraction of image downloads cut short after Content-Length (0..1)",
+    "image_min_bytes": "pad PNG/JPEG results to at least N bytes (same pixels), 0 = off",
     "content_filter_words": "prompt trigger word (case-insensitive substring) → 400; repeatable",
     "content_filter_shape": "content_policy_violation (default) or contentFilter error body",
     "image_filter_rate": "fraction of DALL-E 2 operations that end failed/contentFilter (0..1)",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import textwrap
 import threading
+import zlib
 from typing import Literal
 
 from PIL import Image, ImageDraw, ImageFont
@@ -131,3 +133,67 @@ def render(
     else:
         image.save(out, "WEBP", quality=quality, method=0)
     return out.getvalue()
+
+
+# --- padding to a minimum size --------------------------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Ancillary (p), private (d), reserved bit clear (D), safe to copy (g): decoders skip it.
+PNG_PAD_CHUNK = b"pdDg"
+JPEG_PAD_MARKER = b"\xff\xef"  # APP15: no decoder gives it a meaning
+JPEG_PAD_ID = b"emulator-padding\x00"
+_JPEG_MAX_SEGMENT = 0xFFFF  # the largest segment length; the length field counts itself
+
+
+def pad(data: bytes, fmt: str, min_bytes: int) -> bytes:
+    """``data`` grown to at least ``min_bytes`` with bytes every decoder skips: same pixels.
+
+    Big images are what memory and streaming need to be tested with, and drawing a 20 MB picture
+    would be slow and pointless. PNG gets one private ancillary chunk before ``IEND`` (exactly
+    ``min_bytes`` long unless the gap is under a chunk's 12-byte overhead); JPEG gets APP15
+    segments right after the SOI/APPn header (exact unless the gap is under a segment's 21-byte
+    overhead). The
+    filler is incompressible and a pure function of the image, so the result is deterministic.
+    Other formats (WebP) and images already that large are returned unchanged.
+    """
+    missing = min_bytes - len(data)
+    if missing <= 0 or fmt not in ("png", "jpeg"):
+        return data
+    if fmt == "png":
+        return _pad_png(data, missing)
+    return _pad_jpeg(data, missing)
+
+
+def _filler(data: bytes, size: int) -> bytes:
+    return hashlib.shake_256(hashlib.sha256(data).digest()).digest(size)
+
+
+def _pad_png(data: bytes, missing: int) -> bytes:
+    if not data.startswith(PNG_SIGNATURE) or not data.endswith(b"IEND\xaeB`\x82"):
+        raise ValueError("not a PNG")
+    filler = _filler(data, max(0, missing - 12))  # length + type + CRC
+    crc = zlib.crc32(PNG_PAD_CHUNK + filler) & 0xFFFFFFFF
+    chunk = struct.pack(">I", len(filler)) + PNG_PAD_CHUNK + filler + struct.pack(">I", crc)
+    iend = len(data) - 12
+    return data[:iend] + chunk + data[iend:]
+
+
+def _pad_jpeg(data: bytes, missing: int) -> bytes:
+    if not data.startswith(b"\xff\xd8"):
+        raise ValueError("not a JPEG")
+    # After SOI and any APPn segments (JFIF's APP0 must stay first), before the tables.
+    pos = 2
+    while data[pos] == 0xFF and 0xE0 <= data[pos + 1] <= 0xEF:
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    overhead = 4 + len(JPEG_PAD_ID)  # marker + length + identifier, per segment
+    count = -(-missing // (_JPEG_MAX_SEGMENT + 2))  # ceil; a full segment is 65535 + 2 bytes
+    total = max(0, missing - count * overhead)
+    filler = _filler(data, total)
+    segments = []
+    offset = 0
+    for i in range(count):  # spread evenly: every segment stays under the 64 KB limit
+        take = total // count + (1 if i < total % count else 0)
+        body = JPEG_PAD_ID + filler[offset : offset + take]
+        segments.append(JPEG_PAD_MARKER + struct.pack(">H", len(body) + 2) + body)
+        offset += take
+    return data[:pos] + b"".join(segments) + data[pos:]

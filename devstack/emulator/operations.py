@@ -30,7 +30,11 @@ class Operation:
     outcome: Outcome
     timeout: float
     expires: int
+    submitted_at: float = 0.0  # wall clock (unix seconds) of the submit, for `ready_at`
     deleted: bool = False
+    polls: int = 0  # status GETs answered for this operation
+    seen_done_at: float | None = None  # wall clock of the first poll that saw the end state
+    polls_until_done: int | None = None  # polls up to and including that one
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -51,6 +55,33 @@ class Operation:
     def remaining(self, now: float) -> float:
         return max(0.0, self.ends_after - (now - self.started))
 
+    @property
+    def ready_at(self) -> float:
+        """Wall clock (unix seconds) at which the operation reaches its end state."""
+        return self.submitted_at + self.ends_after
+
+    def record_poll(self, status: str) -> None:
+        """Count one answered status GET; remember the first one that saw the end state."""
+        self.polls += 1
+        if self.seen_done_at is None and status in END_STATES:
+            self.seen_done_at = time.time()
+            self.polls_until_done = self.polls
+
+    def timeline(self, now: float) -> dict[str, object]:
+        """What `GET /_emulator/operations` shows: when it was ready, how often it was polled."""
+        return {
+            "id": self.id,
+            "prompt": self.request.prompt,
+            "n": self.request.n,
+            "outcome": self.outcome,
+            "status": self.status(now),
+            "submitted_at": self.submitted_at,
+            "ready_at": self.ready_at,
+            "polls": self.polls,
+            "seen_done_at": self.seen_done_at,
+            "polls_until_done": self.polls_until_done,
+        }
+
 
 class OperationStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -67,6 +98,11 @@ class OperationStore:
             self._ops.pop(op_id, None)
             return None
         return op
+
+    def all(self) -> list[Operation]:
+        """Every live operation, oldest submit first."""
+        self._purge()
+        return list(self._ops.values())
 
     def clear(self) -> None:
         self._ops.clear()

@@ -11,12 +11,12 @@ import asyncio
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from devstack.emulator.images import render
+from devstack.emulator.images import pad, render
 from devstack.emulator.urls import RenderSpec
 
 
 def render_spec(spec: RenderSpec) -> bytes:
-    return render(
+    drawn = render(
         spec.prompt,
         spec.width,
         spec.height,
@@ -25,6 +25,7 @@ def render_spec(spec: RenderSpec) -> bytes:
         spec.transparent,
         spec.compression,
     )
+    return pad(drawn, spec.fmt, spec.min_bytes)
 
 
 class RenderCache:

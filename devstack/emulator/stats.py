@@ -46,6 +46,7 @@ class Stats:
             },
             "served": {
                 "rate_limited_429": self.by_status.get("429", 0),
+                "injected_429": self.events.get("injected_429", 0),
                 "server_errors_5xx": fives,
                 "dropped_connections": self.events.get("dropped", 0),
                 "image_downloads": self.events.get("download", 0),

@@ -24,7 +24,7 @@ _SE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """Everything `images.render` needs: the image a URL stands for."""
+    """Everything `images.render` (and `images.pad`) need: the image a URL stands for."""
 
     prompt: str
     width: int
@@ -33,6 +33,7 @@ class RenderSpec:
     fmt: str
     transparent: bool
     compression: int | None = None
+    min_bytes: int = 0  # `image_min_bytes` when the image was answered (`images.pad`)
 
     @property
     def extension(self) -> str:
@@ -48,6 +49,7 @@ class RenderSpec:
                 self.fmt,
                 self.transparent,
                 self.compression,
+                self.min_bytes,
             )
         )
         return hashlib.sha256(key.encode()).hexdigest()[:32]
