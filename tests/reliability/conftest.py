@@ -8,10 +8,6 @@ scrolled past would go unseen.
 
 from __future__ import annotations
 
-import os
-import re
-import shlex
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,68 +18,18 @@ import httpx
 import pytest
 
 from devstack.azurite import AzuriteEndpoints
-from devstack.procs import ManagedProcess
+from devstack.launch import REPO_ROOT, LocalHost, app_env
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HOST_READY = re.compile(r"host listening on (http://\S+)")
 DURABLE_PREFIX = "/runtime/webhooks/durabletask"
 END_STATES = ("succeeded", "failed")
 
 
-class HostUnderTest:
-    """``python -m devstack.host`` on a fixed data dir; restarts keep the port and the data."""
+class HostUnderTest(LocalHost):
+    """The app on its own host, every line it prints appended to ``log_path``."""
 
     def __init__(self, data_dir: Path, env: dict[str, str], log_path: Path) -> None:
-        self.data_dir = data_dir
-        self.env = env
-        self.log_path = log_path
-        self.port = 0
-        self.process: ManagedProcess | None = None
-        self.base_url = ""
-        self.starts = 0
-
-    def start(self, timeout: float = 90.0) -> str:
-        cmd = [
-            sys.executable,
-            "-m",
-            "devstack.host",
-            "--app-dir",
-            str(REPO_ROOT),
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-        ]
-        # tee keeps every line in the log file; the pipe's process group dies with the host.
-        shell = f"{shlex.join(cmd)} 2>&1 | tee -a {shlex.quote(str(self.log_path))}"
-        self.process = ManagedProcess(
-            ["bash", "-o", "pipefail", "-c", shell],
-            HOST_READY,
-            env=self.env,
-            cwd=REPO_ROOT,
-            name="host",
-        )
-        self.base_url = self.process.start(timeout).group(1)
-        self.port = int(self.base_url.rsplit(":", 1)[1])
-        self.starts += 1
-        return self.base_url
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api"
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: a crash."""
-        if self.process is not None:
-            self.process.kill()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-    def restart(self, *, crash: bool, timeout: float = 90.0) -> str:
-        self.kill() if crash else self.stop()
-        return self.start(timeout)
+        super().__init__(REPO_ROOT, data_dir, env, log_path=log_path)
+        self.log_path: Path = log_path
 
     @property
     def log(self) -> str:
@@ -100,21 +46,6 @@ class HostUnderTest:
         return list(r.json())
 
 
-def host_env(storage: str, emulator_url: str, api_key: str, **settings: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "AzureWebJobsStorage": storage,
-            "AZURE_OPENAI_ENDPOINT": emulator_url,
-            "AZURE_OPENAI_API_KEY": api_key,
-            "IMAGE_SOURCE_ALLOW_HTTP_HOSTS": "127.0.0.1,localhost",
-        }
-    )
-    env.update(settings)
-    return env
-
-
 @pytest.fixture
 def start_host(
     azurite: AzuriteEndpoints, emulator: Any, tmp_path: Path
@@ -126,7 +57,7 @@ def start_host(
         n = len(hosts)
         host = HostUnderTest(
             tmp_path / f"host-{n}",
-            host_env(
+            app_env(
                 storage or azurite.connection_string,
                 emulator.base_url,
                 emulator.api_key,
