@@ -1,16 +1,13 @@
 """One devstack per benchmark: Azurite + the emulator + the Functions host, on free ports.
 
-Prefers the project's ``devstack.stack.Stack`` when it offers what a benchmark needs; otherwise it
-starts the three processes itself with the same helpers (``ManagedProcess``, ``Azurite``), so a
-benchmark always measures the real host process (its PID is what the memory benchmark samples)
-and can read the engine's database in the host's data directory.
+Started with the devstack's own launchers (``Azurite``, ``devstack.launch``) rather than a
+``Stack``, because a benchmark may put a proxy in front of the emulator (``front``) and needs the
+host's process (its PID is what the memory benchmark samples) and the engine's database in the
+host's data directory.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -22,29 +19,10 @@ import httpx
 
 from bench.engine_db import EngineDb
 from devstack.azurite import Azurite
+from devstack.launch import REPO_ROOT, app_env, emulator_process, host_process
 from devstack.procs import ManagedProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_KEY = "bench-emulator-key"
-_EMULATOR_READY = re.compile(r"^emulator listening on (http://\S+)$", re.MULTILINE)
-_HOST_READY = re.compile(r"host listening on (http://\S+)")
-
-
-def host_env(storage: str, emulator_url: str, api_key: str, **extra: str) -> dict[str, str]:
-    """The app settings a local host needs to reach Azurite and the emulator."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "AzureWebJobsStorage": storage,
-            "IMAGES_STORAGE_CONNECTION": storage,
-            "AZURE_OPENAI_ENDPOINT": emulator_url,
-            "AZURE_OPENAI_API_KEY": api_key,
-            "IMAGE_SOURCE_ALLOW_HTTP_HOSTS": "127.0.0.1,localhost",
-        }
-    )
-    env.update(extra)
-    return env
 
 
 @dataclass
@@ -103,24 +81,7 @@ async def open_stack(
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         azurite = Azurite(echo=echo)
         endpoints = azurite.start()
-        emulator = ManagedProcess(
-            [
-                sys.executable,
-                "-m",
-                "devstack.emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--api-key",
-                EMULATOR_KEY,
-            ],
-            _EMULATOR_READY,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=REPO_ROOT,
-            name="emulator",
-            echo=echo,
-        )
+        emulator = emulator_process(EMULATOR_KEY, echo=echo)
         host: ManagedProcess | None = None
         fronts = AsyncExitStack()
         try:
@@ -129,26 +90,14 @@ async def open_stack(
             if front is not None:
                 app_endpoint = await fronts.enter_async_context(front(emulator_url))
             data_dir = Path(tmp) / "host-data"
-            host = ManagedProcess(
-                [
-                    sys.executable,
-                    "-m",
-                    "devstack.host",
-                    "--app-dir",
-                    str(REPO_ROOT),
-                    "--port",
-                    "0",
-                    "--data-dir",
-                    str(data_dir),
-                    "--log-level",
-                    "WARNING",
-                ],
-                _HOST_READY,
-                env=host_env(endpoints.connection_string, app_endpoint, EMULATOR_KEY, **settings),
-                cwd=REPO_ROOT,
-                name="host",
-                echo=echo,
+            env = app_env(
+                endpoints.connection_string,
+                app_endpoint,
+                EMULATOR_KEY,
+                IMAGES_STORAGE_CONNECTION=endpoints.connection_string,
             )
+            env.update(settings)  # the benchmark's own app settings win
+            host = host_process(REPO_ROOT, data_dir, env, log_level="WARNING", echo=echo)
             api_url = host.start(timeout=120).group(1)
             stack = BenchStack(
                 api_url=api_url,
