@@ -10,12 +10,12 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
-from aiohttp import web
 
 from devstack.durable import DurableEngine
 
 from .dfapp_invoker import DFAppInvoker
 from .sample_app import app as sample_app
+from .serving import serve
 
 
 @dataclass
@@ -46,17 +46,6 @@ class Durable:
 @pytest.fixture(scope="session")
 def invoker() -> DFAppInvoker:
     return DFAppInvoker(sample_app)
-
-
-async def serve(engine: DurableEngine) -> tuple[web.AppRunner, str]:
-    webapp = web.Application()
-    engine.add_routes(webapp)
-    runner = web.AppRunner(webapp)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -11,24 +11,18 @@ import asyncio
 import signal
 from pathlib import Path
 
-from aiohttp import web
-
 from devstack.durable import DurableEngine
 
 from .dfapp_invoker import DFAppInvoker
 from .sample_app import app as sample_app
+from .serving import serve
 
 
 async def main(db: Path) -> None:
     engine = DurableEngine(db, DFAppInvoker(sample_app), task_hub="CrashTests")
     await engine.start()
-    webapp = web.Application()
-    engine.add_routes(webapp)
-    runner = web.AppRunner(webapp)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(f"durable engine listening on http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+    runner, base_url = await serve(engine)
+    print(f"durable engine listening on {base_url}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()

@@ -92,14 +92,19 @@ class _BrokenHost:
         return await self.inner.run_activity(name, input_json)
 
 
-async def test_plain_exception_from_the_host_fails_the_instance(tmp_path, invoker):
-    engine = DurableEngine(tmp_path / "d.sqlite3", _BrokenHost(invoker))
+async def _fan_out_on(tmp_path, host) -> dict:
+    """One ``fan_out`` instance run to its end on an engine whose host is ``host``."""
+    engine = DurableEngine(tmp_path / "d.sqlite3", host)
     await engine.start()
     try:
         iid = await engine.start_new("fan_out", input_json="2")
-        status = await engine.wait_for_completion(iid, 20)
+        return await engine.wait_for_completion(iid, 20)
     finally:
         await engine.stop()
+
+
+async def test_plain_exception_from_the_host_fails_the_instance(tmp_path, invoker):
+    status = await _fan_out_on(tmp_path, _BrokenHost(invoker))
     assert status["runtimeStatus"] == "Failed"
     assert "the worker crashed while loading the function" in status["output"]
 
@@ -112,12 +117,6 @@ class _GarbledHost(_BrokenHost):
 
 
 async def test_an_action_the_engine_cannot_read_fails_the_instance(tmp_path, invoker):
-    engine = DurableEngine(tmp_path / "d.sqlite3", _GarbledHost(invoker))
-    await engine.start()
-    try:
-        iid = await engine.start_new("fan_out", input_json="2")
-        status = await engine.wait_for_completion(iid, 20)
-    finally:
-        await engine.stop()
+    status = await _fan_out_on(tmp_path, _GarbledHost(invoker))
     assert status["runtimeStatus"] == "Failed"
     assert "devstack Durable engine error" in status["output"]

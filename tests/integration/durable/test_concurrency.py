@@ -10,8 +10,8 @@ import azure.durable_functions as df
 
 from devstack.durable import DurableEngine
 
-from .conftest import serve
 from .sample_app import CALLS, GATE, GAUGE
+from .serving import serve
 
 
 async def test_parallel_retries_with_a_plain_call(durable):

@@ -178,24 +178,22 @@ async def test_cli_shows_instances_from_the_database(durable):
     waiting = await durable.client.start_new("two_events", "cli-2")
     await durable.wait_for(waiting, "Running")
     db = str(durable.engine.db_path)
-    listed = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "devstack.durable", "list", "--db", db, "--status", "Running"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        check=True,
-    )
-    assert [json.loads(line)["instanceId"] for line in listed.stdout.splitlines()] == ["cli-2"]
-    shown = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "devstack.durable", "show", "--db", db, "cli-1", "--history"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        check=True,
-    )
-    detail = json.loads(shown.stdout)
+
+    async def cli(*args: str) -> str:
+        """``python -m devstack.durable ARGS``'s output; a non-zero exit fails the test."""
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "devstack.durable", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=True,
+        )
+        return done.stdout
+
+    listed = await cli("list", "--db", db, "--status", "Running")
+    assert [json.loads(line)["instanceId"] for line in listed.splitlines()] == ["cli-2"]
+    detail = json.loads(await cli("show", "--db", db, "cli-1", "--history"))
     assert detail["output"] == 5
     assert detail["metrics"]["actionsScheduled"] == 3
     assert detail["historyEvents"][-1]["EventType"] == "ExecutionCompleted"
