@@ -7,14 +7,14 @@ slept on:
     {"outcome": "retry", "retry_after": s | None, "code", "message"}  throttled / unavailable
     {"outcome": "error", "code", "message"}                      terminal (content filter, 400, ...)
 
-so the orchestrator decides, on a durable timer, whether and when to try again. Base64 images are
-decoded and written to Blob Storage here, and only the blob's name and facts go back to history.
+so the orchestrator decides, on a durable timer, whether and when to try again. Images are
+written to Blob Storage here (base64 ones decoded as the reply streams in, URL ones copied), and
+only the blob's name and facts go back to history.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 import logging
 import traceback
 from collections import defaultdict
@@ -25,15 +25,13 @@ from shared.blueprints.deps import runtime
 from shared.imaging.errors import safe_message
 from shared.imaging.types import (
     Deployment,
-    ErrorCode,
-    GeneratedImage,
     GenerationParams,
     ImageApiError,
     OperationStatus,
 )
 from shared.settings import SettingsError
-from shared.storage import sniff
-from shared.storage.formats import MAGIC_BYTES_NEEDED
+from shared.storage.formats import ImageFormat
+from shared.storage.store import StagedImage
 
 GENERATE = "generate_images"
 PERSIST = "persist_image"
@@ -88,7 +86,7 @@ def _metadata(payload: Json, revised_prompt: str | None) -> dict[str, str | None
         "model": payload.get("model"),
         "prompt": payload.get("prompt") or params.get("prompt"),
         "revised_prompt": revised_prompt,
-        "size": params.get("size"),
+        "size": payload.get("size") or params.get("size"),
     }
 
 
@@ -96,48 +94,99 @@ def _record(stored: Any, index: int, revised_prompt: str | None) -> Json:
     return {**stored.model_dump(mode="json"), "index": index, "revised_prompt": revised_prompt}
 
 
-async def _store_b64(payload: Json, index: int, image: GeneratedImage) -> Json:
-    assert image.b64_json is not None
+def _deployment(payload: Json) -> Deployment:
+    """The deployment an activity talks to: named by `model` and resolved from this worker's
+    settings (so history does not repeat it), or given whole by inputs of older jobs."""
+    if payload.get("deployment") is not None:
+        return Deployment.model_validate(payload["deployment"])
+    name = str(payload["model"])
     try:
-        data = base64.b64decode(image.b64_json, validate=True)
-    except (binascii.Error, ValueError):
-        raise ImageApiError(
-            ErrorCode.OPERATION_FAILED, "the image service returned invalid base64 data"
-        ) from None
-    fmt = sniff(data[:MAGIC_BYTES_NEEDED])
-    ext = fmt.ext if fmt is not None else "bin"  # save_bytes refuses non-images anyway
-    store = runtime().store
-    name = store.blob_name(
-        payload["job_id"], datetime.fromisoformat(payload["created"]), index, ext
+        return runtime().settings.deployment(name)
+    except KeyError:
+        raise SettingsError("IMAGE_MODELS", f"model {name!r} is not configured") from None
+
+
+async def _store_url(payload: Json, index: int, url: str, revised: str | None) -> Json:
+    rt = runtime()
+    created = datetime.fromisoformat(payload["created"])
+    name = rt.store.blob_name(payload["job_id"], created, index, "png")
+    stored = await rt.store.copy_from_url(
+        url, name, _metadata(payload, revised), rt.http, rt.policy
     )
-    stored = await store.save_bytes(name, data, _metadata(payload, image.revised_prompt))
-    return _record(stored, index, image.revised_prompt)
+    return _record(stored, index, revised)
+
+
+async def _store_sources(payload: Json, sources: list[Json]) -> tuple[list[Json], list[Json]]:
+    """Copy URL images at once, in parallel: (stored records, sources still to copy). A copy that
+    fails is left to `persist_image`, which the orchestrator retries on its own, so a flaky
+    download never costs a second generation."""
+    if not sources:
+        return [], []
+    results = await asyncio.gather(
+        *(
+            _store_url(payload, int(s["index"]), str(s["url"]), s.get("revised_prompt"))
+            for s in sources
+        ),
+        return_exceptions=True,
+    )
+    stored: list[Json] = []
+    left: list[Json] = []
+    for source, result in zip(sources, results, strict=True):
+        if isinstance(result, dict):
+            stored.append(result)
+        elif isinstance(result, Exception):
+            if not isinstance(result, ImageApiError):
+                log.warning("storing an image failed: %s", type(result).__name__)
+            left.append(source)
+        else:  # a BaseException such as cancellation
+            raise result
+    return stored, left
 
 
 async def generate_images(payload: Json) -> Json:
-    """Generate; store base64 images at once, hand URL images back for `persist_image`.
+    """Generate and store: base64 images are decoded into Blob Storage as the reply streams in,
+    URL images are copied at once; a URL copy that fails goes back as a source for
+    `persist_image`.
 
-    Input: {job_id, model, created, deployment, params, first_index}.
+    Input: {job_id, model, created, params, first_index, prompt?}.
     Ok: {"images": [stored image + index + revised_prompt],
          "sources": [{index, url, revised_prompt}]}.
     """
     try:
         rt = runtime()
-        deployment = Deployment.model_validate(payload["deployment"])
         params = GenerationParams.model_validate(payload["params"])
-        images = await rt.client(deployment).generate(params)
         first = int(payload.get("first_index", 0))
+        created = datetime.fromisoformat(payload["created"])
+        staged: dict[int, StagedImage] = {}
+
+        async def open_sink(ordinal: int) -> StagedImage:
+            def name_for(fmt: ImageFormat) -> str:
+                return rt.store.blob_name(payload["job_id"], created, first + ordinal, fmt.ext)
+
+            staged[ordinal] = await rt.store.open_staged(name_for, rt.policy.max_bytes)
+            return staged[ordinal]
+
+        images = await rt.client(_deployment(payload)).generate_streamed(params, open_sink)
         stored: list[Json] = []
         sources: list[Json] = []
         for offset, image in enumerate(images[: params.n]):
-            index = first + offset
-            if image.b64_json:
-                stored.append(await _store_b64(payload, index, image))
-            else:
+            if image.streamed is not None:
+                index = first + image.streamed
+                if image.streamed >= params.n:
+                    continue
+                meta = _metadata(payload, image.revised_prompt)
+                record = await staged[image.streamed].commit(meta)
+                stored.append(_record(record, index, image.revised_prompt))
+            elif image.url:
                 sources.append(
-                    {"index": index, "url": image.url, "revised_prompt": image.revised_prompt}
+                    {
+                        "index": first + offset,
+                        "url": image.url,
+                        "revised_prompt": image.revised_prompt,
+                    }
                 )
-        return {"outcome": "ok", "images": stored, "sources": sources}
+        copied, left = await _store_sources(payload, sources)
+        return {"outcome": "ok", "images": stored + copied, "sources": left}
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
@@ -145,21 +194,15 @@ async def generate_images(payload: Json) -> Json:
 
 
 async def persist_image(payload: Json) -> Json:
-    """Copy one generated image from the service's URL into our container.
+    """Copy one generated image from the service's URL into our container (when the activity
+    that got the URL could not).
 
     Input: {job_id, model, created, prompt, index, url, revised_prompt}. Ok: {"image": {...}}.
     """
     try:
-        rt = runtime()
         index = int(payload["index"])
         revised = payload.get("revised_prompt")
-        name = rt.store.blob_name(
-            payload["job_id"], datetime.fromisoformat(payload["created"]), index, "png"
-        )
-        stored = await rt.store.copy_from_url(
-            payload["url"], name, _metadata(payload, revised), rt.http, rt.policy
-        )
-        return {"outcome": "ok", "image": _record(stored, index, revised)}
+        return {"outcome": "ok", "image": await _store_url(payload, index, payload["url"], revised)}
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
@@ -167,9 +210,9 @@ async def persist_image(payload: Json) -> Json:
 
 
 async def submit_operation(payload: Json) -> Json:
-    """DALL-E 2: start an operation. Input: {deployment, params}. Ok: {"operation_url"}."""
+    """DALL-E 2: start an operation. Input: {model, params}. Ok: {"operation_url"}."""
     try:
-        deployment = Deployment.model_validate(payload["deployment"])
+        deployment = _deployment(payload)
         params = GenerationParams.model_validate(payload["params"])
         url = await runtime().client(deployment).submit(params)
         return {"outcome": "ok", "operation_url": url}
@@ -187,12 +230,15 @@ def _learn(deployment: str, elapsed_s: float) -> None:
 
 
 async def poll_operation(payload: Json) -> Json:
-    """DALL-E 2: poll once. Input: {deployment, operation_url, elapsed_s}.
+    """DALL-E 2: poll once; when the operation succeeded, store its images at once (saving the
+    orchestrator a round trip).
 
-    Ok: {"status", "retry_after", "expected_s", "sources" (when succeeded), "error" (when failed)}.
+    Input: {model, operation_url, elapsed_s, job_id, created, prompt, size, n}.
+    Ok: {"status", "retry_after", "expected_s", "error" (when failed), and when succeeded
+    "images" (stored) and "sources" (images still to copy, for `persist_image`)}.
     """
     try:
-        deployment = Deployment.model_validate(payload["deployment"])
+        deployment = _deployment(payload)
         state = await runtime().client(deployment).get_operation(payload["operation_url"])
         result: Json = {
             "outcome": "ok",
@@ -201,11 +247,15 @@ async def poll_operation(payload: Json) -> Json:
         }
         if state.status is OperationStatus.SUCCEEDED:
             _learn(deployment.name, float(payload.get("elapsed_s") or 0.0))
-            result["sources"] = [
+            n = int(payload.get("n") or len(state.images))
+            sources = [
                 {"index": i, "url": image.url, "revised_prompt": image.revised_prompt}
-                for i, image in enumerate(state.images)
+                for i, image in enumerate(state.images[:n])
                 if image.url
             ]
+            if "job_id" in payload:
+                result["images"], sources = await _store_sources(payload, sources)
+            result["sources"] = sources
         if state.error is not None:
             result["error"] = {"code": state.error.code.value, "message": state.error.message}
         result["expected_s"] = _typical_s[deployment.name]
@@ -219,7 +269,7 @@ async def poll_operation(payload: Json) -> Json:
 async def delete_operation(payload: Json) -> Json:
     """DALL-E 2: delete a finished operation. Best effort: always "ok", with `deleted`."""
     try:
-        deployment = Deployment.model_validate(payload["deployment"])
+        deployment = _deployment(payload)
         await runtime().client(deployment).delete_operation(payload["operation_url"])
         return {"outcome": "ok", "deleted": True}
     except ImageApiError as exc:

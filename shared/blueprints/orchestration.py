@@ -131,12 +131,8 @@ def _run_with_retries(
 def _generate_sync(run: _Job) -> Gen:
     """DALL-E 3 / gpt-image: one call (or one per image for DALL-E 3 with n>1)."""
     job = run.job
-    base = {
-        "job_id": job.id,
-        "model": job.model,
-        "created": job.created,
-        "deployment": job.deployment.model_dump(mode="json"),
-    }
+    # The activity resolves the deployment from `model`; history need not repeat it.
+    base = {"job_id": job.id, "model": job.model, "created": job.created}
     caps = CAPABILITIES[job.deployment.family]
     if caps.single_image_per_call and job.params.n > 1:
         single = job.params.model_copy(update={"n": 1}).model_dump(mode="json")
@@ -157,7 +153,8 @@ def _generate_sync(run: _Job) -> Gen:
 
 
 def _persist(run: _Job, sources: Mapping[int, Json]) -> Gen:
-    """Copy URL results to Blob Storage, one activity per image, in parallel."""
+    """Copy the URL results the generating activity could not store itself, one activity per
+    image, in parallel (their retries never generate again)."""
     if not sources:
         return
     job = run.job
@@ -182,8 +179,7 @@ def _persist(run: _Job, sources: Mapping[int, Json]) -> Gen:
 def _generate_async(run: _Job) -> Gen:
     """DALL-E 2: submit, poll on durable timers, store, delete the operation."""
     job = run.job
-    deployment = job.deployment.model_dump(mode="json")
-    submit_input = {"deployment": deployment, "params": job.params.model_dump(mode="json")}
+    submit_input = {"model": job.model, "params": job.params.model_dump(mode="json")}
     submitted = yield from _run_with_retries(
         run, activities.SUBMIT, {0: submit_input}, "generating"
     )
@@ -207,7 +203,17 @@ def _generate_async(run: _Job) -> Gen:
         elapsed = (run.now - started).total_seconds()
         result = yield run.context.call_activity(
             activities.POLL,
-            {"deployment": deployment, "operation_url": operation_url, "elapsed_s": elapsed},
+            {
+                "model": job.model,
+                "operation_url": operation_url,
+                "elapsed_s": elapsed,
+                # what storing the images needs, once the operation has succeeded
+                "job_id": job.id,
+                "created": job.created,
+                "prompt": job.params.prompt,
+                "size": job.params.size,
+                "n": job.params.n,
+            },
         )
         polls += 1
         outcome = result.get("outcome")
@@ -231,21 +237,24 @@ def _generate_async(run: _Job) -> Gen:
         if status in ("notRunning", "running"):
             continue
         if status == "succeeded":
+            for image in result.get("images", []):
+                if 0 <= int(image["index"]) < job.params.n:
+                    run.images[int(image["index"])] = ImageRecord.model_validate(image)
             sources = {
                 int(s["index"]): s
                 for s in result.get("sources", [])
                 if 0 <= int(s["index"]) < job.params.n
             }
-            if not sources:
+            if not sources and not any(run.images):
                 raise JobFailed(
                     ErrorCode.OPERATION_FAILED, "the operation succeeded without images"
                 )
             yield from _persist(run, sources)
             run.show(stage="cleaning_up")
-            yield from _delete_operation(run, deployment, operation_url)
+            yield from _delete_operation(run, operation_url)
             return
         if status in ("failed", "canceled"):
-            yield from _delete_operation(run, deployment, operation_url)
+            yield from _delete_operation(run, operation_url)
             error = result.get("error") or {}
             default = (
                 "the image operation was canceled (it timed out)"
@@ -262,10 +271,10 @@ def _generate_async(run: _Job) -> Gen:
         )
 
 
-def _delete_operation(run: _Job, deployment: Json, operation_url: str) -> Gen:
+def _delete_operation(run: _Job, operation_url: str) -> Gen:
     """Best effort: a failed delete does not fail a job whose images are stored."""
     yield run.context.call_activity(
-        activities.DELETE, {"deployment": deployment, "operation_url": operation_url}
+        activities.DELETE, {"model": run.job.model, "operation_url": operation_url}
     )
 
 

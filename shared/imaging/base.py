@@ -7,12 +7,14 @@ and costs nothing while waiting.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, ClassVar
 
 import httpx
 
 from shared.imaging.auth import Auth
+from shared.imaging.b64stream import B64JsonSplitter, OpenSink
 from shared.imaging.errors import (
     classify_response,
     classify_transport_error,
@@ -69,6 +71,11 @@ class BaseImageClient:
     async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
         raise NotImplementedError(f"{self.flavour} has no synchronous generation")
 
+    async def generate_streamed(
+        self, params: GenerationParams, open_sink: OpenSink
+    ) -> list[GeneratedImage]:
+        raise NotImplementedError(f"{self.flavour} has no synchronous generation")
+
     async def submit(self, params: GenerationParams) -> str:
         raise NotImplementedError(f"{self.flavour} has no asynchronous operations")
 
@@ -108,6 +115,36 @@ class BaseImageClient:
                 response.status_code, response.headers, response.content, operation=operation
             )
         return response
+
+    async def _send_streamed(
+        self, method: str, url: str, *, body: dict[str, Any], splitter: B64JsonSplitter
+    ) -> int:
+        """One request whose reply is fed to `splitter` chunk by chunk instead of being held;
+        failures are classified as in `_send`. Returns the status."""
+        headers = await self.auth.headers(bearer_key=self.bearer_key)
+        headers["Accept"] = "application/json"
+        request = self.http.build_request(
+            method, url, json=body, headers=headers, timeout=self.generate_timeout
+        )
+        try:
+            response = await self.http.send(request, stream=True, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise classify_transport_error(exc) from None
+        try:
+            if response.status_code != 200:
+                content = await response.aread()
+                raise classify_response(response.status_code, response.headers, content)
+            total = 0
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+                if total > MAX_REPLY_BYTES:
+                    raise invalid_body_error(response.status_code, "reply too large")
+                await splitter.feed(chunk)
+        except httpx.HTTPError as exc:
+            raise classify_transport_error(exc) from None
+        finally:
+            await response.aclose()
+        return response.status_code
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:
@@ -205,3 +242,24 @@ class SyncGenerationClient(BaseImageClient):
         response = await self._send("POST", self._url(), body=body, limits=self.generate_timeout)
         payload = self._json(response)
         return images_from(payload.get("data"), response.status_code)
+
+    async def generate_streamed(
+        self, params: GenerationParams, open_sink: OpenSink
+    ) -> list[GeneratedImage]:
+        body = request_body(params, self.deployment.family, model=self._model_in_body())
+        splitter = B64JsonSplitter(open_sink)
+        status = await self._send_streamed("POST", self._url(), body=body, splitter=splitter)
+        try:
+            payload = json.loads(splitter.rest())
+        except (ValueError, UnicodeDecodeError):
+            raise invalid_body_error(status) from None
+        if not isinstance(payload, dict):
+            raise invalid_body_error(status, "not a JSON object")
+        images = images_from(payload.get("data"), status)
+        # The splitter left each b64_json as the ordinal of the sink that took its bytes.
+        return [
+            dataclasses.replace(image, b64_json=None, streamed=int(image.b64_json))
+            if image.b64_json is not None and image.b64_json.isdigit()
+            else image
+            for image in images
+        ]

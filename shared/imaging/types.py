@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from shared.imaging.b64stream import OpenSink
 
 
 class Flavour(StrEnum):
@@ -62,11 +65,12 @@ class GenerationParams(BaseModel):
 
 @dataclass(frozen=True)
 class GeneratedImage:
-    """One image as the API returned it: exactly one of url / b64_json is set."""
+    """One image as the API returned it: exactly one of url / b64_json / streamed is set."""
 
     url: str | None = None
     b64_json: str | None = field(default=None, repr=False)
     revised_prompt: str | None = None
+    streamed: int | None = None  # generate_streamed: the ordinal of the sink that got its bytes
 
 
 class OperationStatus(StrEnum):
@@ -137,6 +141,13 @@ class ImageApiClient(Protocol):
 
     async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
         """Synchronous flows: one call, the images (URL or base64) in the reply."""
+        ...
+
+    async def generate_streamed(
+        self, params: GenerationParams, open_sink: OpenSink
+    ) -> list[GeneratedImage]:
+        """Like `generate`, but base64 images are decoded into `open_sink(ordinal)` as the reply
+        streams in, and come back with `streamed=ordinal` instead of `b64_json`."""
         ...
 
     async def submit(self, params: GenerationParams) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -43,7 +43,9 @@ from shared.storage.policy import DownloadPolicy, refused
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
 
-BLOCK_SIZE = 4 * 1024 * 1024  # stage this much at a time: bounds memory per download
+# Stage this much at a time: memory per image in flight is about twice this (the block being
+# filled and the copy being sent), whatever the image's size.
+BLOCK_SIZE = 2 * 1024 * 1024
 HEAD_BYTES = 256 * 1024  # enough of the file to find JPEG dimensions behind EXIF
 SAS_CLOCK_SKEW = timedelta(minutes=5)
 MAX_SAS_TTL = timedelta(days=7)  # a user delegation key lives at most 7 days
@@ -222,50 +224,23 @@ class ImageStore:
         if content_type and not content_type.startswith(_ACCEPTED_TYPES):
             raise refused(f"The image URL returned {content_type}, not an image.")
 
-        fmt: ImageFormat | None = None
-        head = bytearray()
-        pending = bytearray()
-        blocks: list[BlobBlock] = []
-        total = 0
-
-        async def flush() -> None:
-            block_id = _block_id(len(blocks))
-            await blob.stage_block(block_id, bytes(pending), length=len(pending))
-            blocks.append(BlobBlock(block_id=block_id))
-            pending.clear()
-
+        staged = StagedImage(self, lambda _fmt: blob_name, policy.max_bytes, blob=blob)
         async for chunk in response.aiter_bytes():
-            if not chunk:
-                continue
-            total += len(chunk)
-            if total > policy.max_bytes:
-                raise refused(f"The image is larger than {policy.max_bytes} bytes.")
-            if len(head) < HEAD_BYTES:
-                head += chunk[: HEAD_BYTES - len(head)]
-            if fmt is None and len(head) >= MAGIC_BYTES_NEEDED:
-                fmt = sniff(bytes(head))
-                if fmt is None:
-                    raise refused("The downloaded file is not a PNG, JPEG or WEBP image.")
-            pending += chunk
-            if len(pending) >= self.block_size:
-                await flush()
-        if declared is not None and total != declared:
+            await staged.write(chunk)
+        if declared is not None and staged.total != declared:
             raise ImageApiError(
                 ErrorCode.UNAVAILABLE,
-                f"The image download was truncated ({total} of {declared} bytes).",
+                f"The image download was truncated ({staged.total} of {declared} bytes).",
             )
-        if fmt is None:
-            fmt = sniff(bytes(head))
-            if fmt is None:
-                raise refused("The downloaded file is not a PNG, JPEG or WEBP image.")
-        if pending:
-            await flush()
-        await blob.commit_block_list(
-            blocks,
-            content_settings=ContentSettings(content_type=fmt.content_type),
-            metadata=encode_metadata(metadata),
-        )
-        return _stored(blob_name, fmt, total, dimensions(bytes(head)))
+        return await staged.commit(metadata)
+
+    async def open_staged(
+        self, name_for: Callable[[ImageFormat], str], max_bytes: int
+    ) -> StagedImage:
+        """A writer for one image whose blob name depends on its format (known from its first
+        bytes). Nothing is readable until `commit`."""
+        await self.ensure_container()
+        return StagedImage(self, name_for, max_bytes)
 
     # ------------------------------------------------------------------ reads
     async def sas_url(self, blob_name: str, ttl: timedelta) -> str:
@@ -331,6 +306,84 @@ class ImageStore:
 
     async def exists(self, blob_name: str) -> bool:
         return bool(await self._blob(blob_name).exists())
+
+
+class StagedImage:
+    """One image written block by block as its bytes arrive; it becomes a blob only on `commit`,
+    so a download or reply that breaks off midway leaves nothing readable behind (the service
+    drops uncommitted blocks by itself). Memory stays bounded by the store's block size."""
+
+    def __init__(
+        self,
+        store: ImageStore,
+        name_for: Callable[[ImageFormat], str],
+        max_bytes: int,
+        *,
+        blob: BlobClient | None = None,
+    ) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.total = 0
+        self.fmt: ImageFormat | None = None
+        self.blob_name: str | None = None
+        self._name_for = name_for
+        self._blob = blob
+        self._head = bytearray()
+        self._pending = bytearray()
+        self._blocks: list[BlobBlock] = []
+
+    def _identify(self) -> None:
+        fmt = sniff(bytes(self._head[:MAGIC_BYTES_NEEDED]))
+        if fmt is None:
+            raise refused("The image data is not a PNG, JPEG or WEBP image.")
+        self.fmt = fmt
+        self.blob_name = self._name_for(fmt)
+        if self._blob is None:
+            self._blob = self.store._blob(self.blob_name)
+
+    async def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.total += len(chunk)
+        if self.total > self.max_bytes:
+            raise refused(f"The image is larger than {self.max_bytes} bytes.")
+        if len(self._head) < HEAD_BYTES:
+            self._head += chunk[: HEAD_BYTES - len(self._head)]
+        if self.fmt is None and len(self._head) >= MAGIC_BYTES_NEEDED:
+            self._identify()
+        self._pending += chunk
+        if self.fmt is not None and len(self._pending) >= self.store.block_size:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        assert self._blob is not None
+        block_id = _block_id(len(self._blocks))
+        data = bytes(self._pending)
+        self._pending = bytearray()
+        try:
+            await self._blob.stage_block(block_id, data, length=len(data))
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+        self._blocks.append(BlobBlock(block_id=block_id))
+
+    async def commit(self, metadata: Mapping[str, str | None]) -> StoredImage:
+        """Make the blob: only call once every byte has arrived and been checked."""
+        if self.fmt is None:
+            self._identify()
+        if self._pending:
+            await self._flush()
+        assert self._blob is not None
+        assert self.fmt is not None
+        assert self.blob_name is not None
+        try:
+            await self._blob.commit_block_list(
+                self._blocks,
+                content_settings=ContentSettings(content_type=self.fmt.content_type),
+                metadata=encode_metadata(metadata),
+            )
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+        return _stored(self.blob_name, self.fmt, self.total, dimensions(bytes(self._head)))
 
 
 def _stored(

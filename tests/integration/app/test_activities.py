@@ -8,7 +8,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -24,12 +23,11 @@ PROMPT = "a badger wearing a tuxedo"
 
 
 def gen_payload(model: str, job_id: str, **params: Any) -> dict[str, Any]:
-    deployment = get_settings().image_models[model]
+    # As the orchestrator sends it: the model's name only, the activity resolves the deployment.
     return {
         "job_id": job_id,
         "model": model,
         "created": CREATED,
-        "deployment": deployment.model_dump(mode="json"),
         "params": GenerationParams(prompt=PROMPT, **params).model_dump(mode="json"),
         "first_index": 0,
     }
@@ -47,25 +45,29 @@ def image_of(data: bytes) -> Image.Image:
     return img
 
 
-@pytest.mark.parametrize("model", ["gpt-image-1", "gpt-image-1-mini-v1"])
-async def test_base64_models_are_stored_by_the_generating_activity(app_env, model):
+@pytest.mark.parametrize(
+    ("model", "n", "fmt"),
+    [("gpt-image-1", 2, "jpeg"), ("gpt-image-1-mini-v1", 2, "jpeg"), ("gpt-image-1", 3, "png")],
+)
+async def test_base64_models_are_stored_by_the_generating_activity(app_env, model, n, fmt):
     result = await activities.generate_images(
-        gen_payload(model, "imgjob", n=2, size="1536x1024", output_format="jpeg")
+        gen_payload(model, "imgjob", n=n, size="1536x1024", output_format=fmt)
     )
 
     assert result["outcome"] == "ok", result
     assert result["sources"] == []
-    assert len(result["images"]) == 2
+    assert len(result["images"]) == n
+    ext, content_type = {"jpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png")}[fmt]
     # Only names and facts go back to history, never the image data.
     assert "b64_json" not in json.dumps(result)
     assert len(json.dumps(result)) < 2000
     for index, record in enumerate(result["images"]):
-        assert record["blob"].endswith(f"/imgjob/{index}.jpg")
+        assert record["blob"].endswith(f"/imgjob/{index}.{ext}")
         blob = await app_env.blob(record["blob"])
-        assert blob.content_type == "image/jpeg"
-        assert record["content_type"] == "image/jpeg"
+        assert blob.content_type == content_type
+        assert record["content_type"] == content_type
         assert record["bytes"] == len(blob.data)
-        assert blob.data == render(PROMPT, 1536, 1024, index, "jpeg")  # the service's image
+        assert blob.data == render(PROMPT, 1536, 1024, index, fmt)  # the service's image
         assert image_of(blob.data).size == (1536, 1024) == (record["width"], record["height"])
         assert blob.metadata["model"] == model
         assert blob.metadata["job_id"] == "imgjob"
@@ -73,18 +75,35 @@ async def test_base64_models_are_stored_by_the_generating_activity(app_env, mode
 
 
 @pytest.mark.parametrize("model", ["dall-e-3", "dall-e-3-openai"])
-async def test_url_models_are_copied_byte_for_byte_by_persist(app_env, model):
-    generated = await activities.generate_images(gen_payload(model, "urljob", size="1792x1024"))
+async def test_url_models_are_copied_byte_for_byte_by_the_generating_activity(app_env, model):
+    result = await activities.generate_images(gen_payload(model, "urljob", size="1792x1024"))
+
+    assert result["outcome"] == "ok", result
+    assert result["sources"] == []  # nothing left for persist_image: no URL in history
+    (record,) = result["images"]
+    blob = await app_env.blob(record["blob"])
+    assert blob.data == render(PROMPT, 1792, 1024, 0, "png")
+    assert blob.content_type == "image/png"
+    assert (record["width"], record["height"]) == image_of(blob.data).size == (1792, 1024)
+    assert blob.metadata["model"] == model
+    assert blob.metadata["prompt"] == PROMPT
+    if record["revised_prompt"]:
+        assert blob.metadata["revised_prompt"] == record["revised_prompt"]
+
+
+async def test_a_failed_copy_is_handed_to_persist_image_without_generating_again(app_env):
+    app_env.configure_emulator(truncate_rate=1.0)
+    generated = await activities.generate_images(gen_payload("dall-e-3", "urljob"))
     assert generated["outcome"] == "ok", generated
     assert generated["images"] == []
+    assert await app_env.blob_names() == []  # the truncated copy left nothing behind
     (source,) = generated["sources"]
-    async with httpx.AsyncClient(timeout=30) as http:
-        original = (await http.get(source["url"])).content
+    app_env.configure_emulator(truncate_rate=0.0)
 
     result = await activities.persist_image(
         {
             "job_id": "urljob",
-            "model": model,
+            "model": "dall-e-3",
             "created": CREATED,
             "prompt": PROMPT,
             "index": 0,
@@ -94,16 +113,10 @@ async def test_url_models_are_copied_byte_for_byte_by_persist(app_env, model):
     )
 
     assert result["outcome"] == "ok", result
-    record = result["image"]
-    blob = await app_env.blob(record["blob"])
-    assert blob.data == original
-    assert blob.content_type == "image/png"
-    assert (record["width"], record["height"]) == image_of(blob.data).size == (1792, 1024)
-    assert record["revised_prompt"] == source["revised_prompt"]
-    assert blob.metadata["model"] == model
+    blob = await app_env.blob(result["image"]["blob"])
+    assert blob.data == render(PROMPT, 1024, 1024, 0, "png")
     assert blob.metadata["prompt"] == PROMPT
-    if source["revised_prompt"]:
-        assert blob.metadata["revised_prompt"] == source["revised_prompt"]
+    assert app_env.emulator_stats()["billed"]["images"] == 1
 
 
 async def test_dalle2_operation_flow_through_the_orchestrator(app_env):
@@ -115,7 +128,8 @@ async def test_dalle2_operation_flow_through_the_orchestrator(app_env):
     assert run.output["status"] == "succeeded", run.output
     assert run.names()[0] == "submit_operation"
     assert run.names()[-1] == "delete_operation"
-    assert run.names().count("persist_image") == 2
+    # The poll that saw the operation succeed stored the images itself.
+    assert "persist_image" not in run.names()
     for index, record in enumerate(run.output["images"]):
         blob = await app_env.blob(record["blob"])
         assert blob.data == render(PROMPT, 1024, 1024, index, "png")
@@ -124,9 +138,7 @@ async def test_dalle2_operation_flow_through_the_orchestrator(app_env):
         assert blob.metadata["job_id"] == "d2job"
     # The operation was deleted once its images were stored.
     operation_url = next(c.input["operation_url"] for c in run.calls if c.name == "poll_operation")
-    polled = await activities.poll_operation(
-        {"deployment": job.deployment.model_dump(mode="json"), "operation_url": operation_url}
-    )
+    polled = await activities.poll_operation({"model": "dall-e-2", "operation_url": operation_url})
     assert polled.get("status") == "deleted" or polled["outcome"] == "error"
 
 
@@ -179,6 +191,8 @@ async def test_a_429_storm_still_completes_through_durable_retries(app_env):
         ({"content_filter_words": ["badger"]}, "dall-e-3", "content_filter"),
         ({"api_keys": ["another-key"]}, "dall-e-3", "auth_failed"),
         ({"deployments": {"dall-e-3": None}}, "dall-e-3", "deployment_not_found"),
+        ({"content_filter_words": ["badger"]}, "gpt-image-1", "content_filter"),
+        ({"api_keys": ["another-key"]}, "gpt-image-1", "auth_failed"),
     ],
 )
 async def test_terminal_failures_come_back_as_an_error_outcome(app_env, setup, model, code):

@@ -1,0 +1,90 @@
+"""The streamed b64_json decoder: whatever the chunking, the sink gets exactly the image bytes and
+the rest of the JSON survives; broken base64 or a reply cut inside an image is refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+
+from shared.imaging.b64stream import B64JsonSplitter
+from shared.imaging.types import ErrorCode, ImageApiError
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, chunk: bytes) -> None:
+        self.data += chunk
+
+
+async def split(body: bytes, chunk_size: int) -> tuple[list[bytes], dict]:
+    sinks: list[Sink] = []
+
+    async def open_sink(ordinal: int) -> Sink:
+        assert ordinal == len(sinks)
+        sinks.append(Sink())
+        return sinks[-1]
+
+    splitter = B64JsonSplitter(open_sink)
+    for start in range(0, len(body), chunk_size):
+        await splitter.feed(body[start : start + chunk_size])
+    return [bytes(s.data) for s in sinks], json.loads(splitter.rest())
+
+
+IMAGES = [os.urandom(1000), os.urandom(1001), os.urandom(1002)]  # every padding length
+
+
+def reply(*, escape_slashes: bool = False, spaces: bool = False) -> bytes:
+    data = [
+        {"b64_json": base64.b64encode(img).decode(), "revised_prompt": f'say "b64_json":"{i}"'}
+        for i, img in enumerate(IMAGES)
+    ]
+    text = json.dumps(
+        {"created": 1, "data": data, "usage": {"total_tokens": 42}},
+        separators=(", ", " : ") if spaces else (",", ":"),
+    )
+    return text.replace("/", "\\/").encode() if escape_slashes else text.encode()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 4, 7, 64, 1 << 20])
+@pytest.mark.parametrize("variant", [{}, {"escape_slashes": True}, {"spaces": True}])
+async def test_images_and_the_other_fields_come_through_any_chunking(chunk_size, variant):
+    images, rest = await split(reply(**variant), chunk_size)
+
+    assert images == IMAGES
+    assert rest["usage"] == {"total_tokens": 42}
+    assert [d["revised_prompt"] for d in rest["data"]] == [
+        f'say "b64_json":"{i}"' for i in range(3)
+    ]
+    assert [d["b64_json"] for d in rest["data"]] == ["0", "1", "2"]  # ordinals of the sinks
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["AAA*", "AAAAA", "AA=A", "AAAA\\nAAAA", "AAA\\"],
+    ids=["char", "len", "pad", "esc", "bs"],
+)
+async def test_broken_base64_is_refused(value):
+    body = b'{"data":[{"b64_json":"' + value.encode() + b'"}]}'
+    with pytest.raises(ImageApiError) as err:
+        await split(body, 3)
+    assert err.value.code is ErrorCode.OPERATION_FAILED
+
+
+async def test_a_reply_cut_inside_an_image_is_a_retryable_fault():
+    body = reply()[:3000]
+    sinks: list[Sink] = []
+
+    async def open_sink(ordinal: int) -> Sink:
+        sinks.append(Sink())
+        return sinks[-1]
+
+    splitter = B64JsonSplitter(open_sink)
+    await splitter.feed(body)
+    with pytest.raises(ImageApiError) as err:
+        splitter.rest()
+    assert err.value.retryable
