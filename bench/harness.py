@@ -19,7 +19,7 @@ import httpx
 
 from bench.engine_db import EngineDb
 from devstack.azurite import Azurite
-from devstack.launch import REPO_ROOT, app_env, emulator_process, host_process
+from devstack.launch import REPO_ROOT, LocalHost, app_env, emulator_process
 from devstack.procs import ManagedProcess
 
 EMULATOR_KEY = "bench-emulator-key"
@@ -82,30 +82,29 @@ async def open_stack(
         azurite = Azurite(echo=echo)
         endpoints = azurite.start()
         emulator = emulator_process(EMULATOR_KEY, echo=echo)
-        host: ManagedProcess | None = None
+        host = LocalHost(REPO_ROOT, Path(tmp) / "host-data", log_level="WARNING", echo=echo)
         fronts = AsyncExitStack()
         try:
             emulator_url = emulator.start(timeout=60).group(1)
             app_endpoint = emulator_url
             if front is not None:
                 app_endpoint = await fronts.enter_async_context(front(emulator_url))
-            data_dir = Path(tmp) / "host-data"
             env = app_env(
                 endpoints.connection_string,
                 app_endpoint,
                 EMULATOR_KEY,
                 IMAGES_STORAGE_CONNECTION=endpoints.connection_string,
             )
-            env.update(settings)  # the benchmark's own app settings win
-            host = host_process(REPO_ROOT, data_dir, env, log_level="WARNING", echo=echo)
-            api_url = host.start(timeout=120).group(1)
+            host.env = {**env, **settings}  # the benchmark's own app settings win
+            api_url = host.start(timeout=120)
+            assert host.process is not None
             stack = BenchStack(
                 api_url=api_url,
                 emulator_url=emulator_url,
                 emulator_key=EMULATOR_KEY,
                 storage=endpoints.connection_string,
-                data_dir=data_dir,
-                host=host,
+                data_dir=host.data_dir,
+                host=host.process,
                 http=httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)),
             )
             try:
@@ -113,8 +112,7 @@ async def open_stack(
             finally:
                 await stack.http.aclose()
         finally:
-            if host is not None:
-                host.stop()
+            host.stop()
             await fronts.aclose()
             emulator.stop()
             azurite.stop()

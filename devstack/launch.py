@@ -14,6 +14,7 @@ import re
 import shlex
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -92,94 +93,63 @@ def emulator_process(
     )
 
 
-def host_process(
-    app_dir: Path,
-    data_dir: Path,
-    env: Mapping[str, str] | None = None,
-    *,
-    port: int = 0,
-    log_level: str | None = None,
-    log_path: Path | None = None,
-    echo: bool = False,
-    name: str = "host",
-) -> ManagedProcess:
-    """``python -m devstack.host`` serving ``app_dir`` with its Durable store in ``data_dir``.
-
-    ``start()`` returns the match of its ready line; ``group(1)`` is its base URL. With
-    ``log_path`` every line the host prints is also appended to that file (through ``tee``, in
-    the host's process group, so it dies with the host): ``ManagedProcess`` keeps only the last
-    lines, and a test that must see every line (no secret in any of them) reads the file.
-    """
-    args = [
-        sys.executable,
-        "-m",
-        "devstack.host",
-        "--app-dir",
-        str(app_dir),
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
-    if log_level is not None:
-        args += ["--log-level", log_level]
-    if log_path is not None:
-        shell = f"{shlex.join(args)} 2>&1 | tee -a {shlex.quote(str(log_path))}"
-        args = ["bash", "-o", "pipefail", "-c", shell]
-    return ManagedProcess(
-        args, HOST_READY, env=_unbuffered(env), cwd=REPO_ROOT, name=name, echo=echo
-    )
-
-
+@dataclass(eq=False)
 class LocalHost:
-    """A host that can be stopped, crashed and started again on the same port and data dir.
+    """``python -m devstack.host`` serving ``app_dir``, its Durable store in ``data_dir``; it can
+    be stopped, crashed and started again on the same port and data.
 
     The first start takes ``port`` (0: a free one); later starts reuse the port it got, so clients
-    keep pointing at the right address across a restart, as they would in Azure. ``env`` may be
-    changed between starts.
+    keep pointing at the right address across a restart, as they would in Azure. ``env`` (default:
+    this process's environment) may be changed between starts. With ``log_path`` every line the
+    host prints is also appended to that file (through ``tee``, in the host's process group, so
+    it dies with the host): ``ManagedProcess`` keeps only the last lines, and a test that must see
+    every line (no secret in any of them) reads the file.
     """
 
-    def __init__(
-        self,
-        app_dir: Path,
-        data_dir: Path,
-        env: Mapping[str, str] | None = None,
-        *,
-        port: int = 0,
-        log_level: str | None = None,
-        log_path: Path | None = None,
-        echo: bool = False,
-        name: str = "host",
-    ) -> None:
-        self.app_dir = app_dir
-        self.data_dir = data_dir
-        self.env: dict[str, str] = dict(os.environ if env is None else env)
-        self.port = port
-        self.log_level = log_level
-        self.log_path = log_path
-        self.echo = echo
-        self.name = name
-        self.process: ManagedProcess | None = None
-        self.base_url = ""
-        self.starts = 0
+    app_dir: Path
+    data_dir: Path
+    env: Mapping[str, str] | None = None
+    port: int = 0
+    log_level: str | None = None
+    log_path: Path | None = None
+    echo: bool = False
+    name: str = "host"
+    process: ManagedProcess | None = field(default=None, init=False)
+    base_url: str = field(default="", init=False)
+    starts: int = field(default=0, init=False)
 
     @property
     def api_url(self) -> str:
         """Where the app's HTTP API lives (``http://127.0.0.1:PORT/api``)."""
         return f"{self.base_url}/api"
 
+    def new_process(self) -> ManagedProcess:
+        """The host process as configured now, not yet started; ``start()`` returns the match of
+        its ready line, whose ``group(1)`` is the base URL."""
+        args = [
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--app-dir",
+            str(self.app_dir),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        if self.log_level is not None:
+            args += ["--log-level", self.log_level]
+        if self.log_path is not None:
+            shell = f"{shlex.join(args)} 2>&1 | tee -a {shlex.quote(str(self.log_path))}"
+            args = ["bash", "-o", "pipefail", "-c", shell]
+        env = _unbuffered(self.env)
+        return ManagedProcess(
+            args, HOST_READY, env=env, cwd=REPO_ROOT, name=self.name, echo=self.echo
+        )
+
     def start(self, timeout: float = 90.0) -> str:
         """Start the host; return its base URL once it serves."""
-        self.process = host_process(
-            self.app_dir,
-            self.data_dir,
-            self.env,
-            port=self.port,
-            log_level=self.log_level,
-            log_path=self.log_path,
-            echo=self.echo,
-            name=self.name,
-        )
+        self.process = self.new_process()
         self.base_url = self.process.start(timeout).group(1)
         self.port = int(urlparse(self.base_url).port or 0)
         self.starts += 1
@@ -196,8 +166,5 @@ class LocalHost:
 
     def restart(self, *, crash: bool = False, timeout: float = 90.0) -> str:
         """Stop (or, with ``crash``, SIGKILL) the host and start it on the same port and data."""
-        if crash:
-            self.kill()
-        else:
-            self.stop()
+        (self.kill if crash else self.stop)()
         return self.start(timeout)

@@ -151,10 +151,7 @@ class Stack:
 
     def restart_host(self, *, crash: bool = False, timeout: float = 60.0) -> str:
         """Stop (or, with ``crash``, SIGKILL) the host and start it on the same port and data."""
-        if crash:
-            self.kill_host()
-        else:
-            self.stop_host()
+        (self.kill_host if crash else self.stop_host)()
         return self.start_host(timeout)
 
     def stop(self) -> None:

@@ -29,15 +29,13 @@ class HostUnderTest(LocalHost):
 
     def __init__(self, data_dir: Path, env: dict[str, str], log_path: Path) -> None:
         super().__init__(REPO_ROOT, data_dir, env, log_path=log_path)
-        self.log_path: Path = log_path
 
     @property
     def log(self) -> str:
-        return (
-            self.log_path.read_text(encoding="utf-8", errors="replace")
-            if self.log_path.exists()
-            else ""
-        )
+        path = self.log_path
+        if path is None or not path.exists():
+            return ""
+        return path.read_text(encoding="utf-8", errors="replace")
 
     def instances(self) -> list[dict[str, Any]]:
         """Every orchestration instance the engine knows (its Durable HTTP API)."""

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 from devstack.azurite import AzuriteEndpoints
-from devstack.launch import app_env, host_process
+from devstack.launch import LocalHost, app_env
 from devstack.procs import ManagedProcess
-
-__all__ = ["SAMPLE_APP", "SampleHost", "host_process"]
 
 SAMPLE_APP = Path(__file__).resolve().parent / "sample_app"
 
@@ -24,6 +22,11 @@ class SampleHost:
     queue_name: str
     connection_string: str
     process: ManagedProcess
+
+
+def host_process(app_dir: Path, data_dir: Path, env: dict[str, str]) -> ManagedProcess:
+    """A host on a free port, not yet started: for tests of the process itself."""
+    return LocalHost(app_dir, data_dir, env).new_process()
 
 
 @pytest.fixture(scope="module")
