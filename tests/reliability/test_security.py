@@ -106,9 +106,10 @@ def test_no_secret_in_any_response_header_or_log_line(start_host, emulator):
             source_sigs |= set(_SIG.findall(history))
 
     assert any(own_sigs.values()), "no SAS URL was seen: the test saw no images"
-    assert source_sigs, "no signed source URL in any history: nothing to look for"
+    # The generating activity copies the image itself: the service's signed source URLs no
+    # longer reach history (only a failed copy retried by persist_image puts one there).
+    assert not source_sigs, f"a signed URL reached history: {sorted(source_sigs)}"
     fixed = {"Azure OpenAI key": emulator.api_key, "storage account key": ACCOUNT_KEY}
-    fixed |= {f"service source sig {i}": s for i, s in enumerate(sorted(source_sigs))}
     for job_id, texts in seen.by_job.items():
         others = {
             f"SAS of job {other}": sig
