@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +33,18 @@ class EmulatorHandle:
         """Back to start-up configuration, with stats cleared."""
         r = httpx.post(f"{self.base_url}/_emulator/reset", timeout=10)
         r.raise_for_status()
+
+    def configure(self, **patch: Any) -> None:
+        """Change its configuration at run time (``PATCH /_emulator/config``)."""
+        r = httpx.patch(f"{self.base_url}/_emulator/config", json=patch, timeout=10)
+        if r.status_code >= 300:
+            raise AssertionError(f"emulator refused {patch}: {r.status_code} {r.text}")
+
+    def stats(self) -> dict[str, Any]:
+        """What it served and billed since the last reset."""
+        r = httpx.get(f"{self.base_url}/_emulator/stats", timeout=10)
+        r.raise_for_status()
+        return dict(r.json())
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ import pytest
 
 from devstack.azurite import AzuriteEndpoints
 from devstack.launch import REPO_ROOT, LocalHost, app_env
+from tests.conftest import EmulatorHandle
 
 DURABLE_PREFIX = "/runtime/webhooks/durabletask"
 END_STATES = ("succeeded", "failed")
@@ -46,7 +47,7 @@ class HostUnderTest(LocalHost):
 
 @pytest.fixture
 def start_host(
-    azurite: AzuriteEndpoints, emulator: Any, tmp_path: Path
+    azurite: AzuriteEndpoints, emulator: EmulatorHandle, tmp_path: Path
 ) -> Iterator[Callable[..., HostUnderTest]]:
     """``start_host(storage=None, **settings)`` → a started host; all are stopped afterwards."""
     hosts: list[HostUnderTest] = []
@@ -134,12 +135,9 @@ def poll_until_done(
     raise AssertionError(f"{len(pending)} job(s) still running after {deadline_s}s: {pending}")
 
 
-def emulator_patch(emulator: Any, **changes: Any) -> None:
-    r = httpx.patch(f"{emulator.base_url}/_emulator/config", json=changes, timeout=10)
-    assert r.status_code < 300, r.text
+def emulator_patch(emulator: EmulatorHandle, **changes: Any) -> None:
+    emulator.configure(**changes)
 
 
-def emulator_stats(emulator: Any) -> dict[str, Any]:
-    r = httpx.get(f"{emulator.base_url}/_emulator/stats", timeout=10)
-    r.raise_for_status()
-    return dict(r.json())
+def emulator_stats(emulator: EmulatorHandle) -> dict[str, Any]:
+    return emulator.stats()

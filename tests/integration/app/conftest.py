@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
+from devstack import launch
 from devstack.azurite import AzuriteEndpoints
 from shared.blueprints import activities
 from shared.blueprints.deps import close_runtime
@@ -79,13 +79,10 @@ class AppEnv:
         return [b.name async for b in container.list_blobs()]
 
     def configure_emulator(self, **patch: Any) -> None:
-        r = httpx.patch(f"{self.emulator.base_url}/_emulator/config", json=patch, timeout=10)
-        r.raise_for_status()
+        self.emulator.configure(**patch)
 
     def emulator_stats(self) -> dict[str, Any]:
-        r = httpx.get(f"{self.emulator.base_url}/_emulator/stats", timeout=10)
-        r.raise_for_status()
-        return r.json()
+        return self.emulator.stats()
 
     async def replay(self, job: JobInput, **kwargs: Any) -> Run:
         """The real orchestrator (replayed by the SDK, timers instant) calling the real
@@ -104,17 +101,17 @@ async def app_env(
     azurite: AzuriteEndpoints, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[AppEnv]:
     container = f"it-{uuid.uuid4().hex[:12]}"
-    env = {
-        "AzureWebJobsStorage": azurite.connection_string,
-        "IMAGES_CONTAINER": container,
-        "AZURE_OPENAI_ENDPOINT": emulator.base_url,
-        "AZURE_OPENAI_API_KEY": emulator.api_key,
-        "OPENAI_API_KEY": emulator.api_key,
-        "OPENAI_BASE_URL": emulator.base_url,
-        "IMAGE_MODELS": json.dumps(MODELS),
-        "IMAGE_DEFAULT_MODEL": "dall-e-3",
-        "IMAGE_SOURCE_ALLOW_HTTP_HOSTS": "127.0.0.1,localhost",
-    }
+    env = launch.app_env(
+        azurite.connection_string,
+        emulator.base_url,
+        emulator.api_key,
+        base={},  # only the settings, set on this process below
+        IMAGES_CONTAINER=container,
+        OPENAI_API_KEY=emulator.api_key,
+        OPENAI_BASE_URL=emulator.base_url,
+        IMAGE_MODELS=json.dumps(MODELS),
+        IMAGE_DEFAULT_MODEL="dall-e-3",
+    )
     for key in ("IMAGES_STORAGE_CONNECTION", "IMAGES_STORAGE_ACCOUNT_URL"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
