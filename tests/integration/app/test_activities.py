@@ -223,3 +223,18 @@ async def test_a_refused_source_url_stores_nothing(app_env):
     assert result["code"] == "image_download_failed"
     assert "secret" not in json.dumps(result)
     assert await app_env.blob_names() == []
+
+
+async def test_the_apps_own_logs_carry_no_signed_url_or_key(app_env, caplog):
+    """On Azure the worker ships every INFO record to Application Insights with no scrubbing of
+    ours in between: the app's own loggers (and the libraries it drives) must not write the
+    service's signed image URLs or keys. The URL flow downloads from such a URL."""
+    caplog.set_level("INFO")
+    result = await activities.generate_images(gen_payload("dall-e-3", "logjob"))
+    assert result["outcome"] == "ok", result
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "sig=" not in logged
+    key = get_settings().azure_openai_api_key
+    assert key is not None
+    assert key.get_secret_value() not in logged
