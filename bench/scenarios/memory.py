@@ -5,8 +5,8 @@ the median of samples taken just before the job, after one warm-up job of the sa
 pools and caches are not per-image cost). Two flows: a URL reply (DALL-E 3: streamed download
 into Blob Storage) and a base64 reply (gpt-image: the whole reply is in memory by design).
 
-The images are made ~20 MB by a bench-only proxy in front of the emulator (``bench.bigimage``):
-the emulator has no size knob yet.
+The images are made ~20 MB by the emulator itself (``image_min_bytes``: a private PNG chunk of
+incompressible bytes, same picture), so the app talks to the emulator directly.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ import asyncio
 import statistics
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import psutil
 
-from bench.bigimage import BigImageProxy, big_image_proxy
 from bench.harness import open_stack
 from bench.jobs import run_job
 from bench.report import Result
@@ -104,17 +102,10 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
     repeats = 1 if quick else 3
     tag = str(int(time.time()))
     result = Result("memory", "4. Host peak RSS growth per persisted image", quick)
-    proxy_holder: list[BigImageProxy] = []
-
-    @asynccontextmanager
-    async def front(emulator_url: str) -> AsyncIterator[str]:
-        async with big_image_proxy(emulator_url, target) as proxy:
-            proxy_holder.append(proxy)
-            yield proxy.base_url
-
     rows: dict[str, list[dict[str, Any]]] = {}
-    async with open_stack(echo=echo, front=front, IMAGE_MAX_BYTES=str(64 * MB)) as stack:
+    async with open_stack(echo=echo, IMAGE_MAX_BYTES=str(64 * MB)) as stack:
         await stack.emulator_reset()
+        await stack.emulator_config(image_min_bytes=target)
         for flow, body in FLOWS.items():
             await run_job(
                 stack.http,
