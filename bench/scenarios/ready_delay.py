@@ -5,11 +5,11 @@ runs concurrently through the app, while the same number of operations is polled
 run and against the same emulator, by the seed's strategy (a bench-only poller with a fixed 10 s
 timer: the app has no fixed-interval setting).
 
-* "ready" is when the emulator's operation turns ``succeeded``: the emulator ends an operation
-  exactly L seconds after it accepted the submit, and the submit activity's completion time in the
-  engine's history is when its reply arrived (a few ms after acceptance), so ready ≈ that + L.
+* "ready" is when the emulator's operation turned ``succeeded``, as the emulator itself reports
+  it (``GET /_emulator/operations``: ``ready_at``, wall clock).
 * "persisted" is when the engine recorded the instance Completed (``last_updated_time``).
-* polls per job: the ``poll_operation`` activities scheduled in the job's history.
+* polls per job: the status GETs the emulator answered for the job's operation(s), matched by
+  the job's unique prompt; "seen" is the emulator's time of the first poll that saw the end.
 """
 
 from __future__ import annotations
@@ -18,40 +18,54 @@ import asyncio
 import time
 from typing import Any
 
-from bench.engine_db import TASK_COMPLETED, TASK_SCHEDULED, EngineDb
+from bench.engine_db import EngineDb
 from bench.harness import open_stack
 from bench.jobs import JobRun, run_job
 from bench.report import Result
-from bench.seed_poller import run_fixed_interval_job
+from bench.seed_poller import PolledJob, run_fixed_interval_job
 from bench.stats import summary
-from devstack.durable.history import parse_iso
 
-SUBMIT = "submit_operation"
-POLL = "poll_operation"
 SEED_INTERVAL_S = 10.0
+Timeline = dict[str, Any]  # one entry of GET /_emulator/operations
 
 
-def job_timing(engine: EngineDb, run: JobRun, latency: float) -> dict[str, Any] | None:
-    """(ready→completed delay, polls) of one app job, from the engine's history."""
+async def emulator_operations(stack: Any) -> dict[str, list[Timeline]]:
+    """The emulator's operation timelines, by prompt (a job's prompt is unique in this run)."""
+    r = await stack.http.get(f"{stack.emulator_url}/_emulator/operations")
+    r.raise_for_status()
+    by_prompt: dict[str, list[Timeline]] = {}
+    for op in r.json()["operations"]:
+        by_prompt.setdefault(op["prompt"], []).append(op)
+    return by_prompt
+
+
+def _ready(ops: list[Timeline]) -> Timeline | None:
+    """The operation whose result the job used: the last one that succeeded."""
+    done = [op for op in ops if op["outcome"] == "succeeded"]
+    return max(done, key=lambda op: op["submitted_at"]) if done else None
+
+
+def job_timing(engine: EngineDb, run: JobRun, ops: list[Timeline]) -> dict[str, Any] | None:
+    """Ready→completed and ready→seen delays and polls of one app job, from the emulator."""
     if run.id is None or run.status != "succeeded":
         return None
-    events = engine.history(run.id)
     metrics = engine.metrics(run.id)
-    if metrics is None:
+    op = _ready(ops)
+    if metrics is None or op is None or op["seen_done_at"] is None:
         return None
-    submit_ids = {
-        e["EventId"] for e in events if e.get("EventType") == TASK_SCHEDULED and e["Name"] == SUBMIT
+    return {
+        "delay_s": metrics.last_updated_time - op["ready_at"],
+        "seen_s": op["seen_done_at"] - op["ready_at"],
+        "polls": sum(o["polls"] for o in ops),  # every poll of every operation the job made
+        "operations": len(ops),
     }
-    submitted = [
-        parse_iso(e["Timestamp"])
-        for e in events
-        if e.get("EventType") == TASK_COMPLETED and e.get("TaskScheduledId") in submit_ids
-    ]
-    if not submitted:
+
+
+def seed_timing(job: PolledJob, ops: list[Timeline]) -> dict[str, Any] | None:
+    op = _ready(ops)
+    if job.status != "succeeded" or op is None or op["seen_done_at"] is None:
         return None
-    ready = max(submitted) + latency  # the last (successful) submit started the operation
-    polls = sum(1 for e in events if e.get("EventType") == TASK_SCHEDULED and e["Name"] == POLL)
-    return {"delay_s": metrics.last_updated_time - ready, "polls": polls}
+    return {"delay_s": op["seen_done_at"] - op["ready_at"], "polls": op["polls"]}
 
 
 async def _one_latency(stack: Any, latency: float, jobs: int, tag: str) -> dict[str, Any]:
@@ -62,31 +76,40 @@ async def _one_latency(stack: Any, latency: float, jobs: int, tag: str) -> dict[
         latency_seconds=latency, latency_jitter_seconds=0.0, async_retry_after_seconds=0
     )
     body = {"model": "dall-e-2", "size": "256x256", "n": 1}
+    our_prompts = [f"bench ready {tag} L={latency} #{i}" for i in range(jobs)]
+    seed_prompts = [f"bench seed {tag} L={latency} #{i}" for i in range(jobs)]
     ours = [
         run_job(
             stack.http,
             stack.api_url,
-            {**body, "prompt": f"bench ready {tag} L={latency} #{i}"},
+            {**body, "prompt": prompt},
             interval_s=1.0,  # the caller's poll does not move the engine's completion time
             deadline_s=latency * 4 + 120,
         )
-        for i in range(jobs)
+        for prompt in our_prompts
     ]
     seed = [
         run_fixed_interval_job(
             stack.http,
             stack.emulator_url,
             stack.emulator_key,
-            f"bench seed {tag} L={latency} #{i}",
+            prompt,
             interval_s=SEED_INTERVAL_S,
             deadline_s=latency * 4 + 120,
         )
-        for i in range(jobs)
+        for prompt in seed_prompts
     ]
     our_runs, seed_runs = await asyncio.gather(asyncio.gather(*ours), asyncio.gather(*seed))
-    timings = [job_timing(stack.engine, r, latency) for r in our_runs]
+    ops = await emulator_operations(stack)
+    timings = [
+        job_timing(stack.engine, r, ops.get(p, []))
+        for r, p in zip(our_runs, our_prompts, strict=True)
+    ]
     ok = [t for t in timings if t is not None]
-    seed_ok = [s for s in seed_runs if s.status == "succeeded"]
+    seed_timings = [
+        seed_timing(s, ops.get(p, [])) for s, p in zip(seed_runs, seed_prompts, strict=True)
+    ]
+    seed_ok = [t for t in seed_timings if t is not None]
     return {
         "latency_s": latency,
         "jobs": jobs,
@@ -94,13 +117,14 @@ async def _one_latency(stack: Any, latency: float, jobs: int, tag: str) -> dict[
             "completed": len(ok),
             "statuses": [r.status for r in our_runs],
             "delay_s": summary([t["delay_s"] for t in ok]),
+            "seen_s": summary([t["seen_s"] for t in ok]),
             "polls_per_job": summary([float(t["polls"]) for t in ok]),
             "samples": ok,
         },
         "seed_10s": {
             "completed": len(seed_ok),
-            "delay_s": summary([s.noticed_at - (s.submitted_at + latency) for s in seed_ok]),
-            "polls_per_job": summary([float(s.polls) for s in seed_ok]),
+            "delay_s": summary([t["delay_s"] for t in seed_ok]),
+            "polls_per_job": summary([float(t["polls"]) for t in seed_ok]),
         },
     }
 
@@ -153,7 +177,8 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             )
     result.notes.append(
         f"{jobs} app jobs and {jobs} seed-poller operations per latency, concurrently; "
-        "ready = submit reply (engine history) + L; persisted = engine Completed time; the "
-        "emulator sends no pacing hint; the seed's 10 s timer has a random phase per job."
+        "ready = the emulator's ready_at (GET /_emulator/operations); persisted = engine "
+        "Completed time; polls = status GETs the emulator answered per job; the emulator sends "
+        "no pacing hint; the seed's 10 s timer has a random phase per job."
     )
     return result
