@@ -163,6 +163,11 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
             reference=f"seed: {seed['delay_s']['p95']:.2f} s" if seed["delay_s"]["p95"] else None,
         )
         result.add(
+            f"L={lat:g}s: ready→seen by the app's poll (median)",
+            ours["seen_s"]["median"],
+            "s",
+        )
+        result.add(
             f"L={lat:g}s: polls per job (median)",
             polls,
             reference=f"seed: {seed_polls:g}" if seed_polls is not None else None,
