@@ -25,12 +25,10 @@ class Api:
     emulator: EmulatorHandle
 
     def stats(self) -> dict:
-        return httpx.get(f"{self.emulator.base_url}/_emulator/stats", timeout=10).json()
+        return self.emulator.stats()
 
     def configure(self, **patch: object) -> None:
-        httpx.patch(
-            f"{self.emulator.base_url}/_emulator/config", json=patch, timeout=10
-        ).raise_for_status()
+        self.emulator.configure(**patch)
 
 
 @pytest.fixture(scope="module")
