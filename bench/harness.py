@@ -1,16 +1,15 @@
 """One devstack per benchmark: Azurite + the emulator + the Functions host, on free ports.
 
 Started with the devstack's own launchers (``Azurite``, ``devstack.launch``) rather than a
-``Stack``, because a benchmark may put a proxy in front of the emulator (``front``) and needs the
-host's process (its PID is what the memory benchmark samples) and the engine's database in the
-host's data directory.
+``Stack``, because a benchmark needs the host's process (its PID is what the memory benchmark
+samples), quiet host logs, and the engine's database in the host's data directory.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,28 +69,22 @@ class BenchStack:
 async def open_stack(
     *,
     echo: bool = False,
-    front: Callable[[str], AbstractAsyncContextManager[str]] | None = None,
     **settings: str,
 ) -> AsyncIterator[BenchStack]:
     """Start Azurite, the emulator and the host; stop all three (SIGTERM) on exit.
 
-    ``front``, if given, wraps the emulator's URL in something the app talks to instead (a
-    bench-only proxy); ``settings`` are extra app settings for the host.
+    ``settings`` are extra app settings for the host.
     """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         azurite = Azurite(echo=echo)
         endpoints = azurite.start()
         emulator = emulator_process(EMULATOR_KEY, echo=echo)
         host = LocalHost(REPO_ROOT, Path(tmp) / "host-data", log_level="WARNING", echo=echo)
-        fronts = AsyncExitStack()
         try:
             emulator_url = emulator.start(timeout=60).group(1)
-            app_endpoint = emulator_url
-            if front is not None:
-                app_endpoint = await fronts.enter_async_context(front(emulator_url))
             env = app_env(
                 endpoints.connection_string,
-                app_endpoint,
+                emulator_url,
                 EMULATOR_KEY,
                 IMAGES_STORAGE_CONNECTION=endpoints.connection_string,
             )
@@ -113,6 +106,5 @@ async def open_stack(
                 await stack.http.aclose()
         finally:
             host.stop()
-            await fronts.aclose()
             emulator.stop()
             azurite.stop()
