@@ -29,6 +29,7 @@ from shared.imaging.types import (
     ImageApiError,
     OperationStatus,
 )
+from shared.orchestration.polling import DurationEstimate
 from shared.settings import SettingsError
 from shared.storage.formats import ImageFormat
 from shared.storage.store import StagedImage
@@ -42,10 +43,9 @@ DELETE = "delete_operation"
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
 
-# How long DALL-E 2 operations of each deployment took, learnt from polls (seconds, EWMA). The
-# poll schedule uses it to poll densely around the time an operation usually finishes.
-_typical_s: defaultdict[str, float | None] = defaultdict(lambda: None)
-EWMA_WEIGHT = 0.3
+# How long DALL-E 2 operations of each deployment took, learnt from polls; process memory only
+# (activities may keep state, the orchestrator may not). See `DurationEstimate`.
+_durations: defaultdict[str, DurationEstimate] = defaultdict(DurationEstimate)
 
 
 def _failure(exc: ImageApiError) -> Json:
@@ -210,32 +210,35 @@ async def persist_image(payload: Json) -> Json:
 
 
 async def submit_operation(payload: Json) -> Json:
-    """DALL-E 2: start an operation. Input: {model, params}. Ok: {"operation_url"}."""
+    """DALL-E 2: start an operation. Input: {model, params}. Ok: {"operation_url", "expected_s"
+    (the deployment's learnt duration, as `poll_operation` answers it, so even the first poll
+    can be paced by it)}."""
     try:
         deployment = _deployment(payload)
         params = GenerationParams.model_validate(payload["params"])
         url = await runtime().client(deployment).submit(params)
-        return {"outcome": "ok", "operation_url": url}
+        return {
+            "outcome": "ok",
+            "operation_url": url,
+            "expected_s": _durations[deployment.name].value(),
+        }
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
         return _crash(SUBMIT, exc)
 
 
-def _learn(deployment: str, elapsed_s: float) -> None:
-    previous = _typical_s[deployment]
-    _typical_s[deployment] = (
-        elapsed_s if previous is None else (1 - EWMA_WEIGHT) * previous + EWMA_WEIGHT * elapsed_s
-    )
-
-
 async def poll_operation(payload: Json) -> Json:
     """DALL-E 2: poll once; when the operation succeeded, store its images at once (saving the
     orchestrator a round trip).
 
-    Input: {model, operation_url, elapsed_s, job_id, created, prompt, size, n}.
-    Ok: {"status", "retry_after", "expected_s", "error" (when failed), and when succeeded
-    "images" (stored) and "sources" (images still to copy, for `persist_image`)}.
+    Input: {model, operation_url, elapsed_s, running_until_s, job_id, created, prompt, size,
+    n}: `elapsed_s` is when (seconds after the submit, in the orchestrator's time) this poll was
+    made, `running_until_s` when the last poll that saw the operation still queued or running
+    was. On success the operation's duration is learnt as the middle of those bounds.
+    Ok: {"status", "retry_after", "expected_s" (the deployment's learnt duration, or None),
+    "error" (when failed), and when succeeded "images" (stored) and "sources" (images still to
+    copy, for `persist_image`)}.
     """
     try:
         deployment = _deployment(payload)
@@ -246,7 +249,10 @@ async def poll_operation(payload: Json) -> Json:
             "retry_after": state.retry_after_s,
         }
         if state.status is OperationStatus.SUCCEEDED:
-            _learn(deployment.name, float(payload.get("elapsed_s") or 0.0))
+            _durations[deployment.name].add_bounds(
+                float(payload.get("running_until_s") or 0.0),
+                float(payload.get("elapsed_s") or 0.0),
+            )
             n = int(payload.get("n") or len(state.images))
             sources = [
                 {"index": i, "url": image.url, "revised_prompt": image.revised_prompt}
@@ -258,7 +264,7 @@ async def poll_operation(payload: Json) -> Json:
             result["sources"] = sources
         if state.error is not None:
             result["error"] = {"code": state.error.code.value, "message": state.error.message}
-        result["expected_s"] = _typical_s[deployment.name]
+        result["expected_s"] = _durations[deployment.name].value()
         return result
     except ImageApiError as exc:
         return _failure(exc)

@@ -177,7 +177,11 @@ def _persist(run: _Job, sources: Mapping[int, Json]) -> Gen:
 
 
 def _generate_async(run: _Job) -> Gen:
-    """DALL-E 2: submit, poll on durable timers, store, delete the operation."""
+    """DALL-E 2: submit, poll on durable timers, store, delete the operation.
+
+    Each poll tells the activity when it was made and when the operation was last seen queued or
+    running (both from history), so the activity learns the duration from those bounds; its
+    answer carries the deployment's learnt duration (`expected_s`), which paces the next polls."""
     job = run.job
     submit_input = {"model": job.model, "params": job.params.model_dump(mode="json")}
     submitted = yield from _run_with_retries(
@@ -188,7 +192,8 @@ def _generate_async(run: _Job) -> Gen:
     started = run.now
     polls = 0
     failures = 0
-    expected: float | None = None
+    expected: float | None = submitted[0].get("expected_s")
+    running_until = 0.0  # elapsed time of the last poll that saw notRunning/running
     hint: float | None = None
     while True:
         elapsed = (run.now - started).total_seconds()
@@ -207,6 +212,7 @@ def _generate_async(run: _Job) -> Gen:
                 "model": job.model,
                 "operation_url": operation_url,
                 "elapsed_s": elapsed,
+                "running_until_s": running_until,
                 # what storing the images needs, once the operation has succeeded
                 "job_id": job.id,
                 "created": job.created,
@@ -235,6 +241,7 @@ def _generate_async(run: _Job) -> Gen:
         expected = result.get("expected_s", expected)
         run.show(stage="polling", operation_status=status, last_error=None)
         if status in ("notRunning", "running"):
+            running_until = elapsed
             continue
         if status == "succeeded":
             for image in result.get("images", []):

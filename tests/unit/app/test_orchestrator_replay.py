@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -305,6 +307,75 @@ def test_dalle2_operation_that_never_finishes_hits_the_deadline_without_hammerin
     polls = run.names().count("poll_operation")
     assert polls <= 60 / 2 + 2  # about one poll per 2 s of generation time
     assert "delete_operation" not in run.names()  # a running operation cannot be deleted
+
+
+def operation_done_at(done_s: float, expected_s: float | None):
+    """A DALL-E 2 service whose operation succeeds `done_s` after the submit (in the
+    orchestrator's time, which the poll reports as `elapsed_s`), and whose poll activity has
+    learnt `expected_s` for the deployment."""
+    base = dalle2_responder([{"status": "succeeded"}], n=1)
+
+    def respond(name, payload):
+        if name == "submit_operation":
+            return {**base(name, payload), "expected_s": expected_s}
+        if name == "poll_operation":
+            if payload["elapsed_s"] < done_s:
+                return {
+                    "outcome": "ok",
+                    "status": "running",
+                    "retry_after": None,
+                    "expected_s": expected_s,
+                }
+            return {**base(name, payload), "expected_s": expected_s}
+        return base(name, payload)
+
+    return respond
+
+
+def poll_inputs(run) -> list[dict[str, Any]]:
+    return [c.input for c in run.calls if c.name == "poll_operation"]
+
+
+def test_dalle2_each_poll_carries_the_bounds_the_activity_learns_from(replay, make_job):
+    run = replay(make_job(*DALLE2), operation_done_at(6.0, None), activity_s=0.25)
+
+    polls = poll_inputs(run)
+    assert len(polls) >= 3
+    assert run.calls[0].name == "submit_operation"
+    started = run.calls[0].at + timedelta(seconds=0.25)  # when the submit's answer came back
+    for poll, call in zip(polls, [c for c in run.calls if c.name == "poll_operation"], strict=True):
+        assert poll["elapsed_s"] == (call.at - started).total_seconds()  # from history
+    # The lower bound is the last poll that saw the operation still running...
+    assert polls[0]["running_until_s"] == 0
+    for before, after in itertools.pairwise(polls):
+        assert after["running_until_s"] == before["elapsed_s"]
+    # ...and the upper bound the poll that saw it succeed: the two straddle the real duration.
+    assert polls[-1]["running_until_s"] < 6.0 <= polls[-1]["elapsed_s"]
+    assert run.output["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("duration", [3.0, 10.0, 30.0])
+def test_dalle2_a_learnt_duration_puts_a_poll_just_after_it(replay, make_job, duration):
+    run = replay(make_job(*DALLE2), operation_done_at(duration, duration), activity_s=0.2)
+
+    polls = poll_inputs(run)
+    seen = polls[-1]["elapsed_s"]
+    assert duration <= seen <= duration + 0.5  # success is seen within half a second
+    assert len(polls) <= duration / 2 + 1.5  # about one poll per 2 s of generation time
+    assert run.output["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(("duration", "learnt"), [(10.0, 4.0), (10.0, 25.0), (30.0, 90.0)])
+def test_dalle2_a_wrong_learnt_duration_costs_at_most_one_long_run_interval(
+    replay, make_job, duration, learnt
+):
+    run = replay(make_job(*DALLE2), operation_done_at(duration, learnt), activity_s=0.2)
+
+    polls = poll_inputs(run)
+    assert duration <= polls[-1]["elapsed_s"] <= duration + 2.0
+    for number, poll in enumerate(polls, start=1):
+        assert number <= poll["elapsed_s"] / 2 + 1.5  # never beyond the poll allowance
+    assert run.output["status"] == "succeeded"
 
 
 @pytest.mark.parametrize("fails", [False, True])

@@ -1,54 +1,129 @@
-"""The pure schedules: DALL-E 2 poll pacing and the retry policy."""
+"""The pure schedules: DALL-E 2 poll pacing (with the learnt duration) and the retry policy.
+
+The poll schedule is simulated the way the orchestrator runs it: wait `next_poll_delay`, poll
+(the service's state is read a little later, the answer comes back `ROUND_TRIP_S` after that),
+and feed the bounds each finished operation saw to a `DurationEstimate`, as the poll activity
+does."""
 
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
 import pytest
 
-from shared.orchestration.polling import next_poll_delay
+from shared.orchestration.polling import (
+    BANK,
+    SECONDS_PER_POLL,
+    DurationEstimate,
+    next_poll_delay,
+)
 from shared.orchestration.retry import decide_retry
 
 ROUND_TRIP_S = 0.2  # simulated poll activity time
+DISPATCH_S = 0.05  # from the orchestrator's poll time to the service reading the state
 
 
-def simulate(done_at: float, expected: float | None) -> tuple[float, int]:
-    """(seconds from "succeeded" to the poll that sees it, polls made) for one operation."""
-    t, polls = 0.0, 0
+@dataclass
+class Operation:
+    lag_s: float  # from "succeeded" to the orchestrator holding the answer that says so
+    polls: int
+    running_until_s: float  # the bounds the poll activity learns from
+    succeeded_by_s: float
+
+
+def simulate(done_at: float, expected: float | None) -> Operation:
+    t, polls, running_until = 0.0, 0, 0.0
     while True:
         t += next_poll_delay(t, polls, expected_s=expected)
-        t += ROUND_TRIP_S
         polls += 1
-        if t >= done_at:
-            return t - done_at, polls
+        assert polls <= t / SECONDS_PER_POLL + BANK + 1e-9, "a poll beyond the allowance"
+        polled_at = t
+        t += ROUND_TRIP_S
+        if polled_at + DISPATCH_S >= done_at:
+            return Operation(t - done_at, polls, running_until, polled_at)
+        running_until = polled_at
 
 
-@pytest.mark.parametrize("typical", [3.0, 5.0, 8.0, 10.0, 20.0, 40.0, 90.0])
-@pytest.mark.parametrize("spread", [0.2, 0.5])
-def test_success_is_noticed_within_a_second_at_the_median(typical, spread):
-    # Operations finish around their usual duration (± spread), as learnt by the poll activity.
-    cases = [typical * (1 - spread + 2 * spread * i / 40) for i in range(41)]
-    runs = [simulate(done_at, typical) for done_at in cases]
-    assert statistics.median(lag for lag, _ in runs) <= 1.0
-    rate = statistics.mean(polls / done_at for (_, polls), done_at in zip(runs, cases, strict=True))
-    # About one poll per 2 s; short operations trade polls for latency (at most ~1 per second).
-    assert rate <= (0.6 if typical >= 10 else 1.05)
+def warm_estimate(duration: float, operations: int = 5) -> DurationEstimate:
+    """The estimate a worker holds after `operations` earlier operations of this duration."""
+    estimate = DurationEstimate()
+    for _ in range(operations):
+        op = simulate(duration, estimate.value())
+        estimate.add_bounds(op.running_until_s, op.succeeded_by_s)
+    return estimate
 
 
-def test_without_a_learnt_duration_polling_stays_near_one_per_two_seconds():
-    for done_at in (5.0, 10.0, 30.0, 60.0):
-        lag, polls = simulate(done_at, None)
-        assert polls <= done_at / 2 + 2
-        assert lag <= 2.2
+@pytest.mark.parametrize("duration", [3.0, 10.0, 30.0])
+def test_a_warm_estimate_sees_success_within_a_second_on_budget(duration):
+    expected = warm_estimate(duration).value()
+    # operations of this duration, give or take a little
+    runs = [simulate(duration + jitter / 10, expected) for jitter in range(-2, 3)]
+
+    assert statistics.median(op.lag_s for op in runs) <= 1.0
+    assert statistics.median(op.polls for op in runs) <= duration / 2 + 1.5
+
+
+@pytest.mark.parametrize("duration", [3.0, 10.0, 30.0])
+def test_the_estimate_is_learnt_from_the_bounds_not_the_late_poll(duration):
+    cold = simulate(duration, None)
+    assert cold.succeeded_by_s - duration > 0.5  # the late poll alone would overestimate
+
+    expected = warm_estimate(duration).value()
+
+    assert expected is not None
+    assert abs(expected - duration) <= 0.5
+
+
+@pytest.mark.parametrize("duration", [3.0, 5.0, 10.0, 30.0, 60.0])
+def test_without_an_estimate_polling_stays_within_the_allowance(duration):
+    op = simulate(duration, None)  # the allowance is asserted at every poll
+
+    assert op.lag_s <= SECONDS_PER_POLL + ROUND_TRIP_S
+
+
+@pytest.mark.parametrize("duration", [3.0, 10.0, 30.0])
+@pytest.mark.parametrize("wrong_by", [0.3, 0.5, 0.8, 1.25, 2.0, 5.0])
+def test_a_wrong_estimate_misses_by_at_most_the_long_run_interval(duration, wrong_by):
+    op = simulate(duration, duration * wrong_by)  # the allowance is asserted at every poll
+
+    assert op.lag_s <= SECONDS_PER_POLL + ROUND_TRIP_S
 
 
 def test_a_long_operation_settles_at_one_poll_per_two_seconds():
-    _, polls = simulate(300.0, 8.0)
-    assert polls <= 300 / 2 + 2
+    assert simulate(300.0, 8.0).polls <= 300 / SECONDS_PER_POLL + 2
+
+
+def test_the_estimate_shrugs_off_one_odd_operation_but_follows_a_change():
+    estimate = DurationEstimate()
+    assert estimate.value() is None
+    for _ in range(10):
+        estimate.add_bounds(9.5, 10.5)
+    assert estimate.value() == 10.0
+
+    estimate.add_bounds(39.5, 40.5)  # one slow operation
+    assert estimate.value() == 10.0
+
+    for _ in range(2):  # the deployment got slower
+        estimate.add_bounds(29.0, 31.0)
+    assert estimate.value() == 30.0
+    for _ in range(2):  # and faster again
+        estimate.add_bounds(2.5, 3.5)
+    assert estimate.value() == 3.0
+
+
+def test_the_estimate_keeps_only_recent_operations():
+    estimate = DurationEstimate()
+    for _ in range(DurationEstimate.WINDOW):
+        estimate.add(10.0)
+    for _ in range(DurationEstimate.WINDOW // 2 + 1):
+        estimate.add(12.0)  # within the noise: no change is detected, the window moves on
+    assert estimate.value() == 12.0
 
 
 def test_service_retry_after_wins_and_is_bounded():
     assert next_poll_delay(10, 5, retry_after_s=7) == 7
+    assert next_poll_delay(10, 5, expected_s=10.5, retry_after_s=7) == 7
     assert next_poll_delay(10, 5, retry_after_s=0.01) == 0.5
     assert next_poll_delay(10, 5, retry_after_s=3600) == 30
 
