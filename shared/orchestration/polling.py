@@ -12,7 +12,7 @@ The hard cap is the allowance: by any moment at most `elapsed / SECONDS_PER_POLL
 With an estimate E the schedule aims one poll at `E + AIM_MARGIN_S` and one `AIM_BEFORE_S`
 before it; earlier polls lie on the long-run grid (every 2 s, counted back from there, never
 before `FIRST_POLL_S`), so an estimate that is too long still sees success within one long-run
-interval. After the aim it polls every `DENSE_INTERVAL_S` as long as the bank lasts, then at
+interval. After the aim it polls every `AFTER_AIM_INTERVAL_S` as long as the bank lasts, then at
 the long-run rate — so an estimate that is too short costs at most one long-run interval too.
 Without an estimate (a cold worker) it polls sparsely early and densely later, around a default
 duration. The service's own `retry-after` always wins.
@@ -25,7 +25,7 @@ import statistics
 
 SECONDS_PER_POLL = 2.0  # long-run rate: one poll per this many seconds of generation time
 BANK = 1.5  # polls allowed on top of the long-run rate
-DENSE_INTERVAL_S = 1.0
+DENSE_INTERVAL_S = 1.0  # cold: the interval once dense
 FIRST_POLL_S = 1.0
 MIN_INTERVAL_S = 0.5
 MAX_INTERVAL_S = 30.0
@@ -35,6 +35,7 @@ MIN_GAP_S = 0.1  # our own schedule never waits less than this
 # estimate itself (the learning settles instead of drifting).
 AIM_BEFORE_S = 0.5
 AIM_MARGIN_S = AIM_BEFORE_S / 2
+AFTER_AIM_INTERVAL_S = 0.5  # after the aim, while the allowance lasts (an estimate a bit short)
 # Without an estimate (cold): sparse early, dense from DENSE_FROM of a default duration.
 DEFAULT_EXPECTED_S = 8.0
 SPARSE_FRACTION = 0.3  # sparse interval as a fraction of the typical duration...
@@ -60,7 +61,8 @@ def _aimed_delay(elapsed_s: float, expected_s: float) -> float:
     elif elapsed_s < aim:
         wanted = aim
     else:
-        wanted = aim + DENSE_INTERVAL_S * (math.floor((elapsed_s - aim) / DENSE_INTERVAL_S) + 1)
+        after = math.floor((elapsed_s - aim) / AFTER_AIM_INTERVAL_S) + 1
+        wanted = aim + AFTER_AIM_INTERVAL_S * after
     return wanted - elapsed_s
 
 
