@@ -238,7 +238,8 @@ def _generate_async(run: _Job) -> Gen:
         failures = 0
         status = str(result.get("status"))
         hint = result.get("retry_after")
-        expected = result.get("expected_s", expected)
+        # a worker that has learnt nothing yet (fresh, scaled out) answers None: keep ours
+        expected = result.get("expected_s") or expected
         run.show(stage="polling", operation_status=status, last_error=None)
         if status in ("notRunning", "running"):
             running_until = elapsed

@@ -309,15 +309,15 @@ def test_dalle2_operation_that_never_finishes_hits_the_deadline_without_hammerin
     assert "delete_operation" not in run.names()  # a running operation cannot be deleted
 
 
-def operation_done_at(done_s: float, expected_s: float | None):
+def operation_done_at(done_s: float, expected_s: float | None, *, submit_knows: bool = True):
     """A DALL-E 2 service whose operation succeeds `done_s` after the submit (in the
-    orchestrator's time, which the poll reports as `elapsed_s`), and whose poll activity has
-    learnt `expected_s` for the deployment."""
+    orchestrator's time, which the poll reports as `elapsed_s`), and whose activities have
+    learnt `expected_s` for the deployment (the submit only if `submit_knows`)."""
     base = dalle2_responder([{"status": "succeeded"}], n=1)
 
     def respond(name, payload):
         if name == "submit_operation":
-            return {**base(name, payload), "expected_s": expected_s}
+            return {**base(name, payload), "expected_s": expected_s if submit_knows else None}
         if name == "poll_operation":
             if payload["elapsed_s"] < done_s:
                 return {
@@ -362,6 +362,29 @@ def test_dalle2_a_learnt_duration_puts_a_poll_just_after_it(replay, make_job, du
     seen = polls[-1]["elapsed_s"]
     assert duration <= seen <= duration + 0.5  # success is seen within half a second
     assert len(polls) <= duration / 2 + 1.5  # about one poll per 2 s of generation time
+    assert run.output["status"] == "succeeded"
+
+
+def test_dalle2_an_estimate_from_history_is_kept_when_a_worker_has_none(replay, make_job):
+    submit_knows = replay(make_job(*DALLE2), operation_done_at(10.0, 10.0), activity_s=0.2)
+
+    def polls_know_nothing(name, payload):
+        answer = operation_done_at(10.0, 10.0)(name, payload)
+        return {**answer, "expected_s": None} if name == "poll_operation" else answer
+
+    later_workers_cold = replay(make_job(*DALLE2), polls_know_nothing, activity_s=0.2)
+
+    assert poll_inputs(later_workers_cold) == poll_inputs(submit_knows)
+
+
+def test_dalle2_the_first_poll_answer_paces_the_rest_when_the_submit_knew_nothing(replay, make_job):
+    run = replay(
+        make_job(*DALLE2), operation_done_at(10.0, 10.0, submit_knows=False), activity_s=0.2
+    )
+
+    polls = poll_inputs(run)
+    assert polls[0]["elapsed_s"] == 1.0  # cold: the first poll after a second
+    assert 10.0 <= polls[-1]["elapsed_s"] <= 11.0
     assert run.output["status"] == "succeeded"
 
 
