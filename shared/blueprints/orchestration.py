@@ -84,6 +84,8 @@ def _run_with_retries(
     ctx = run.context
     pending = dict(inputs)
     attempts = dict.fromkeys(inputs, 0)
+    failures = dict.fromkeys(inputs, 0)  # "retry" answers without a hint (5xx, drops)
+    throttled = dict.fromkeys(inputs, 0)  # "retry" answers with the service's Retry-After
     done: dict[int, Json] = {}
     while pending:
         for key in pending:
@@ -100,6 +102,10 @@ def _run_with_retries(
                 del pending[key]
             elif outcome == "retry":
                 retry[key] = result
+                if result.get("retry_after") is None:
+                    failures[key] += 1
+                else:
+                    throttled[key] += 1
             else:
                 raise JobFailed(
                     str(result.get("code") or "internal_error"),
@@ -110,8 +116,14 @@ def _run_with_retries(
         # One timer for the whole round: the longest hint among the throttled calls.
         hints = [r.get("retry_after") for r in retry.values()]
         hint = max((float(h) for h in hints if h is not None), default=None)
-        worst = max(retry, key=lambda k: attempts[k])
-        decision = decide_retry(attempts[worst], run.job.max_attempts, hint, run.seconds_left())
+        worst = max(retry, key=lambda k: (failures[k], throttled[k]))
+        decision = decide_retry(
+            max(failures[k] for k in retry),
+            max(throttled[k] for k in retry),
+            run.job.max_attempts,
+            hint,
+            run.seconds_left(),
+        )
         last = retry[worst]
         code = str(last.get("code") or ErrorCode.UNAVAILABLE)
         message = str(last.get("message") or "the image service is unavailable")

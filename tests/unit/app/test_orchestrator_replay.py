@@ -117,14 +117,38 @@ def test_without_retry_after_the_wait_backs_off(replay, make_job):
     assert run.output["error"]["code"] == "throttled"
 
 
-def test_retries_are_bounded_by_attempts(replay, make_job):
-    run = replay(make_job(*GPT, max_attempts=3), lambda name, payload: throttled(1.0))
+def test_unguided_failures_are_bounded_by_attempts(replay, make_job):
+    unavailable = {"outcome": "retry", "code": "unavailable", "message": "503"}
+    run = replay(make_job(*GPT, max_attempts=3), lambda name, payload: unavailable)
 
     assert run.names() == ["generate_images"] * 3
     assert run.output["status"] == "failed"
-    assert run.output["error"]["code"] == "throttled"
+    assert run.output["error"]["code"] == "unavailable"
     assert "3 attempts" in run.output["error"]["message"]
     assert run.statuses[-1]["stage"] == "failed"
+
+
+def test_throttling_waits_its_turn_beyond_max_attempts(replay, make_job):
+    # A small quota answers 429 + Retry-After many times before a job's turn comes: that is not
+    # a fault, so it does not use up the attempts meant for 5xx and dropped connections.
+    answers = itertools.chain([throttled(1.0)] * 7, itertools.repeat(None))
+
+    def respond(name, payload):
+        return next(answers) or {"outcome": "ok", "images": [stored(0)], "sources": []}
+
+    run = replay(make_job(*GPT, max_attempts=3), respond)
+
+    assert run.names() == ["generate_images"] * 8
+    assert run.timers == [1.0] * 7
+    assert run.output["status"] == "succeeded"
+
+
+def test_a_service_that_only_throttles_is_given_up_on(replay, make_job):
+    run = replay(make_job(*GPT, max_attempts=2), lambda name, payload: throttled(1.0))
+
+    assert run.names() == ["generate_images"] * 20
+    assert run.output["error"]["code"] == "throttled"
+    assert "20 attempts" in run.output["error"]["message"]
 
 
 def test_job_deadline_stops_retrying(replay, make_job):

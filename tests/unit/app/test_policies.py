@@ -129,10 +129,20 @@ def test_service_retry_after_wins_and_is_bounded():
 
 
 def test_retry_honours_the_hint_then_backs_off_and_respects_limits():
-    assert decide_retry(1, 5, 7.0, 100).wait_s == 7.0
-    assert [decide_retry(a, 9, None, 1000).wait_s for a in (1, 2, 3)] == [2.0, 4.0, 8.0]
-    assert decide_retry(1, 5, 1000.0, 10_000).wait_s == 120.0  # an absurd hint is capped
-    out_of_attempts = decide_retry(5, 5, 1.0, 100)
+    assert decide_retry(0, 1, 5, 7.0, 100).wait_s == 7.0
+    assert [decide_retry(f, 0, 9, None, 1000).wait_s for f in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert decide_retry(0, 1, 5, 1000.0, 10_000).wait_s == 120.0  # an absurd hint is capped
+    out_of_attempts = decide_retry(5, 0, 5, None, 100)
     assert (out_of_attempts.retry, out_of_attempts.reason) == (False, "attempts")
-    too_late = decide_retry(1, 5, 30.0, 20)
+    too_late = decide_retry(0, 1, 5, 30.0, 20)
     assert (too_late.retry, too_late.reason) == (False, "deadline")
+
+
+def test_throttled_answers_are_not_faults_but_are_bounded_too():
+    # Five 429s with Retry-After under max_attempts=5: the job waits its turn...
+    assert decide_retry(0, 5, 5, 3.0, 1000).retry
+    # ...and the backoff after a 5xx counts only the 5xx, not the 429s before it.
+    assert decide_retry(1, 5, 5, None, 1000).wait_s == 2.0
+    # A service that only ever throttles is given up on, far later.
+    endless = decide_retry(0, 50, 5, 3.0, 10_000)
+    assert (endless.retry, endless.reason) == (False, "attempts")
