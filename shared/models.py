@@ -126,6 +126,8 @@ class ApiError(BaseModel):
     """Every 4xx/5xx body: `{"error": {"code", "message", "field"?}}`."""
 
     error: ApiErrorBody
+    # A failed job's 422 only: how its callback / results-queue delivery went, when it asked.
+    notification: dict[str, Any] | None = None
 
 
 class RequestError(Exception):

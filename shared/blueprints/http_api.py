@@ -24,6 +24,8 @@ import azure.functions as func
 from shared.blueprints.deps import runtime
 from shared.blueprints.orchestration import ORCHESTRATOR
 from shared.models import (
+    ApiError,
+    ApiErrorBody,
     ImageView,
     JobAccepted,
     JobInput,
@@ -259,7 +261,11 @@ async def _with_urls(output: JobOutput) -> JobResult:
 def _failed_response(output: JobOutput | None, runtime_status: str) -> func.HttpResponse:
     """422: not retryable, so Power Automate's async pattern fails the action at once."""
     if output is not None and output.error is not None:
-        return _error(422, output.error.code, output.error.message)
+        body = ApiError(
+            error=ApiErrorBody(code=output.error.code, message=output.error.message),
+            notification=output.notification,
+        )
+        return _json(422, body.model_dump(mode="json", exclude_none=True))
     if runtime_status == "Terminated":
         return _error(422, "job_terminated", "the job was terminated")
     if runtime_status == "Canceled":

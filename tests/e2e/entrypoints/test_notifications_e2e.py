@@ -59,6 +59,11 @@ async def test_queue_job_with_callback_reports_a_failed_job(entry_stack, hooks, 
     assert got.body["id"] == job_id
     assert got.body["status"] == "failed"
     assert got.body["error"]["code"] == "content_filter"
+    # The status route's 422 says the callback got it, beside the job's error.
+    response = await _job_result(entry_stack.base_url, job_id)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "content_filter"
+    assert response.json()["notification"]["callback"]["status"] == "delivered"
 
 
 async def test_a_refusing_receiver_does_not_fail_the_job(entry_stack, hooks, callback_server):
