@@ -70,7 +70,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    azure_webjobs_storage: str = Field(alias="AzureWebJobsStorage", min_length=1)
+    # None with an identity-based host connection (AzureWebJobsStorage__accountName, ...): the
+    # images then need IMAGES_STORAGE_ACCOUNT_URL or IMAGES_STORAGE_CONNECTION (load_settings).
+    azure_webjobs_storage: str | None = Field(default=None, alias="AzureWebJobsStorage")
     images_storage_connection: str | None = Field(default=None, alias="IMAGES_STORAGE_CONNECTION")
     images_storage_account_url: str | None = Field(default=None, alias="IMAGES_STORAGE_ACCOUNT_URL")
     images_container: str = Field(
@@ -113,7 +115,10 @@ class Settings(BaseModel):
     @property
     def images_storage(self) -> str:
         """The connection string for the images container (when no account URL is set)."""
-        return self.images_storage_connection or self.azure_webjobs_storage
+        connection = self.images_storage_connection or self.azure_webjobs_storage
+        if connection is None:  # load_settings refuses this combination; kept for type checkers
+            raise SettingsError("IMAGES_STORAGE_CONNECTION", "missing")
+        return connection
 
     def deployment(self, model: str) -> Deployment:
         return self.image_models[model]
@@ -189,6 +194,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ("IMAGE_SOURCE_ALLOW_HTTP_HOSTS", []),
     ):
         values[key] = _csv(env.get(key), default)
+    if not any(
+        values.get(name)
+        for name in (
+            "AzureWebJobsStorage",
+            "IMAGES_STORAGE_CONNECTION",
+            "IMAGES_STORAGE_ACCOUNT_URL",
+        )
+    ):
+        raise SettingsError(
+            "AzureWebJobsStorage",
+            "missing: the images need a storage connection string, or "
+            "IMAGES_STORAGE_ACCOUNT_URL with an identity-based connection",
+        )
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:

@@ -58,6 +58,20 @@ def test_image_models_json_with_openai_and_per_model_endpoint():
     assert "sk-test" not in repr(s)
 
 
+def test_identity_based_storage_needs_no_connection_string():
+    # Keyless on Azure: the host's storage by AzureWebJobsStorage__accountName, the images by
+    # account URL and managed identity. No AzureWebJobsStorage connection string at all.
+    s = load_settings(
+        {
+            "AzureWebJobsStorage__accountName": "contosoimages",
+            "IMAGES_STORAGE_ACCOUNT_URL": "https://contosoimages.blob.core.windows.net",
+            "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
+        }
+    )
+    assert s.azure_webjobs_storage is None
+    assert s.images_storage_account_url == "https://contosoimages.blob.core.windows.net"
+
+
 @pytest.mark.parametrize(
     ("env", "setting", "words"),
     [
