@@ -9,7 +9,6 @@ so the objects are kept per running loop (the Functions worker has one; tests ma
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -89,16 +88,7 @@ _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (
 )
 
 
-def quiet_request_loggers() -> None:
-    """httpx logs every request URL at INFO — for an image the service's signed URL, `sig=` and
-    all — and azure-core logs every storage request's headers at INFO. On Azure the worker ships
-    INFO records to Application Insights as they are, so both speak only from WARNING up."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
-
-
 def build_runtime(settings: Settings) -> Runtime:
-    quiet_request_loggers()
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, follow_redirects=False)
     credential: AsyncTokenCredential | None = None
     if settings.images_storage_account_url:

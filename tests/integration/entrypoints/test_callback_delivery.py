@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import sys
+from asyncio.subprocess import PIPE, STDOUT
 
 from shared.notify.activities import notify_callback
 from shared.notify.callback import post_callback
@@ -74,3 +78,25 @@ async def test_unreachable_receiver_is_retryable(monkeypatch):
     assert outcome["delivered"] is False
     assert outcome["retryable"] is True
     assert "unreachable" in outcome["reason"]
+
+
+async def test_a_fresh_worker_logs_no_callback_signature(callback_server):
+    """A worker whose first work is a callback (Power Automate's listCallbackUrl() carries
+    `sig=`) must not log that URL: Azure ships INFO logs to Application Insights unscrubbed.
+    A fresh process, as a newly scaled-out worker is, with INFO logging on."""
+    url = f"{callback_server.url}?api-version=1&sp=%2Ftriggers&sv=1.0&sig=CALLBACKSECRET42"
+    script = (
+        "import asyncio, logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        "from shared.notify.callback import post_callback\n"
+        f"out = asyncio.run(post_callback({url!r}, {RESULT!r}, job_id='j', attempt=1))\n"
+        "assert out['delivered'], out\n"
+    )
+    env = {**os.environ, "CALLBACK_ALLOW_HTTP_HOSTS": "127.0.0.1"}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, env=env, stdout=PIPE, stderr=STDOUT
+    )
+    output = (await asyncio.wait_for(child.communicate(), 60))[0].decode()
+    assert child.returncode == 0, output
+    assert len(callback_server.received) == 1
+    assert "CALLBACKSECRET42" not in output
