@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -80,9 +81,11 @@ def _storage_error(exc: AzureError) -> ImageApiError:
     )
 
 
-def _block_id(index: int) -> str:
-    # Every block id of a blob must have the same length, across attempts too.
-    return base64.b64encode(f"block-{index:08d}".encode()).decode()
+def _block_id(writer: str, index: int) -> str:
+    """Block ids name their writer: Durable may run one activity twice at once (a redelivered
+    task), and two writers staging the same ids into one blob could commit a mix of both images.
+    Every block id of a blob must have the same length, across attempts too: 32 + 1 + 8 chars."""
+    return base64.b64encode(f"{writer}-{index:08d}".encode()).decode()
 
 
 class ImageStore:
@@ -331,6 +334,7 @@ class StagedImage:
         self._head = bytearray()
         self._pending = bytearray()
         self._blocks: list[BlobBlock] = []
+        self._writer = uuid.uuid4().hex  # activities may be random; see _block_id
 
     def _identify(self) -> None:
         fmt = sniff(bytes(self._head[:MAGIC_BYTES_NEEDED]))
@@ -357,7 +361,7 @@ class StagedImage:
 
     async def _flush(self) -> None:
         assert self._blob is not None
-        block_id = _block_id(len(self._blocks))
+        block_id = _block_id(self._writer, len(self._blocks))
         data = bytes(self._pending)
         self._pending = bytearray()
         try:

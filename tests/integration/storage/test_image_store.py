@@ -188,3 +188,25 @@ async def test_container_is_created_when_missing(azurite):
     async with ImageStore.from_connection_string(azurite.connection_string, name) as s:
         await s.save_bytes("a/1.png", image(), META)
         assert await s.exists("a/1.png")
+
+
+async def test_two_writers_of_one_blob_never_commit_a_mix(store):
+    """Durable may run one activity twice at once (a redelivered task): both stage blocks for the
+    same blob name. Whatever commits, the blob is one writer's image, whole."""
+    first, second = image(noise=True, size=(300, 200)), image(noise=True, size=(320, 200))
+    a = await store.open_staged(lambda fmt: "race/0.png", max_bytes=10_000_000)
+    b = await store.open_staged(lambda fmt: "race/0.png", max_bytes=10_000_000)
+    step = store.block_size
+    for offset in range(0, max(len(first), len(second)), step):  # interleaved, block by block
+        await a.write(first[offset : offset + step])
+        await b.write(second[offset : offset + step])
+    await a.commit({})
+    assert (await store.read("race/0.png"))[0] == first
+    # Committing a block list discards the blob's other uncommitted blocks: the late writer
+    # either commits its own whole image or fails, never commits a mix.
+    try:
+        await b.commit({})
+    except ImageApiError:
+        assert (await store.read("race/0.png"))[0] == first
+    else:
+        assert (await store.read("race/0.png"))[0] == second
