@@ -75,6 +75,13 @@ def _aware(when: datetime) -> datetime:
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _is_throttled(result: Json) -> bool:
+    """A 429 with a Retry-After: the quota's "your turn comes later", bounded by the deadline
+    (and 10x max attempts). Anything else that asks for a retry, a 5xx with a Retry-After
+    included, is a failure bounded by `max_attempts` (see shared/orchestration/retry.py)."""
+    return result.get("code") == ErrorCode.THROTTLED and result.get("retry_after") is not None
+
+
 def _run_with_retries(
     run: _Job, activity: str, inputs: Mapping[int, Json], stage: str
 ) -> Generator[Any, Any, dict[int, Json]]:
@@ -84,8 +91,8 @@ def _run_with_retries(
     ctx = run.context
     pending = dict(inputs)
     attempts = dict.fromkeys(inputs, 0)
-    failures = dict.fromkeys(inputs, 0)  # "retry" answers without a hint (5xx, drops)
-    throttled = dict.fromkeys(inputs, 0)  # "retry" answers with the service's Retry-After
+    failures = dict.fromkeys(inputs, 0)  # other "retry" answers (5xx even with a hint, drops)
+    throttled = dict.fromkeys(inputs, 0)  # 429s with the service's Retry-After
     done: dict[int, Json] = {}
     while pending:
         for key in pending:
@@ -102,10 +109,10 @@ def _run_with_retries(
                 del pending[key]
             elif outcome == "retry":
                 retry[key] = result
-                if result.get("retry_after") is None:
-                    failures[key] += 1
-                else:
+                if _is_throttled(result):
                     throttled[key] += 1
+                else:
+                    failures[key] += 1
             else:
                 raise JobFailed(
                     str(result.get("code") or "internal_error"),
@@ -188,28 +195,68 @@ def _persist(run: _Job, sources: Mapping[int, Json]) -> Gen:
         run.images[index] = ImageRecord.model_validate(result["image"])
 
 
+class _Operation:
+    """A submitted DALL-E 2 operation and the last status a poll saw (None: not known, e.g.
+    while polls are throttled)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.status: str | None = "notRunning"
+
+    @property
+    def deletable(self) -> bool:
+        """Whether a delete may succeed: the service deletes only an operation in an end state,
+        so one last seen queued or running (or already deleted) is not tried."""
+        return self.status not in ("notRunning", "running", "deleted")
+
+
 def _generate_async(run: _Job) -> Gen:
     """DALL-E 2: submit, poll on durable timers, store, delete the operation.
 
-    Each poll tells the activity when it was made and when the operation was last seen queued or
-    running (both from history), so the activity learns the duration from those bounds; its
-    answer carries the deployment's learnt duration (`expected_s`), which paces the next polls."""
+    Once submitted, a job that fails for any reason (failed/canceled operation, deadline, giving
+    up on polls, images that cannot be stored) still tries to delete the operation, so it is not
+    left on the service — unless a poll last saw it queued or running, which the service refuses
+    to delete (409). A delete that fails does not change the job's error."""
     job = run.job
     submit_input = {"model": job.model, "params": job.params.model_dump(mode="json")}
     submitted = yield from _run_with_retries(
         run, activities.SUBMIT, {0: submit_input}, "generating"
     )
-    operation_url = str(submitted[0]["operation_url"])
+    operation = _Operation(str(submitted[0]["operation_url"]))
+    try:
+        yield from _poll_and_store(run, operation, submitted[0].get("expected_s"))
+    except Exception:
+        if operation.deletable:
+            yield from _delete_operation(run, operation.url)
+        raise
+    run.show(stage="cleaning_up")
+    yield from _delete_operation(run, operation.url)
+
+
+def _poll_and_store(run: _Job, operation: _Operation, expected: float | None) -> Gen:
+    """Poll until the operation ends and store its images; raise JobFailed otherwise.
+
+    Each poll tells the activity when it was made and when the operation was last seen queued or
+    running (both from history), so the activity learns the duration from those bounds; its
+    answer carries the deployment's learnt duration (`expected_s`), which paces the next polls.
+    A poll answering "retry" is retried by the same rule as any other call (`decide_retry`):
+    unguided failures bounded by `max_attempts` with their own backoff, 429s with a Retry-After
+    by the deadline; both counts start again once a poll gets an answer."""
+    job = run.job
     run.show(stage="polling", operation_status="notRunning")
     started = run.now
     polls = 0
-    failures = 0
-    expected: float | None = submitted[0].get("expected_s")
+    failures = 0  # "retry" answers since the last answer, other than throttling (5xx, drops)
+    throttled = 0  # 429s with a Retry-After since the last answer
     running_until = 0.0  # elapsed time of the last poll that saw notRunning/running
     hint: float | None = None
+    wait: float | None = None  # set by a retry decision: the next poll comes after it
     while True:
         elapsed = (run.now - started).total_seconds()
-        delay = next_poll_delay(elapsed, polls, expected_s=expected, retry_after_s=hint)
+        if wait is None:
+            delay = next_poll_delay(elapsed, polls, expected_s=expected, retry_after_s=hint)
+        else:
+            delay = wait
         if delay >= run.seconds_left():
             raise JobFailed(
                 "deadline_exceeded",
@@ -222,7 +269,7 @@ def _generate_async(run: _Job) -> Gen:
             activities.POLL,
             {
                 "model": job.model,
-                "operation_url": operation_url,
+                "operation_url": operation.url,
                 "elapsed_s": elapsed,
                 "running_until_s": running_until,
                 # what storing the images needs, once the operation has succeeded
@@ -236,23 +283,46 @@ def _generate_async(run: _Job) -> Gen:
         polls += 1
         outcome = result.get("outcome")
         if outcome == "retry":
-            failures += 1
-            if failures >= job.max_attempts:
+            operation.status = None  # it may have ended since the last answer
+            if _is_throttled(result):
+                throttled += 1
+            else:
+                failures += 1
+            code = str(result.get("code") or ErrorCode.UNAVAILABLE)
+            message = str(result.get("message") or "the image service is unavailable")
+            decision = decide_retry(
+                failures, throttled, job.max_attempts, result.get("retry_after"), run.seconds_left()
+            )
+            if not decision.retry:
+                if decision.reason == "deadline":
+                    raise JobFailed(
+                        "deadline_exceeded",
+                        f"the job's deadline ({job.deadline_seconds} s) passed while the image "
+                        f"service kept answering {code}: {message}",
+                    )
                 raise JobFailed(
-                    str(result.get("code") or ErrorCode.UNAVAILABLE),
-                    f"gave up polling after {failures} failed attempts: {result.get('message')}",
+                    code, f"gave up polling after {failures + throttled} attempts: {message}"
                 )
-            hint = result.get("retry_after")
-            run.show(stage="polling", last_error=str(result.get("code")), attempts=failures + 1)
+            wait = decision.wait_s
+            run.show(
+                stage="polling",
+                last_error=code,
+                attempts=failures + throttled + 1,
+                retry_after_seconds=wait,
+            )
             continue
         if outcome != "ok":
             raise JobFailed(str(result.get("code") or "internal_error"), str(result.get("message")))
-        failures = 0
+        failures = throttled = 0
+        wait = None
         status = str(result.get("status"))
+        operation.status = status
         hint = result.get("retry_after")
         # a worker that has learnt nothing yet (fresh, scaled out) answers None: keep ours
         expected = result.get("expected_s") or expected
-        run.show(stage="polling", operation_status=status, last_error=None)
+        run.show(
+            stage="polling", operation_status=status, last_error=None, retry_after_seconds=None
+        )
         if status in ("notRunning", "running"):
             running_until = elapsed
             continue
@@ -270,11 +340,8 @@ def _generate_async(run: _Job) -> Gen:
                     ErrorCode.OPERATION_FAILED, "the operation succeeded without images"
                 )
             yield from _persist(run, sources)
-            run.show(stage="cleaning_up")
-            yield from _delete_operation(run, operation_url)
             return
         if status in ("failed", "canceled"):
-            yield from _delete_operation(run, operation_url)
             error = result.get("error") or {}
             default = (
                 "the image operation was canceled (it timed out)"
@@ -292,10 +359,15 @@ def _generate_async(run: _Job) -> Gen:
 
 
 def _delete_operation(run: _Job, operation_url: str) -> Gen:
-    """Best effort: a failed delete does not fail a job whose images are stored."""
-    yield run.context.call_activity(
-        activities.DELETE, {"model": run.job.model, "operation_url": operation_url}
-    )
+    """Best effort: a failed delete neither fails a job whose images are stored nor replaces the
+    error of one that failed (the activity answers "ok" even when the service refuses; this
+    also swallows the activity itself failing)."""
+    try:
+        yield run.context.call_activity(
+            activities.DELETE, {"model": run.job.model, "operation_url": operation_url}
+        )
+    except Exception:  # best effort, see above
+        return
 
 
 def run_image_job(context: df.DurableOrchestrationContext) -> Gen:

@@ -333,6 +333,122 @@ def test_dalle2_operation_that_never_finishes_hits_the_deadline_without_hammerin
     assert "delete_operation" not in run.names()  # a running operation cannot be deleted
 
 
+def dalle2_with_polls(answers: list[dict[str, Any]], n: int = 1, **overrides: Any):
+    """A DALL-E 2 service whose polls first give `answers` (retry envelopes or statuses), then
+    succeed; `overrides` replace whole activities (name -> responder)."""
+    queued = iter(answers)
+    base = dalle2_responder([{"status": "succeeded"}], n=n)
+
+    def respond(name, payload):
+        if name in overrides:
+            return overrides[name](payload)
+        if name == "poll_operation":
+            answer = next(queued, None)
+            if answer is not None:
+                if "outcome" in answer:
+                    return answer
+                return {"outcome": "ok", "retry_after": None, **answer}
+        return base(name, payload)
+
+    return respond
+
+
+def unavailable(after: float | None = None) -> dict[str, Any]:
+    return {"outcome": "retry", "retry_after": after, "code": "unavailable", "message": "503"}
+
+
+def test_dalle2_throttled_polls_wait_their_turn_beyond_max_attempts(replay, make_job):
+    run = replay(make_job(*DALLE2, max_attempts=6), dalle2_with_polls([throttled(5.0)] * 8))
+
+    assert run.names().count("poll_operation") == 9
+    assert run.timers == [1.0] + [5.0] * 8  # the first poll, then the service's Retry-After
+    assert any(
+        s["stage"] == "polling" and s.get("retry_after_seconds") == 5.0 for s in run.statuses
+    )
+    assert run.output["status"] == "succeeded"
+    assert run.names()[-1] == "delete_operation"
+
+
+def test_dalle2_unguided_poll_failures_are_bounded_by_attempts_and_back_off(replay, make_job):
+    run = replay(make_job(*DALLE2, max_attempts=4), dalle2_with_polls([unavailable()] * 1000))
+
+    assert run.names().count("poll_operation") == 4
+    assert run.timers == [1.0, 2.0, 4.0, 8.0]
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "unavailable"
+    assert "4 attempts" in run.output["error"]["message"]
+    # The operation may have ended unseen: it is not left on the service.
+    assert run.names()[-1] == "delete_operation"
+
+
+def test_dalle2_a_poll_answer_starts_the_failure_count_again(replay, make_job):
+    answers = [unavailable(), unavailable(), {"status": "running"}, unavailable(), unavailable()]
+
+    run = replay(make_job(*DALLE2, max_attempts=3), dalle2_with_polls(answers))
+
+    assert run.output["status"] == "succeeded"
+    assert run.names().count("poll_operation") == 6
+
+
+@pytest.mark.parametrize("flavour", ["sync", "dalle2"])
+def test_a_5xx_with_retry_after_counts_toward_max_attempts(replay, make_job, flavour):
+    if flavour == "sync":
+        run = replay(make_job(*GPT, max_attempts=3), lambda name, payload: unavailable(3.0))
+        calls, waits = run.names().count("generate_images"), run.timers
+    else:
+        run = replay(make_job(*DALLE2, max_attempts=3), dalle2_with_polls([unavailable(3.0)] * 99))
+        calls, waits = run.names().count("poll_operation"), run.timers[1:]
+
+    assert calls == 3  # not the 30 a 429 with the same Retry-After would get
+    assert waits == [3.0, 3.0]  # its hint is still honoured for the wait
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "unavailable"
+    assert "3 attempts" in run.output["error"]["message"]
+
+
+def test_dalle2_deadline_while_polls_are_throttled_fails_and_deletes_the_operation(
+    replay, make_job
+):
+    answers = [{"status": "running"}] + [throttled(100.0)] * 1000
+
+    run = replay(make_job(*DALLE2, deadline_seconds=300), dalle2_with_polls(answers))
+
+    assert run.timers[-2:] == [100.0, 100.0]  # a third wait would end past the deadline
+    assert (run.finished_at - run.calls[0].at).total_seconds() < 300
+    assert run.output["status"] == "failed"
+    assert run.output["error"]["code"] == "deadline_exceeded"
+    assert run.names()[-1] == "delete_operation"
+    assert run.calls[-1].input["operation_url"] == OPERATION
+
+
+def test_dalle2_images_that_cannot_be_stored_fail_the_job_and_delete_the_operation(
+    replay, make_job
+):
+    refused = {"outcome": "error", "code": "image_download_failed", "message": "gone"}
+
+    run = replay(
+        make_job(*DALLE2, n=2),
+        dalle2_with_polls([], n=2, persist_image=lambda payload: refused),
+    )
+
+    assert run.output["status"] == "failed"
+    assert run.output["error"] == {"code": "image_download_failed", "message": "gone"}
+    assert run.names()[-1] == "delete_operation"
+
+
+def test_dalle2_a_failing_delete_does_not_replace_the_jobs_error(replay, make_job):
+    def crash(payload):
+        raise RuntimeError("delete crashed")
+
+    run = replay(
+        make_job(*DALLE2, max_attempts=2),
+        dalle2_with_polls([unavailable()] * 99, delete_operation=crash),
+    )
+
+    assert run.names()[-1] == "delete_operation"
+    assert run.output["error"]["code"] == "unavailable"
+
+
 def operation_done_at(done_s: float, expected_s: float | None, *, submit_knows: bool = True):
     """A DALL-E 2 service whose operation succeeds `done_s` after the submit (in the
     orchestrator's time, which the poll reports as `elapsed_s`), and whose activities have
