@@ -71,8 +71,14 @@ def status_url(req: func.HttpRequest, instance_id: str) -> str:
     string (it may carry the function key)."""
     parts = urlsplit(req.url)
     path = parts.path.rstrip("/")
-    marker = path.rfind("/images")
-    base = path[: marker + len("/images")] if marker >= 0 else "/api/images"
+    # POST .../images, GET .../images/{id}: the base is the path without the job id (which may
+    # itself contain "images"), whatever the route prefix is.
+    if path.endswith(f"/images/{instance_id}"):
+        base = path.removesuffix(f"/{instance_id}")
+    elif path.endswith("/images"):
+        base = path
+    else:
+        base = "/api/images"
     return urlunsplit((parts.scheme, parts.netloc, f"{base}/{instance_id}", "", ""))
 
 
@@ -166,50 +172,53 @@ async def start_image_job(
         results_queue=results_queue_name(),
     )
     if key is not None:
-        existing = await client.get_status(instance_id, show_input=True)
-        if existing.runtime_status is not None:
-            previous = _maybe_json(existing.input_)
-            if isinstance(previous, dict) and "params" in previous:
-                try:
-                    same = _fingerprint(JobInput.model_validate(previous)) == _fingerprint(job)
-                except ValueError:
-                    same = True
-                if not same:
-                    return _error(
-                        409,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was already used for a different request",
-                        IDEMPOTENCY_HEADER,
-                    )
-            # The job already exists: answer exactly what its status route answers now.
-            return await _job_response(
-                req,
-                instance_id,
-                existing.runtime_status.value,
-                existing.custom_status,
-                _parse_output(existing.output),
-            )
+        existing = await _existing_job(req, client, job)
+        if existing is not None:
+            return existing
     try:
         await client.start_new(ORCHESTRATOR, instance_id, job.model_dump(mode="json"))
     except Exception:
-        # A concurrent request with the same Idempotency-Key may have started it first.
-        if key is None:
+        # A concurrent request with the same Idempotency-Key may have started it first: answer
+        # as for any repeat, the reuse check included.
+        existing = await _existing_job(req, client, job) if key is not None else None
+        if existing is None:
             raise
-        existing = await client.get_status(instance_id)
-        if existing.runtime_status is None:
-            raise
-        return await _job_response(
-            req,
-            instance_id,
-            existing.runtime_status.value,
-            existing.custom_status,
-            _parse_output(existing.output),
-        )
+        return existing
     return _accepted(
         req,
         instance_id,
         "Pending",
         Progress(stage="queued", images_total=job.params.n).model_dump(),
+    )
+
+
+async def _existing_job(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, job: JobInput
+) -> func.HttpResponse | None:
+    """The answer for a repeated Idempotency-Key: the existing job as its status route answers
+    it now, or 409 when the key was used for a different request; None when there is no job."""
+    existing = await client.get_status(job.id, show_input=True)
+    if existing.runtime_status is None:
+        return None
+    previous = _maybe_json(existing.input_)
+    if isinstance(previous, dict) and "params" in previous:
+        try:
+            same = _fingerprint(JobInput.model_validate(previous)) == _fingerprint(job)
+        except ValueError:
+            same = True
+        if not same:
+            return _error(
+                409,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used for a different request",
+                IDEMPOTENCY_HEADER,
+            )
+    return await _job_response(
+        req,
+        job.id,
+        existing.runtime_status.value,
+        existing.custom_status,
+        _parse_output(existing.output),
     )
 
 
@@ -310,7 +319,7 @@ async def get_image_file(
     """`GET /api/images/{id}/{index}`: 302 to a fresh read-only SAS URL of one stored image."""
     instance_id = req.route_params.get("id", "")
     raw_index = req.route_params.get("index", "")
-    if not raw_index.isdigit():
+    if not (raw_index.isascii() and raw_index.isdigit()):  # "²".isdigit() is True
         return _error(404, "not_found", "the image index must be a number", "index")
     try:
         runtime_status, _custom, output = await _lookup(client, instance_id)

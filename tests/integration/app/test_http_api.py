@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import jsonschema
@@ -23,6 +24,11 @@ BADGER = "a badger wearing a tuxedo"
 class Api:
     url: str  # http://127.0.0.1:PORT/api
     emulator: EmulatorHandle
+
+    @property
+    def base_url(self) -> str:
+        """The host's origin, where the Durable HTTP API is mounted."""
+        return self.url.removesuffix("/api")
 
     def stats(self) -> dict:
         return self.emulator.stats()
@@ -118,6 +124,9 @@ def test_accepted_job_reports_progress_then_a_result_with_fresh_sas_urls(api, cl
     missing = client.get(f"{status_url}/2")
     assert missing.status_code == 404
     assert missing.json()["error"]["field"] == "index"
+    superscript = client.get(f"{status_url}/²")  # a digit to str.isdigit, not to int()
+    assert superscript.status_code == 404
+    assert superscript.json()["error"]["field"] == "index"
 
 
 def test_idempotency_key_returns_the_same_job_and_generates_nothing_new(api, client):
@@ -176,6 +185,7 @@ def test_a_failed_job_answers_422_with_its_code(api, client):
     ],
 )
 def test_bad_requests_are_refused_before_anything_starts(api, client, content, status, field):
+    before = datetime.now(UTC).isoformat()
     r = client.post(
         f"{api.url}/images", content=content, headers={"Content-Type": "application/json"}
     )
@@ -183,6 +193,13 @@ def test_bad_requests_are_refused_before_anything_starts(api, client, content, s
     assert r.status_code == status
     assert r.json()["error"].get("field") == field
     assert api.stats()["billed"]["generations"] == 0
+    # No job was started either (it would bill only later): the host lists no new instance.
+    listed = client.get(
+        f"{api.base_url}/runtime/webhooks/durabletask/instances/",
+        params={"createdTimeFrom": before},
+    )
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == []
 
 
 @pytest.mark.parametrize("job_id", ["0123456789abcdef", "no..such", "x" * 150])

@@ -28,6 +28,21 @@ def test_status_url_from_the_status_route_itself():
     )
 
 
+def test_status_url_of_a_job_whose_id_starts_with_images():
+    # Queue messages choose their own ids; "images-1" must not be read as the route.
+    assert (
+        status_url(request("https://img.contoso.com/api/images/images-1"), "images-1")
+        == "https://img.contoso.com/api/images/images-1"
+    )
+
+
+def test_status_url_under_another_route_prefix():
+    assert (
+        status_url(request("https://h/images-api/images?code=k"), "j1")
+        == "https://h/images-api/images/j1"
+    )
+
+
 def test_the_same_idempotency_key_always_gives_the_same_job_id():
     assert instance_id_for("order-42") == instance_id_for("order-42")
     assert instance_id_for("order-42") != instance_id_for("order-43")
