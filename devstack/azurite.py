@@ -115,10 +115,14 @@ class Azurite:
 
     def start(self, timeout: float = 60.0) -> AzuriteEndpoints:
         self.process.start(timeout)
-        ports: dict[str, int] = {}
-        for m in _LISTENING.finditer(self.process.output_tail):
-            ports[m.group(1)] = int(m.group(2).rsplit(":", 1)[1])
-        self.endpoints = AzuriteEndpoints(ports["Blob"], ports["Queue"], ports["Table"])
+        try:
+            ports: dict[str, int] = {}
+            for m in _LISTENING.finditer(self.process.output_tail):
+                ports[m.group(1)] = int(m.group(2).rsplit(":", 1)[1])
+            self.endpoints = AzuriteEndpoints(ports["Blob"], ports["Queue"], ports["Table"])
+        except BaseException:  # a listening line we could not read: do not leave it running
+            self.stop()
+            raise
         return self.endpoints
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -7,6 +7,7 @@ honest way to know it is up without sleeping and hoping.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import os
@@ -17,6 +18,18 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+_LIVE: set[ManagedProcess] = set()
+
+
+def _stop_all_at_exit() -> None:
+    """Children live in their own sessions, so nothing else ends them when we exit: a Ctrl-C or
+    a failed fixture must not leave Azurite, the emulator or a host holding ports."""
+    for process in list(_LIVE):
+        process.stop(timeout=3)
+
+
+atexit.register(_stop_all_at_exit)
 
 
 class ProcessFailedToStart(RuntimeError):
@@ -68,22 +81,31 @@ class ManagedProcess:
             cwd=self.cwd,
             start_new_session=True,
         )
+        _LIVE.add(self)
         self._reader = threading.Thread(target=self._drain, name=f"{self.name}-out", daemon=True)
         self._reader.start()
+        try:
+            return self._wait_ready(timeout)
+        except BaseException:  # not ready, or interrupted while waiting: leave nothing behind
+            self.kill()
+            raise
+
+    def _wait_ready(self, timeout: float) -> re.Match[str]:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._ready.wait(0.05):
                 assert self.match is not None
                 return self.match
             if self.proc.poll() is not None and not self._ready.is_set():
-                self._reader.join(1)
+                if self._reader is not None:
+                    self._reader.join(1)
                 if self.match is not None:
                     return self.match
                 raise ProcessFailedToStart(
                     f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
                     f"{self.output_tail}"
                 )
-        self.kill()
         raise ProcessFailedToStart(f"{self.name} not ready after {timeout}s:\n{self.output_tail}")
 
     def _drain(self) -> None:
@@ -116,6 +138,7 @@ class ManagedProcess:
                 self.kill()
         if self._reader is not None:
             self._reader.join(2)
+        _LIVE.discard(self)
         return self.proc.returncode
 
     def kill(self) -> None:
@@ -126,3 +149,4 @@ class ManagedProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
+        _LIVE.discard(self)

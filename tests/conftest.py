@@ -7,6 +7,7 @@ Tests that change the emulator's configuration must restore it (see the ``emulat
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,16 @@ class EmulatorHandle:
         r = httpx.get(f"{self.base_url}/_emulator/stats", timeout=10)
         r.raise_for_status()
         return dict(r.json())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI time limit, `timeout`) ends the run like Ctrl-C does, so fixtures tear down
+    and no Azurite, emulator or host outlives it."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session")
