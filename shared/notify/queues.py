@@ -9,10 +9,13 @@ below, and readers of our queues (tests, batch jobs) decode with the matching on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import weakref
 from collections.abc import Mapping
 
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
@@ -53,15 +56,30 @@ def queue_client(
             f"app setting {setting} (or {setting}__queueServiceUri / {setting}__accountName) "
             "is missing"
         )
-    from azure.identity.aio import DefaultAzureCredential
-
     return QueueClient(
         account_url,
         queue_name,
-        credential=DefaultAzureCredential(),
+        credential=_shared_credential(),
         message_encode_policy=TextBase64EncodePolicy(),
         message_decode_policy=TextBase64DecodePolicy(),
     )
+
+
+_credentials: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTokenCredential] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_credential() -> AsyncTokenCredential:
+    """One managed-identity credential per event loop, reused by every queue client: a client's
+    close does not close its credential, so one per message would leak a session each time."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    loop = asyncio.get_running_loop()
+    credential = _credentials.get(loop)
+    if credential is None:
+        credential = _credentials[loop] = DefaultAzureCredential()
+    return credential
 
 
 async def send_text(client: QueueClient, text: str, *, time_to_live: int | None = None) -> str:
