@@ -4,7 +4,8 @@ Each queue-triggered function gets a listener that polls its queue in Azurite (s
 new message starts within about a second), hides what it takes for a lease it keeps renewing while
 the function runs, decodes base64 per host.json ``messageEncoding``, deletes the message on
 success, makes it visible again after ``visibilityTimeout`` on failure, and once it has been
-dequeued ``maxDequeueCount`` times moves it, unchanged, to ``{queue}-poison``. Nothing is lost: a
+dequeued ``maxDequeueCount`` times moves it, unchanged, to ``{queue}-poison`` (a message that is
+not base64 although it should be goes there at once: no retry could decode it). Nothing is lost: a
 message is deleted only after its function succeeded or after its copy sits in the poison queue.
 """
 
@@ -184,10 +185,24 @@ class QueueListener:
             with contextlib.suppress(AzureError):
                 await self._to_poison(message, text, receipt[0])
             return
+        try:
+            body = decode_body(text, self.settings.message_encoding)
+        except BadMessageEncoding as exc:
+            # No retry can decode it: poison at once, without running the function, as the
+            # Storage extension 5.x does.
+            log.error(
+                "message %s (dequeue count %d) cannot be decoded: %s; moving it to %s",
+                message.id,
+                message.dequeue_count or 1,
+                exc,
+                self.poison_name,
+            )
+            with contextlib.suppress(AzureError):
+                await self._to_poison(message, text, receipt[0])
+            return
         renew = asyncio.create_task(self._renew(message, receipt))
         error: BaseException | None = None
         try:
-            body = decode_body(text, self.settings.message_encoding)
             trigger = FunctionsQueueMessage(
                 id=message.id,
                 body=body,

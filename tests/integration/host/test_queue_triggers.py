@@ -14,11 +14,25 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _send(sample_host, text: str) -> None:
+def _send(sample_host, text: str) -> str:
+    """Put ``text`` on the trigger's queue; the message's id."""
     client = QueueClient.from_connection_string(
         sample_host.connection_string, sample_host.queue_name
     )
-    client.send_message(text)
+    return str(client.send_message(text).id)
+
+
+def _drained(sample_host, *, timeout: float = 30.0) -> None:
+    """Until the trigger's queue holds nothing, invisible (received, not deleted) ones included:
+    a peek would not show those."""
+    client = QueueClient.from_connection_string(
+        sample_host.connection_string, sample_host.queue_name
+    )
+    deadline = time.monotonic() + timeout
+    while client.get_queue_properties().approximate_message_count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{sample_host.queue_name} was not drained within {timeout}s")
+        time.sleep(0.1)
 
 
 def _collect(conn: str, queue: str, want, *, timeout: float = 30.0) -> list:
@@ -51,24 +65,43 @@ def _reports(sample_host, queue: str, body: str, count: int) -> list[dict]:
     return seen
 
 
+def _all_reports(sample_host, queue: str, body: str) -> list[dict]:
+    """Every report about ``body`` on ``queue`` now (read and deleted), however many."""
+    client = QueueClient.from_connection_string(sample_host.connection_string, queue)
+    found: list[dict] = []
+    try:
+        for m in client.receive_messages(messages_per_page=32, visibility_timeout=60):
+            report = json.loads(m.content)
+            client.delete_message(m)
+            if report["body"] == body:
+                found.append(report)
+    except Exception as exc:  # no report was ever sent there
+        if "QueueNotFound" not in str(exc):
+            raise
+    return found
+
+
+def _host_log_line(sample_host, text: str, *, timeout: float = 10.0) -> str:
+    """The host's log line that contains ``text`` (the output is read by a thread: poll)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [ln for ln in sample_host.process.output_tail.splitlines() if text in ln]
+        if lines:
+            return lines[-1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no host log line with {text!r} within {timeout}s")
+        time.sleep(0.1)
+
+
 def test_base64_message_is_decoded_delivered_once_and_deleted(sample_host):
     body = f"hello queue {uuid.uuid4()}"
     _send(sample_host, _b64(body))
     done = _reports(sample_host, "sample-done", body, 1)
     assert done == [{"body": body}]
-    attempts = _reports(sample_host, "sample-attempts", body, 1)
+    # Deleted: gone from the queue, not merely hidden. Once it is gone, every run has reported.
+    _drained(sample_host)
+    attempts = _all_reports(sample_host, "sample-attempts", body)
     assert [a["dequeue_count"] for a in attempts] == [1]
-    queue = QueueClient.from_connection_string(
-        sample_host.connection_string, sample_host.queue_name
-    )
-    assert body not in [_decode(m.content) for m in queue.peek_messages(max_messages=32)]
-
-
-def _decode(text: str) -> str:
-    try:
-        return base64.b64decode(text).decode()
-    except Exception:
-        return text
 
 
 def test_failing_message_is_retried_then_moved_to_poison_unchanged(sample_host):
@@ -86,19 +119,24 @@ def test_failing_message_is_retried_then_moved_to_poison_unchanged(sample_host):
     assert len({a["id"] for a in attempts}) == 1
 
 
-def test_message_that_is_not_base64_goes_to_poison_without_running_the_function(sample_host):
+def test_message_that_is_not_base64_goes_to_poison_at_once_without_running_the_function(
+    sample_host,
+):
     body = f"not base64 {uuid.uuid4()}!"
-    _send(sample_host, body)
+    message_id = _send(sample_host, body)
     poison = _collect(
         sample_host.connection_string,
         f"{sample_host.queue_name}-poison",
         lambda found: body in found,
     )
     assert body in poison
-    # Every attempt would have reported before the move to poison: there is none.
-    attempts = QueueClient.from_connection_string(sample_host.connection_string, "sample-attempts")
-    reported = [json.loads(m.content)["body"] for m in attempts.peek_messages(max_messages=32)]
-    assert body not in reported
+    _drained(sample_host)
+    # Moved on its first dequeue, not after maxDequeueCount (3) tries: no retry can decode it.
+    line = _host_log_line(sample_host, f"message {message_id}")
+    assert "(dequeue count 1) cannot be decoded" in line
+    assert f"moving it to {sample_host.queue_name}-poison" in line
+    # The function would have reported each run before the original was deleted: none did.
+    assert _all_reports(sample_host, "sample-attempts", body) == []
 
 
 def test_a_slow_message_does_not_hold_up_the_queue(sample_host):
