@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,8 +42,18 @@ async def test_suspend_holds_events_until_resume(durable):
     await durable.wait_for(iid, "Suspended")
     await durable.client.raise_event(iid, "first", 1)
     await durable.client.raise_event(iid, "second", 2)
-    # Suspended: the events are kept, not processed.
-    assert (await durable.client.get_status(iid)).runtime_status.value == "Suspended"
+    # Suspended: the events are kept, not processed, however long the engine has to look at them.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        status = await durable.client.get_status(iid, show_history=True)
+        assert status.runtime_status.value == "Suspended"
+        assert "EventRaised" not in [e["EventType"] for e in status.historyEvents]
+        await asyncio.sleep(0.05)
+    kept = durable.engine.store.inbox_for(iid)
+    assert [(r.kind, r.event.get("Name")) for r in kept] == [
+        ("event", "first"),
+        ("event", "second"),
+    ]
     await durable.client.resume(iid, "done")
     status = await durable.done(iid)
     assert status.output == [1, 2]
