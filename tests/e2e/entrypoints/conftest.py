@@ -3,8 +3,9 @@ for the entry-point tests, on free ports, started once for this folder.
 
 Tests that need a hook in a file this part does not own (the blueprints registered in
 function_app.py, ``callback_url`` in the request model, ``notify_completion`` in the
-orchestrator) skip with the reason while the hook is missing. ``ENTRYPOINTS_APP_DIR`` points the
-Stack at another app folder (a patched copy) to try the hooks before they land.
+orchestrator) fail, naming the hook, if it is missing: a rename must not turn them into skips.
+``ENTRYPOINTS_APP_DIR`` points the Stack at another app folder (a patched copy) to try changes
+to the hooks.
 """
 
 from __future__ import annotations
@@ -52,14 +53,14 @@ class Hooks:
     def require(self, *functions: str, callbacks: bool = False) -> None:
         missing = [f for f in functions if f not in self.functions]
         if missing:
-            pytest.skip(
+            pytest.fail(
                 f"hook missing: function_app.py does not register {', '.join(missing)} "
                 "(see docs/entrypoints.md, 'Hooks')"
             )
         if callbacks and not (
             self.request_callback and self.job_callback and self.orchestrator_notifies
         ):
-            pytest.skip(
+            pytest.fail(
                 "hook missing: callback_url in ImageRequest/JobInput and notify_completion in "
                 "the orchestrator (see docs/entrypoints.md, 'Hooks')"
             )
