@@ -70,7 +70,7 @@ async def test_kill_9_mid_flight_then_restart_completes_everything(tmp_path):
         ]
         timer_ids = [
             await client.start_new(
-                "crash_workflow", f"tmr-{i}", {"kind": "timer", "id": f"t{i}", "timer_ms": 1500}
+                "crash_workflow", f"tmr-{i}", {"kind": "timer", "id": f"t{i}", "timer_ms": 5000}
             )
             for i in range(3)
         ]
