@@ -11,6 +11,7 @@ callback URL is only ever shown redacted.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
@@ -66,6 +67,23 @@ def _is_internal_address(host: str) -> bool:
     except ValueError:
         return False  # a name: resolved by DNS when called
     return not address.is_global
+
+
+async def _resolves_inside(url: str) -> str | None:
+    """A host NAME that resolves to a private, loopback or link-local address is refused like an
+    IP literal would be: a callback must not make the app call into its own network. (Checked
+    at delivery, in the activity; a name that does not resolve is left to the HTTP call.)"""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or host in allowed_http_hosts() or _is_internal_address(host):
+        return None  # no host, explicitly allowed, or an IP literal already judged
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
+    except OSError:
+        return None
+    if any(_is_internal_address(str(info[4][0])) for info in infos):
+        return "resolves to a private, loopback or link-local address"
+    return None
 
 
 def check_callback_url(url: str) -> str:
@@ -125,7 +143,7 @@ async def post_callback(
 
     The result is ``{"delivered", "retryable", "http_status", "retry_after_s", "reason"}``.
     """
-    problem = callback_url_problem(url)
+    problem = callback_url_problem(url) or await _resolves_inside(url)
     if problem is not None:
         return _outcome(False, False, reason=f"callback_url {problem}")
     headers = {

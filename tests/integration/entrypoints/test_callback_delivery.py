@@ -100,3 +100,13 @@ async def test_a_fresh_worker_logs_no_callback_signature(callback_server):
     assert child.returncode == 0, output
     assert len(callback_server.received) == 1
     assert "CALLBACKSECRET42" not in output
+
+
+async def test_a_host_name_resolving_inside_is_refused(monkeypatch):
+    """https://localhost/... passes the URL checks (a name, https) but would make the app call
+    into its own machine: refused at delivery, for good, before any request."""
+    monkeypatch.delenv("CALLBACK_ALLOW_HTTP_HOSTS", raising=False)
+    outcome = await post_callback("https://localhost:9/hook", RESULT, job_id="j", attempt=1)
+    assert outcome["delivered"] is False
+    assert outcome["retryable"] is False
+    assert "private, loopback or link-local" in outcome["reason"]
