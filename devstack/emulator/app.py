@@ -171,6 +171,16 @@ def _api_version(request: web.Request) -> tuple[str | None, web.Response | None]
     return version, None
 
 
+def _azure_gate(request: web.Request) -> tuple[str, None] | tuple[None, web.Response]:
+    """What every Azure route checks first, in the service's order: the key, then api-version."""
+    if not _authorized(request):
+        return None, errors.unauthorized("azure")
+    version, refusal = _api_version(request)
+    if refusal is not None or version is None:
+        return None, refusal or errors.missing_api_version()
+    return version, None
+
+
 async def _json_body(request: web.Request) -> Any:
     raw = await request.read()
     try:
@@ -286,9 +296,7 @@ def _deployment(request: web.Request, name: str) -> ModelSpec | None:
 
 async def deployment_generations(request: web.Request) -> web.Response:
     """`POST /openai/deployments/{deployment}/images/generations?api-version=…` (sync)."""
-    if not _authorized(request):
-        return errors.unauthorized("azure")
-    version, refusal = _api_version(request)
+    version, refusal = _azure_gate(request)
     if refusal is not None:
         return refusal
     name = request.match_info["deployment"]
@@ -348,11 +356,9 @@ def _retry_after(state: EmulatorState, op: Operation) -> str:
 
 async def submit_generation(request: web.Request) -> web.Response:
     """`POST /openai/images/generations:submit?api-version=…` → 202 + operation-location."""
-    if not _authorized(request):
-        return errors.unauthorized("azure")
-    version, refusal = _api_version(request)
-    if refusal is not None or version is None:
-        return refusal or errors.missing_api_version()
+    version, refusal = _azure_gate(request)
+    if refusal is not None:
+        return refusal
     state = _state(request)
     refusal = _admit(request, ASYNC_DEPLOYMENT, "BeginAzureBatchImageGeneration", version, "azure")
     if refusal is not None:
@@ -411,9 +417,7 @@ def _find_operation(request: web.Request) -> Operation | web.Response:
 
 async def get_operation(request: web.Request) -> web.Response:
     """`GET /openai/operations/images/{id}`: status from elapsed time."""
-    if not _authorized(request):
-        return errors.unauthorized("azure")
-    version, refusal = _api_version(request)
+    version, refusal = _azure_gate(request)
     if refusal is not None:
         return refusal
     refusal = _faults(request, "azure", POLL_OPERATION, version)
@@ -463,9 +467,7 @@ def _count_once(state: EmulatorState, op: Operation, event: str) -> None:
 
 async def delete_operation(request: web.Request) -> web.Response:
     """`DELETE /openai/operations/images/{id}` → 204 in an end state, 409 before."""
-    if not _authorized(request):
-        return errors.unauthorized("azure")
-    _, refusal = _api_version(request)
+    _, refusal = _azure_gate(request)
     if refusal is not None:
         return refusal
     found = _find_operation(request)
