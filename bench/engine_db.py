@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,19 +73,28 @@ class EngineDb:
             ).fetchone()
         return None if row is None else InstanceMetrics(**dict(row))
 
-    def history(self, instance_id: str) -> list[dict[str, Any]]:
+    def completed_times(self, instance_ids: Iterable[str | None]) -> list[float]:
+        """When each of these instances reached Completed (the engine's own clock); instances
+        not (yet) Completed are left out."""
+        times = []
+        for instance_id in instance_ids:
+            m = self.metrics(instance_id) if instance_id else None
+            if m is not None and m.status == "Completed":
+                times.append(m.last_updated_time)
+        return times
+
+    def _raw_events(self, instance_id: str) -> list[str]:
         with self._conn() as c:
             rows = c.execute(
                 "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
             ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [r[0] for r in rows]
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self._raw_events(instance_id)]
 
     def history_text(self, instance_id: str) -> str:
-        with self._conn() as c:
-            rows = c.execute(
-                "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
-            ).fetchall()
-        return "\n".join(r[0] for r in rows)
+        return "\n".join(self._raw_events(instance_id))
 
     def all_history_text(self) -> str:
         """Every stored history event and instance input/output/custom status, for secret and

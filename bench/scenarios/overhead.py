@@ -63,11 +63,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
         await _sequential(stack, 2, f"warm{tag}")
         seq = await _sequential(stack, seq_jobs, tag)
         runs, started = await _concurrent(stack, conc_jobs, concurrency, tag)
-        ends = []
-        for r in runs:
-            m = stack.engine.metrics(r.id) if r.id else None
-            if m is not None and m.status == "Completed":
-                ends.append(m.last_updated_time)
+        ends = stack.engine.completed_times(r.id for r in runs)
         stats = await stack.emulator_stats()
     latencies = [r.done_at - r.posted_at for r in seq if r.done_at and r.status == "succeeded"]
     lat = summary(latencies)

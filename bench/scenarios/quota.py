@@ -49,11 +49,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
                 for i in range(jobs)
             )
         )
-        ends = []
-        for r in runs:
-            m = stack.engine.metrics(r.id) if r.id else None
-            if m is not None and m.status == "Completed":
-                ends.append(m.last_updated_time)
+        ends = stack.engine.completed_times(r.id for r in runs)
         stats = await stack.emulator_stats()
     failed = [r for r in runs if r.status != "succeeded"]
     wall = (max(ends) - started) if ends else None
