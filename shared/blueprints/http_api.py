@@ -22,6 +22,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.blueprints.deps import runtime
+from shared.blueprints.jobs import new_job_input
 from shared.blueprints.orchestration import ORCHESTRATOR
 from shared.models import (
     ApiError,
@@ -36,7 +37,6 @@ from shared.models import (
     parse_body,
     validate_request,
 )
-from shared.notify.activities import results_queue_name
 from shared.settings import SettingsError, get_settings
 
 bp = df.Blueprint()
@@ -160,17 +160,7 @@ async def start_image_job(
     if key is not None and len(key) > 200:
         return _error(400, "invalid_request", "Idempotency-Key is too long", IDEMPOTENCY_HEADER)
     instance_id = instance_id_for(key)
-    job = JobInput(
-        id=instance_id,
-        model=valid.deployment.name,
-        deployment=valid.deployment,
-        params=valid.params,
-        created=datetime.now(UTC).isoformat(),
-        deadline_seconds=settings.image_job_deadline_seconds,
-        max_attempts=settings.image_max_attempts,
-        callback_url=request.callback_url,
-        results_queue=results_queue_name(),
-    )
+    job = new_job_input(instance_id, request, valid, settings, datetime.now(UTC))
     if key is not None:
         existing = await _existing_job(req, client, job)
         if existing is not None:

@@ -26,9 +26,9 @@ from typing import Any, Literal
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.blueprints.jobs import new_job_input
 from shared.blueprints.orchestration import ORCHESTRATOR
-from shared.models import JobInput, RequestError, parse_body, validate_request
-from shared.notify.activities import results_queue_name
+from shared.models import RequestError, parse_body, validate_request
 from shared.notify.queues import queue_client, send_text
 from shared.settings import Settings, get_settings
 
@@ -103,23 +103,9 @@ def parse_message(body: bytes, message_id: str, settings: Settings) -> tuple[str
 
 
 def job_input(job_id: str, parsed: Any, settings: Settings, now: datetime) -> dict[str, Any]:
-    """The orchestration input, built as the HTTP starter builds it."""
+    """The orchestration input, as the HTTP starter builds it."""
     request, validated = parsed
-    fields: dict[str, Any] = {
-        "id": job_id,
-        "model": validated.deployment.name,
-        "deployment": validated.deployment,
-        "params": validated.params,
-        "created": now.isoformat(),
-        "deadline_seconds": settings.image_job_deadline_seconds,
-        "max_attempts": settings.image_max_attempts,
-    }
-    # Notification targets, once the job model carries them (see docs/entrypoints.md).
-    if "callback_url" in JobInput.model_fields:
-        fields["callback_url"] = getattr(request, "callback_url", None)
-    if "results_queue" in JobInput.model_fields:
-        fields["results_queue"] = results_queue_name()
-    return JobInput(**fields).model_dump(mode="json")
+    return new_job_input(job_id, request, validated, settings, now).model_dump(mode="json")
 
 
 def poison_envelope(

@@ -54,15 +54,6 @@ class Auth:
     ) -> Auth:
         return cls(credential=credential, scope=scope)
 
-    @classmethod
-    def default(cls, api_key: str | None = None) -> Auth:
-        """The key when one is configured, else DefaultAzureCredential (managed identity)."""
-        if api_key:
-            return cls.from_key(api_key)
-        from azure.identity.aio import DefaultAzureCredential
-
-        return cls.from_credential(DefaultAzureCredential())
-
     @property
     def uses_key(self) -> bool:
         return self._api_key is not None

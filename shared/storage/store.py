@@ -1,8 +1,9 @@
 """Blob persistence for generated images (async azure-storage-blob).
 
-Two ways in: `save_bytes` (base64 replies, already in memory) and `copy_from_url` (URL replies,
-streamed). Both write the blob in one final step — upload or `commit_block_list` — so a failure
-anywhere before it leaves nothing visible in the container; staged but uncommitted blocks are
+Every write goes through `StagedImage` (`open_staged`): base64 replies decoded as they stream
+in, `copy_from_url` for URL replies, `save_bytes` for an image already in memory. Each checks the
+bytes are an image and makes the blob in one final `commit_block_list`, so a failure anywhere
+before it leaves nothing visible in the container; staged but uncommitted blocks are
 never listed and the service garbage-collects them. Names are deterministic, writes overwrite, so
 an activity that runs twice stores the same blob twice, harmlessly.
 """
@@ -172,22 +173,11 @@ class ImageStore:
     async def save_bytes(
         self, blob_name: str, data: bytes, metadata: Mapping[str, str | None]
     ) -> StoredImage:
-        """Store an image already in memory (a decoded b64_json reply)."""
-        fmt = sniff(data[:MAGIC_BYTES_NEEDED])
-        if fmt is None:
-            raise refused("The image data is not a PNG, JPEG or WEBP image.")
-        size = dimensions(data[:HEAD_BYTES])
-        await self.ensure_container()
-        try:
-            await self._blob(blob_name).upload_blob(
-                data,
-                overwrite=True,
-                content_settings=ContentSettings(content_type=fmt.content_type),
-                metadata=encode_metadata(metadata),
-            )
-        except AzureError as exc:
-            raise _storage_error(exc) from None
-        return _stored(blob_name, fmt, len(data), size)
+        """Store an image already in memory (tools and tests; the app streams): the same staged,
+        checked, commit-at-the-end path as every other write."""
+        staged = await self.open_staged(lambda _fmt: blob_name, max(len(data), 1))
+        await staged.write(data)
+        return await staged.commit(metadata)
 
     async def copy_from_url(
         self,

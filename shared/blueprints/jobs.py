@@ -1,0 +1,30 @@
+"""The orchestration input of a new job: one builder for every way a job starts (HTTP, queue),
+so a job started from a queue message is the same job an HTTP call would have started."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.models import ImageRequest, JobInput, ValidatedRequest
+from shared.notify.activities import results_queue_name
+from shared.settings import Settings
+
+
+def new_job_input(
+    job_id: str,
+    request: ImageRequest,
+    valid: ValidatedRequest,
+    settings: Settings,
+    created: datetime,
+) -> JobInput:
+    return JobInput(
+        id=job_id,
+        model=valid.deployment.name,
+        deployment=valid.deployment,
+        params=valid.params,
+        created=created.isoformat(),
+        deadline_seconds=settings.image_job_deadline_seconds,
+        max_attempts=settings.image_max_attempts,
+        callback_url=request.callback_url,
+        results_queue=results_queue_name(),
+    )
