@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup start test lint typecheck unit integration e2e bench soak fmt generate clean
+.PHONY: setup start test lint typecheck unit integration e2e bench soak fmt generate clean mutation
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ soak: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Mutation testing of the pure modules ([tool.mutmut] only_mutate in pyproject.toml) against
+# tests/unit, then the score per module. From a clean mutants/ each time: mutmut keeps earlier
+# verdicts, which would outlive edits to the tests.
+mutation: $(VENV)/.stamp
+	rm -rf mutants
+	$(VENV)/bin/mutmut run
+	$(PY) -m bench.mutation
 
 clean:
 	rm -rf $(VENV) node_modules .devstack-data .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "durable_cost": ("bench.scenarios.durable_cost", "Durable actions and history bytes per job"),
     "memory": ("bench.scenarios.memory", "host peak RSS growth persisting a 20 MB image"),
     "quota": ("bench.scenarios.quota", "throughput against a 120 RPM quota"),
+    "coldstart": ("bench.scenarios.coldstart", "import function_app vs the Functions SDKs alone"),
 }
 
 

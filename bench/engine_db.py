@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azure.durable_functions.models.history import HistoryEventType
+
 ENGINE_DB_NAME = "durable.sqlite"
-TASK_SCHEDULED = 4
-TASK_COMPLETED = 5
-TIMER_CREATED = 10
-SUB_ORCHESTRATION_CREATED = 7
+# The engine stores the SDK's own event numbers; scenarios compare stored events with this name.
+TASK_SCHEDULED = HistoryEventType.TASK_SCHEDULED
 # What a base64-encoded image starts with: PNG, JPEG, WEBP (RIFF), GIF.
 IMAGE_B64_SIGNATURES = ("iVBORw0KGgo", "/9j/", "UklGR", "R0lGOD")
 

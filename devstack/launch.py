@@ -55,6 +55,8 @@ def app_env(
     if api_key is not None:
         env["AZURE_OPENAI_API_KEY"] = api_key
     env["IMAGE_SOURCE_ALLOW_HTTP_HOSTS"] = LOOPBACK_HTTP_HOSTS
+    # Required by the queue trigger's binding (%IMAGE_REQUESTS_QUEUE%), as on Azure.
+    env.setdefault("IMAGE_REQUESTS_QUEUE", "image-requests")
     for name in unset:
         env.pop(name, None)
     env.update(settings)

@@ -149,11 +149,6 @@ class Stack:
     def stop_host(self) -> int | None:
         return self._host.stop() if self._host is not None else None
 
-    def restart_host(self, *, crash: bool = False, timeout: float = 60.0) -> str:
-        """Stop (or, with ``crash``, SIGKILL) the host and start it on the same port and data."""
-        (self.kill_host if crash else self.stop_host)()
-        return self.start_host(timeout)
-
     def stop(self) -> None:
         self.stop_host()
         if self._emulator is not None:

@@ -9,12 +9,14 @@ same two objects, so the documentation cannot drift from what the API enforces.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.imaging.types import Deployment, Family, GenerationParams
-from shared.notify.callback import CallbackUrl
+from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl
+from shared.storage.records import ImageRecord
 
 MAX_BODY_BYTES = 256 * 1024  # the longest prompt (32 000 chars) is ~128 KiB even fully escaped
 MAX_N = 10
@@ -181,8 +183,10 @@ def _pydantic_error(exc: ValidationError) -> RequestError:
     return RequestError(message, field=field)
 
 
-def parse_body(body: bytes) -> ImageRequest:
-    """Bytes of a request body → ImageRequest, or RequestError (size cap, JSON, shape)."""
+def parse_body(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> ImageRequest:
+    """Bytes of a request body → ImageRequest, or RequestError (size cap, JSON, shape).
+    `callback_http_hosts`: hosts a `callback_url` may name over plain http
+    (CALLBACK_ALLOW_HTTP_HOSTS)."""
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
     if not body.strip():
@@ -194,7 +198,8 @@ def parse_body(body: bytes) -> ImageRequest:
     if not isinstance(data, dict):
         raise RequestError("the body must be a JSON object")
     try:
-        return ImageRequest.model_validate(data)
+        context = {HTTP_HOSTS_CONTEXT: tuple(callback_http_hosts)}
+        return ImageRequest.model_validate(data, context=context)
     except ValidationError as exc:
         raise _pydantic_error(exc) from None
 
@@ -268,21 +273,11 @@ class JobInput(BaseModel):
     results_queue: str | None = None  # or/and the result goes on this Storage queue
 
 
-class ImageRecord(BaseModel):
-    """One stored image, as kept in history and in the result (the SAS url is added on read)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    blob: str
-    content_type: str
-    bytes: int
-    width: int | None = None
-    height: int | None = None
-    revised_prompt: str | None = None
-
-
 class ImageView(ImageRecord):
     """An image in the API's result: the record plus a fresh read-only SAS URL."""
+
+    # a response may gain fields: its schema does not promise there are no others
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     url: str
 

@@ -9,12 +9,20 @@ an activity with an SDK error.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.imaging.types import Deployment, Family, Flavour
 
@@ -59,20 +67,45 @@ class ModelEntry(BaseModel):
     api_version: str | None = None
 
 
-def _csv(value: str | None, default: list[str]) -> list[str]:
-    if value is None:
-        return default
-    return [part.strip().lower() for part in value.split(",") if part.strip()]
+_QUEUE_NAME = r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$"  # Azure Storage's queue-name rule
+DEFAULT_ALLOWED_HOSTS = ("*.blob.core.windows.net",)
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
-class Settings(BaseModel):
-    """Every setting the app reads, under the exact names Azure and the devstack use."""
+def _split_csv(value: Any) -> Any:
+    """A comma-separated host list (as app settings write it), trimmed and lower-cased."""
+    if isinstance(value, str):
+        return [part.strip().lower() for part in value.split(",") if part.strip()]
+    return value
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    # None with an identity-based host connection (AzureWebJobsStorage__accountName, ...): the
-    # images then need IMAGES_STORAGE_ACCOUNT_URL or IMAGES_STORAGE_CONNECTION (load_settings).
+HostList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+
+
+class Settings(BaseSettings):
+    """Every app setting, under the exact names Azure and the devstack use: the only place in
+    the app that reads the environment (the Functions host resolves `%NAME%` bindings itself).
+
+    Empty values count as unset, as an app setting left blank does."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=True,
+        env_ignore_empty=True,
+        regex_engine="python-re",  # the queue-name rule needs a look-ahead
+    )
+
+    # The host's storage. None with an identity-based connection (AzureWebJobsStorage__*): the
+    # images then need IMAGES_STORAGE_ACCOUNT_URL or IMAGES_STORAGE_CONNECTION.
     azure_webjobs_storage: str | None = Field(default=None, alias="AzureWebJobsStorage")
+    azure_webjobs_storage_queue_service_uri: str | None = Field(
+        default=None, alias="AzureWebJobsStorage__queueServiceUri"
+    )
+    azure_webjobs_storage_account_name: str | None = Field(
+        default=None, alias="AzureWebJobsStorage__accountName"
+    )
     images_storage_connection: str | None = Field(default=None, alias="IMAGES_STORAGE_CONNECTION")
     images_storage_account_url: str | None = Field(default=None, alias="IMAGES_STORAGE_ACCOUNT_URL")
     images_container: str = Field(
@@ -83,13 +116,16 @@ class Settings(BaseModel):
     azure_openai_endpoint: str | None = Field(default=None, alias="AZURE_OPENAI_ENDPOINT")
     azure_openai_api_key: SecretStr | None = Field(default=None, alias="AZURE_OPENAI_API_KEY")
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
-    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
-    image_models: dict[str, Deployment] = Field(default_factory=dict, alias="IMAGE_MODELS")
-    image_default_model: str = Field(default="dall-e-3", alias="IMAGE_DEFAULT_MODEL")
-    image_source_allowed_hosts: list[str] = Field(
-        default_factory=lambda: ["*.blob.core.windows.net"], alias="IMAGE_SOURCE_ALLOWED_HOSTS"
+    openai_base_url: str = Field(default=OPENAI_DEFAULT_BASE_URL, alias="OPENAI_BASE_URL")
+    # Built from the IMAGE_MODELS JSON (or the defaults) with the endpoints above filled in.
+    image_models: Annotated[dict[str, Deployment], NoDecode] = Field(
+        default_factory=dict, alias="IMAGE_MODELS"
     )
-    image_source_allow_http_hosts: list[str] = Field(
+    image_default_model: str = Field(default="dall-e-3", alias="IMAGE_DEFAULT_MODEL")
+    image_source_allowed_hosts: HostList = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS), alias="IMAGE_SOURCE_ALLOWED_HOSTS"
+    )
+    image_source_allow_http_hosts: HostList = Field(
         default_factory=list, alias="IMAGE_SOURCE_ALLOW_HTTP_HOSTS"
     )
     image_sas_ttl_minutes: int = Field(
@@ -102,13 +138,44 @@ class Settings(BaseModel):
         default=900, ge=10, le=24 * 3600, alias="IMAGE_JOB_DEADLINE_SECONDS"
     )
     image_max_attempts: int = Field(default=6, ge=1, le=50, alias="IMAGE_MAX_ATTEMPTS")
+    # The queue trigger's binding reads `%IMAGE_REQUESTS_QUEUE%`: the host refuses to index the
+    # app without it, so it is required here too (and its poison queue is `{name}-poison`).
+    image_requests_queue: str = Field(alias="IMAGE_REQUESTS_QUEUE", pattern=_QUEUE_NAME)
+    image_results_queue_enabled: bool = Field(default=False, alias="IMAGE_RESULTS_QUEUE_ENABLED")
+    image_results_queue: str = Field(
+        default="image-results", alias="IMAGE_RESULTS_QUEUE", pattern=_QUEUE_NAME
+    )
+    callback_allow_http_hosts: HostList = Field(
+        default_factory=list, alias="CALLBACK_ALLOW_HTTP_HOSTS"
+    )
+    public_base_url_setting: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
+    website_hostname: str | None = Field(default=None, alias="WEBSITE_HOSTNAME")  # set by Azure
+
+    @model_validator(mode="before")
+    @classmethod
+    def _build_models(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            data["IMAGE_MODELS"] = _models_from_env(data)
+        return data
 
     @model_validator(mode="after")
-    def _check_models(self) -> Settings:
+    def _check(self) -> Settings:
+        if not (
+            self.azure_webjobs_storage
+            or self.images_storage_connection
+            or self.images_storage_account_url
+        ):
+            raise SettingsError(
+                "AzureWebJobsStorage",
+                "missing: the images need a storage connection string, or "
+                "IMAGES_STORAGE_ACCOUNT_URL with an identity-based connection",
+            )
         if self.image_default_model not in self.image_models:
-            raise ValueError(
-                f"IMAGE_DEFAULT_MODEL names {self.image_default_model!r}, which is not one of the "
-                f"configured models ({', '.join(sorted(self.image_models))})"
+            raise SettingsError(
+                "IMAGE_DEFAULT_MODEL",
+                f"names {self.image_default_model!r}, which is not one of the configured "
+                f"models ({', '.join(sorted(self.image_models))})",
             )
         return self
 
@@ -116,19 +183,49 @@ class Settings(BaseModel):
     def images_storage(self) -> str:
         """The connection string for the images container (when no account URL is set)."""
         connection = self.images_storage_connection or self.azure_webjobs_storage
-        if connection is None:  # load_settings refuses this combination; kept for type checkers
+        if connection is None:  # _check refuses this combination; kept for type checkers
             raise SettingsError("IMAGES_STORAGE_CONNECTION", "missing")
         return connection
+
+    @property
+    def results_queue(self) -> str | None:
+        """The results queue for a job accepted now, or None when publishing results is off.
+        Starters put it in the job's input, so the orchestrator never reads settings."""
+        return self.image_results_queue if self.image_results_queue_enabled else None
+
+    @property
+    def public_base_url(self) -> str:
+        """The app's public origin: PUBLIC_BASE_URL, else from WEBSITE_HOSTNAME (Azure sets it);
+        empty when neither is known (links are then root-relative)."""
+        explicit = (self.public_base_url_setting or "").strip().rstrip("/")
+        if explicit:
+            return explicit
+        host = (self.website_hostname or "").strip().rstrip("/")
+        if not host:
+            return ""
+        scheme = "http" if host.split(":")[0] in _LOCAL_HOSTS else "https"
+        return f"{scheme}://{host}"
+
+    @property
+    def queue_service_url(self) -> str | None:
+        """The queue endpoint of an identity-based AzureWebJobsStorage, or None."""
+        uri = (self.azure_webjobs_storage_queue_service_uri or "").strip()
+        if uri:
+            return uri
+        account = (self.azure_webjobs_storage_account_name or "").strip()
+        return f"https://{account}.queue.core.windows.net" if account else None
 
     def deployment(self, model: str) -> Deployment:
         return self.image_models[model]
 
 
-def _models_from_env(env: Mapping[str, str]) -> dict[str, Deployment]:
+def _models_from_env(env: Mapping[str, Any]) -> dict[str, Deployment]:
     """IMAGE_MODELS (or the defaults), with each entry's endpoint and api-version filled in."""
     raw = env.get("IMAGE_MODELS")
+    if isinstance(raw, Mapping) and all(isinstance(d, Deployment) for d in raw.values()):
+        return dict(raw)  # already built (a copy of validated settings)
     entries: dict[str, ModelEntry] = {}
-    if raw is None or not raw.strip():
+    if raw is None or not str(raw).strip():
         for name, (family, flavour, default_version) in DEFAULT_MODELS.items():
             entries[name] = ModelEntry(
                 deployment=name, family=family, flavour=flavour, api_version=default_version
@@ -152,8 +249,10 @@ def _models_from_env(env: Mapping[str, str]) -> dict[str, Deployment]:
                     "IMAGE_MODELS", f"model {name!r}: {where}: {first['msg']}"
                 ) from None
 
-    azure_endpoint = (env.get("AZURE_OPENAI_ENDPOINT") or "").strip().rstrip("/") or None
-    openai_base = (env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or OPENAI_DEFAULT_BASE_URL
+    azure_endpoint = str(env.get("AZURE_OPENAI_ENDPOINT") or "").strip().rstrip("/") or None
+    openai_base = (
+        str(env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or OPENAI_DEFAULT_BASE_URL
+    )
     models: dict[str, Deployment] = {}
     for name, entry in entries.items():
         endpoint = entry.endpoint.rstrip("/") if entry.endpoint else None
@@ -185,40 +284,19 @@ def _models_from_env(env: Mapping[str, str]) -> dict[str, Deployment]:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting; raise SettingsError naming the first bad one."""
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {k: v for k, v in env.items() if k in _ALIASES and v != ""}
-    values["IMAGE_MODELS"] = _models_from_env(env)
-    for key, default in (
-        ("IMAGE_SOURCE_ALLOWED_HOSTS", ["*.blob.core.windows.net"]),
-        ("IMAGE_SOURCE_ALLOW_HTTP_HOSTS", []),
-    ):
-        values[key] = _csv(env.get(key), default)
-    if not any(
-        values.get(name)
-        for name in (
-            "AzureWebJobsStorage",
-            "IMAGES_STORAGE_CONNECTION",
-            "IMAGES_STORAGE_ACCOUNT_URL",
-        )
-    ):
-        raise SettingsError(
-            "AzureWebJobsStorage",
-            "missing: the images need a storage connection string, or "
-            "IMAGES_STORAGE_ACCOUNT_URL with an identity-based connection",
-        )
+    """Read and validate every setting (from the environment, or from `env` when given); raise
+    SettingsError naming the first bad one."""
     try:
-        return Settings.model_validate(values)
+        if env is None:
+            return Settings()  # type: ignore[call-arg]  # required fields come from the env
+        return Settings.model_validate({k: v for k, v in env.items() if v != ""})
     except ValidationError as exc:
         first = exc.errors()[0]
-        setting = str(first["loc"][0]) if first["loc"] else "IMAGE_DEFAULT_MODEL"
+        setting = str(first["loc"][0]) if first["loc"] else "settings"
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             msg = "missing (required)"
         raise SettingsError(setting, msg) from None
-
-
-_ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
 
 
 @lru_cache(maxsize=1)

@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from devstack.durable.engine import status_json
 from devstack.durable.history import public_history
+from devstack.durable.status import status_json
 from devstack.durable.store import Store
 
 

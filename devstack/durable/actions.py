@@ -3,7 +3,8 @@
 The SDK (schema V2/V3) answers with ``actions[0]`` listing every action of the execution so far,
 compound actions (WhenAll/WhenAny) holding their children. Task ids are handed out one per atomic
 action in that flattened order, external-event waits excepted (they are matched by name), which is
-exactly the order in which the SDK numbers its tasks.
+exactly the order in which the SDK numbers its tasks. Action kinds are the SDK's own
+``ActionType``.
 """
 
 from __future__ import annotations
@@ -12,32 +13,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from azure.durable_functions.models.actions import ActionType
+
+from devstack.durable.history import pascal_case
+
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 
-CALL_ACTIVITY = 0
-CALL_ACTIVITY_WITH_RETRY = 1
-CALL_SUB_ORCHESTRATOR = 2
-CALL_SUB_ORCHESTRATOR_WITH_RETRY = 3
-CONTINUE_AS_NEW = 4
-CREATE_TIMER = 5
-WAIT_FOR_EXTERNAL_EVENT = 6
-WHEN_ANY = 11
-WHEN_ALL = 12
-
-UNSUPPORTED_NAMES = {
-    7: "CallEntity",
-    8: "CallHttp",
-    9: "SignalEntity",
-}
 SUPPORTED = {
-    CALL_ACTIVITY,
-    CALL_ACTIVITY_WITH_RETRY,
-    CALL_SUB_ORCHESTRATOR,
-    CALL_SUB_ORCHESTRATOR_WITH_RETRY,
-    CONTINUE_AS_NEW,
-    CREATE_TIMER,
-    WAIT_FOR_EXTERNAL_EVENT,
+    ActionType.CALL_ACTIVITY,
+    ActionType.CALL_ACTIVITY_WITH_RETRY,
+    ActionType.CALL_SUB_ORCHESTRATOR,
+    ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
+    ActionType.CONTINUE_AS_NEW,
+    ActionType.CREATE_TIMER,
+    ActionType.WAIT_FOR_EXTERNAL_EVENT,
 }
+COMPOUND = (ActionType.WHEN_ANY, ActionType.WHEN_ALL)
 
 
 @dataclass
@@ -55,7 +46,7 @@ def flatten(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Atomic actions in task-id order (compound children in order, recursively)."""
     flat: list[dict[str, Any]] = []
     for action in actions:
-        if action.get("actionType") in (WHEN_ANY, WHEN_ALL):
+        if action.get("actionType") in COMPOUND:
             flat.extend(flatten(action.get("compoundActions") or []))
         else:
             flat.append(action)
@@ -100,11 +91,18 @@ def parse_failure(exc: BaseException) -> Outcome:
     return Outcome(error=text or type(exc).__name__)
 
 
+def _sdk_name(kind: int) -> str | None:
+    try:
+        return pascal_case(ActionType(kind).name)
+    except ValueError:
+        return None
+
+
 def unsupported_reason(action: dict[str, Any]) -> str | None:
     kind = action.get("actionType")
     if kind in SUPPORTED:
         return None
-    name = UNSUPPORTED_NAMES.get(kind) if isinstance(kind, int) else None
+    name = _sdk_name(kind) if isinstance(kind, int) else None
     label = f"{kind} ({name})" if name else f"{kind!r}"
     return (
         f"Durable action type {label} is not supported by the devstack Durable engine "

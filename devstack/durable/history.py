@@ -3,41 +3,28 @@
 Two renderings of one event list: the replay form (integer ``EventType``, ``IsPlayed``, JSON-in-JSON
 payloads) goes to the orchestrator; the public form (string ``EventType``, scheduling events folded
 into their completions, parsed results) is what ``showHistory=true`` answers, as the real extension
-does in ``DurableOrchestrationClient.GetDurableOrchestrationStatusAsync``.
+does in ``DurableOrchestrationClient.GetDurableOrchestrationStatusAsync``. Event kinds are the
+SDK's own ``HistoryEventType``, so the numbers cannot drift from what it replays.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from enum import IntEnum
 from typing import Any
+
+from azure.durable_functions.models.history import HistoryEventType
 
 Event = dict[str, Any]
 
 
-class EventType(IntEnum):
-    ExecutionStarted = 0
-    ExecutionCompleted = 1
-    ExecutionFailed = 2
-    ExecutionTerminated = 3
-    TaskScheduled = 4
-    TaskCompleted = 5
-    TaskFailed = 6
-    SubOrchestrationInstanceCreated = 7
-    SubOrchestrationInstanceCompleted = 8
-    SubOrchestrationInstanceFailed = 9
-    TimerCreated = 10
-    TimerFired = 11
-    OrchestratorStarted = 12
-    OrchestratorCompleted = 13
-    EventSent = 14
-    EventRaised = 15
-    ContinueAsNew = 16
-    GenericEvent = 17
-    HistoryState = 18
-    ExecutionSuspended = 19
-    ExecutionResumed = 20
+def pascal_case(sdk_name: str) -> str:
+    """``TASK_SCHEDULED`` -> ``TaskScheduled``: the SDK's enum member names as the extension spells
+    them in the status API and in error messages."""
+    return "".join(part.capitalize() for part in sdk_name.split("_"))
+
+
+PUBLIC_NAMES = {kind: pascal_case(kind.name) for kind in HistoryEventType}
 
 
 def iso_precise(ts: float) -> str:
@@ -58,7 +45,7 @@ def parse_iso(value: str) -> float:
     return dt.timestamp()
 
 
-def event(kind: EventType, ts: float, event_id: int = -1, **fields: Any) -> Event:
+def event(kind: HistoryEventType, ts: float, event_id: int = -1, **fields: Any) -> Event:
     """A replay-form event; ``IsPlayed`` is set per episode when the context is built."""
     return {
         "EventType": int(kind),
@@ -88,31 +75,34 @@ _STATUS_NAMES = {
 
 def public_history(events: list[Event], show_output: bool) -> list[Event]:
     """The ``historyEvents`` array the status API returns."""
-    scheduled: dict[tuple[str, int], tuple[int, Event]] = {}
+    scheduled: dict[tuple[HistoryEventType, int], tuple[int, Event]] = {}
     drop: set[int] = set()
     out: list[Event | None] = []
     for i, raw in enumerate(events):
         item = dict(raw)
-        kind = EventType(item["EventType"])
-        item["EventType"] = kind.name
-        if kind in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
+        kind = HistoryEventType(item["EventType"])
+        item["EventType"] = PUBLIC_NAMES[kind]
+        if kind in (HistoryEventType.ORCHESTRATOR_STARTED, HistoryEventType.ORCHESTRATOR_COMPLETED):
             drop.add(i)
-        elif kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
-            scheduled[(kind.name, item["EventId"])] = (i, raw)
+        elif kind in (
+            HistoryEventType.TASK_SCHEDULED,
+            HistoryEventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        ):
+            scheduled[(kind, item["EventId"])] = (i, raw)
             item.pop("Input", None)
             item.pop("Version", None)
         elif kind in (
-            EventType.TaskCompleted,
-            EventType.TaskFailed,
-            EventType.SubOrchestrationInstanceCompleted,
-            EventType.SubOrchestrationInstanceFailed,
+            HistoryEventType.TASK_COMPLETED,
+            HistoryEventType.TASK_FAILED,
+            HistoryEventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+            HistoryEventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
         ):
-            prefix = (
-                "TaskScheduled"
-                if kind in (EventType.TaskCompleted, EventType.TaskFailed)
-                else "SubOrchestrationInstanceCreated"
+            scheduled_kind = (
+                HistoryEventType.TASK_SCHEDULED
+                if kind in (HistoryEventType.TASK_COMPLETED, HistoryEventType.TASK_FAILED)
+                else HistoryEventType.SUB_ORCHESTRATION_INSTANCE_CREATED
             )
-            found = scheduled.get((prefix, item.get("TaskScheduledId", -2)))
+            found = scheduled.get((scheduled_kind, item.get("TaskScheduledId", -2)))
             if found is not None:
                 idx, sched = found
                 item["ScheduledTime"] = sched["Timestamp"]
@@ -124,11 +114,11 @@ def public_history(events: list[Event], show_output: bool) -> list[Event]:
                     item["Result"] = _parse_json_text(item["Result"])
                 else:
                     item.pop("Result")
-        elif kind is EventType.ExecutionStarted:
+        elif kind is HistoryEventType.EXECUTION_STARTED:
             item["FunctionName"] = item.pop("Name", None)
             for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags", "Input"):
                 item.pop(key, None)
-        elif kind is EventType.ExecutionCompleted:
+        elif kind is HistoryEventType.EXECUTION_COMPLETED:
             item["OrchestrationStatus"] = _STATUS_NAMES.get(
                 item.get("OrchestrationStatus", ""), item.get("OrchestrationStatus")
             )
@@ -136,9 +126,9 @@ def public_history(events: list[Event], show_output: bool) -> list[Event]:
                 item["Result"] = _parse_json_text(item.get("Result"))
             else:
                 item.pop("Result", None)
-        elif kind is EventType.TimerFired:
+        elif kind is HistoryEventType.TIMER_FIRED:
             item.pop("TimerId", None)
-        elif kind in (EventType.EventRaised, EventType.ExecutionTerminated):
+        elif kind in (HistoryEventType.EVENT_RAISED, HistoryEventType.EXECUTION_TERMINATED):
             item.pop("Input", None)
         item.pop("EventId", None)
         item.pop("IsPlayed", None)

@@ -2,20 +2,77 @@
 
 Status codes and bodies follow what azure-functions-durable's DurableOrchestrationClient expects
 (see the contract §3): the SDK reads ``response.json()`` of every answer, so error bodies are
-JSON too, and 404 on a status read is an empty body.
+JSON too, and 404 on a status read is an empty body. The durableClient binding JSON lives here
+too: it is this API's address book for the client SDK.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from typing import Any
 
 from aiohttp import web
 
-from devstack.durable.engine import RUNTIME_STATUSES, EngineError, normalise_json_body
+from devstack.durable.client import InstanceClient
+from devstack.durable.errors import EngineError
 from devstack.durable.history import parse_iso
+from devstack.durable.status import RUNTIME_STATUSES
 
-if TYPE_CHECKING:
-    from devstack.durable.engine import DurableEngine
+DEFAULT_PREFIX = "/runtime/webhooks/durabletask"
+
+
+def normalise_json_body(raw: bytes) -> str | None:
+    """Client bodies are JSON encoded twice (the SDK posts ``json=json.dumps(x)``): return the
+    inner JSON text. A body encoded once (curl) is accepted too."""
+    if not raw.strip():
+        return None
+    try:
+        outer = json.loads(raw)
+    except ValueError as exc:
+        raise EngineError(400, "Only application/json request content is supported") from exc
+    if isinstance(outer, str):
+        try:
+            json.loads(outer)
+        except ValueError:
+            return json.dumps(outer)
+        return outer
+    return json.dumps(outer)
+
+
+def client_binding_json(base_url: str, prefix: str, task_hub: str) -> str:
+    """The durableClient binding value: where the client SDK finds this API under ``base_url``."""
+    base = base_url.rstrip("/") + prefix
+    qs = f"taskHub={task_hub}&connection=Storage"
+    inst = f"{base}/instances/INSTANCEID"
+    return json.dumps(
+        {
+            "taskHubName": task_hub,
+            "creationUrls": {
+                "createNewInstancePostUri": f"{base}/orchestrators/{{functionName}}"
+                f"[/{{instanceId}}]?{qs}",
+                "createAndWaitOnNewInstancePostUri": f"{base}/orchestrators/"
+                f"{{functionName}}[/{{instanceId}}]?timeout={{timeoutInSeconds}}"
+                f"&pollingInterval={{intervalInSeconds}}&{qs}",
+            },
+            "managementUrls": {
+                "id": "INSTANCEID",
+                "statusQueryGetUri": f"{inst}?{qs}",
+                "sendEventPostUri": f"{inst}/raiseEvent/{{eventName}}?{qs}",
+                "terminatePostUri": f"{inst}/terminate?reason={{text}}&{qs}",
+                "rewindPostUri": f"{inst}/rewind?reason={{text}}&{qs}",
+                "purgeHistoryDeleteUri": f"{inst}?{qs}",
+                "restartPostUri": f"{inst}/restart?{qs}",
+                "suspendPostUri": f"{inst}/suspend?reason={{text}}&{qs}",
+                "resumePostUri": f"{inst}/resume?reason={{text}}&{qs}",
+            },
+            "baseUrl": base,
+            "requiredQueryStringParameters": qs,
+            "rpcBaseUrl": base + "/",
+            "httpBaseUrl": "",
+            "maxGrpcMessageSizeInBytes": 0,
+            "grpcHttpClientTimeout": "00:01:40",
+        }
+    )
 
 
 def _flag(request: web.Request, name: str, default: bool) -> bool:
@@ -57,7 +114,7 @@ def _error(exc: EngineError) -> web.Response:
     )
 
 
-def add_routes(engine: DurableEngine, app: web.Application, prefix: str) -> None:
+def add_routes(engine: InstanceClient, app: web.Application, prefix: str) -> None:
     """Register the handlers on ``app``; the SDK's rpcBaseUrl is ``<origin><prefix>/``."""
 
     def handler(fn: Any) -> Any:
@@ -209,4 +266,4 @@ def add_routes(engine: DurableEngine, app: web.Application, prefix: str) -> None
     app.router.add_get(prefix + "/_devstack/instances/{instance_id}/metrics", metrics)
 
 
-__all__ = ["add_routes"]
+__all__ = ["DEFAULT_PREFIX", "add_routes", "client_binding_json", "normalise_json_body"]

@@ -134,6 +134,11 @@ def _loads_opt(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def json_text_or_none(value: Any) -> str | None:
+    """A value for a nullable JSON text column: ``None`` stays SQL NULL."""
+    return None if value is None else json.dumps(value)
+
+
 class Store:
     """One connection, used only from the engine's event loop thread."""
 
@@ -272,7 +277,7 @@ class Store:
                 execution_id,
                 kind,
                 json.dumps(ev),
-                None if retry is None else json.dumps(retry),
+                json_text_or_none(retry),
             ),
         )
 
@@ -325,7 +330,7 @@ class Store:
                 task_id,
                 name,
                 input_json,
-                None if retry is None else json.dumps(retry),
+                json_text_or_none(retry),
             ),
         )
 
@@ -369,7 +374,7 @@ class Store:
                 timer_id,
                 fire_at,
                 fire_at_text,
-                None if retry is None else json.dumps(retry),
+                json_text_or_none(retry),
             ),
         )
 

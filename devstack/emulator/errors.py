@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -204,7 +203,3 @@ def _rfc1123(se: str | None) -> str:
     except ValueError:
         return se or ""
     return parsed.strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
-def unix_now() -> int:
-    return int(time.time())

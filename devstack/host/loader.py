@@ -40,7 +40,6 @@ HTTP_TRIGGER = "httptrigger"
 QUEUE_TRIGGER = "queuetrigger"
 ORCHESTRATION_TRIGGER = "orchestrationtrigger"
 ACTIVITY_TRIGGER = "activitytrigger"
-ENTITY_TRIGGER = "entitytrigger"
 DURABLE_CLIENT = "durableclient"
 SUPPORTED_TRIGGERS = {HTTP_TRIGGER, QUEUE_TRIGGER, ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER}
 
@@ -285,10 +284,6 @@ class LoadedApp:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def load_app(app_dir: Path, module_name: str = "function_app") -> LoadedApp:
-    return LoadedApp(app_dir, module_name=module_name)
 
 
 def as_http_response(result: Any) -> func.HttpResponse:

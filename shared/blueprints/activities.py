@@ -1,15 +1,10 @@
 """The activities of the image job: the only code that talks to the image API and Blob Storage.
 
-Each takes and returns small JSON. An image-API failure is *returned*, never raised, and never
-slept on:
-
-    {"outcome": "ok", ...}                                       success
-    {"outcome": "retry", "retry_after": s | None, "code", "message"}  throttled / unavailable
-    {"outcome": "error", "code", "message"}                      terminal (content filter, 400, ...)
-
-so the orchestrator decides, on a durable timer, whether and when to try again. Images are
-written to Blob Storage here (base64 ones decoded as the reply streams in, URL ones copied), and
-only the blob's name and facts go back to history.
+Each validates its input with its contract model (shared/orchestration/contracts.py) and answers
+`Ok` / `Retry` / `Failed` as JSON. An image-API failure is *returned*, never raised, and never
+slept on, so the orchestrator decides, on a durable timer, whether and when to try again. Images
+are written to Blob Storage here (base64 ones decoded as the reply streams in, URL ones copied),
+and only the blob's name and facts go back to history.
 """
 
 from __future__ import annotations
@@ -21,27 +16,22 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+import azure.durable_functions as df
+from pydantic import ValidationError
+
 from shared.blueprints.deps import runtime
+from shared.blueprints.registration import activity
 from shared.imaging.errors import safe_message
-from shared.imaging.types import (
-    Deployment,
-    GenerationParams,
-    ImageApiError,
-    OperationStatus,
-)
+from shared.imaging.types import Deployment, ImageApiError, OperationStatus
+from shared.orchestration import contracts as c
 from shared.orchestration.polling import DurationEstimate
 from shared.settings import SettingsError
 from shared.storage.formats import ImageFormat
 from shared.storage.store import StagedImage
 
-GENERATE = "generate_images"
-PERSIST = "persist_image"
-SUBMIT = "submit_operation"
-POLL = "poll_operation"
-DELETE = "delete_operation"
-
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
+bp = df.Blueprint()
 
 # How long DALL-E 2 operations of each deployment took, learnt from polls; process memory only
 # (activities may keep state, the orchestrator may not). See `DurationEstimate`.
@@ -50,89 +40,79 @@ _durations: defaultdict[str, DurationEstimate] = defaultdict(DurationEstimate)
 
 def _failure(exc: ImageApiError) -> Json:
     if exc.retryable:
-        return {
-            "outcome": "retry",
-            "retry_after": exc.retry_after_s,
-            "code": exc.code.value,
-            "message": exc.message,
-        }
-    return {"outcome": "error", "code": exc.code.value, "message": exc.message}
+        retry = c.Retry(code=exc.code.value, message=exc.message, retry_after=exc.retry_after_s)
+        return c.dump(retry)
+    return c.dump(c.Failed(code=exc.code.value, message=exc.message))
 
 
-def _crash(activity: str, exc: Exception) -> Json:
+def _crash(name: str, exc: Exception) -> Json:
     """An unexpected exception, logged with its frames and a redacted message (messages may hold
     signed URLs); the result carries the type only."""
     if isinstance(exc, SettingsError):
-        return {"outcome": "error", "code": "configuration_error", "message": str(exc)}
+        return c.dump(c.Failed(code="configuration_error", message=str(exc)))
+    if isinstance(exc, ValidationError):  # the orchestrator sent what this activity cannot read
+        log.error("activity %s got an invalid input: %s", name, safe_message(str(exc)))
+        return c.dump(c.Failed(code="internal_error", message=f"{name} got an invalid input"))
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error(
         "activity %s failed unexpectedly: %s: %s\n%s",
-        activity,
+        name,
         type(exc).__name__,
         safe_message(str(exc)),
         frames,
     )
-    return {
-        "outcome": "error",
-        "code": "internal_error",
-        "message": f"{activity} failed unexpectedly ({type(exc).__name__})",
-    }
+    return c.dump(
+        c.Failed(
+            code="internal_error",
+            message=f"{name} failed unexpectedly ({type(exc).__name__})",
+        )
+    )
 
 
-def _metadata(payload: Json, revised_prompt: str | None) -> dict[str, str | None]:
-    params = payload.get("params") or {}
+def _metadata(job: c.JobBlobs, revised_prompt: str | None) -> dict[str, str | None]:
+    prompt, size = job.described
     return {
-        "job_id": payload["job_id"],
-        "model": payload.get("model"),
-        "prompt": payload.get("prompt") or params.get("prompt"),
+        "job_id": job.job_id,
+        "model": job.model,
+        "prompt": prompt,
         "revised_prompt": revised_prompt,
-        "size": payload.get("size") or params.get("size"),
+        "size": size,
     }
 
 
-def _record(stored: Any, index: int, revised_prompt: str | None) -> Json:
-    return {**stored.model_dump(mode="json"), "index": index, "revised_prompt": revised_prompt}
+def _indexed(stored: Any, index: int) -> c.IndexedImage:
+    return c.IndexedImage(**stored.model_dump(), index=index)
 
 
-def _deployment(payload: Json) -> Deployment:
+def _deployment(model: str) -> Deployment:
     """The deployment an activity talks to: named by `model` and resolved from this worker's
-    settings (so history does not repeat it), or given whole by inputs of older jobs."""
-    if payload.get("deployment") is not None:
-        return Deployment.model_validate(payload["deployment"])
-    name = str(payload["model"])
+    settings, so history does not repeat it."""
     try:
-        return runtime().settings.deployment(name)
+        return runtime().settings.deployment(model)
     except KeyError:
-        raise SettingsError("IMAGE_MODELS", f"model {name!r} is not configured") from None
+        raise SettingsError("IMAGE_MODELS", f"model {model!r} is not configured") from None
 
 
-async def _store_url(payload: Json, index: int, url: str, revised: str | None) -> Json:
+async def _store_url(job: c.JobBlobs, source: c.ImageSource) -> c.IndexedImage:
     rt = runtime()
-    created = datetime.fromisoformat(payload["created"])
-    name = rt.store.blob_name(payload["job_id"], created, index, "png")
-    stored = await rt.store.copy_from_url(
-        url, name, _metadata(payload, revised), rt.http, rt.policy
-    )
-    return _record(stored, index, revised)
+    created = datetime.fromisoformat(job.created)
+    name = rt.store.blob_name(job.job_id, created, source.index, "png")
+    meta = _metadata(job, source.revised_prompt)
+    stored = await rt.store.copy_from_url(source.url, name, meta, rt.http, rt.policy)
+    return _indexed(stored, source.index)
 
 
-async def _store_sources(payload: Json, sources: list[Json]) -> tuple[list[Json], list[Json]]:
-    """Copy URL images at once, in parallel: (stored records, sources still to copy). A copy that
-    fails is left to `persist_image`, which the orchestrator retries on its own, so a flaky
-    download never costs a second generation."""
+async def _store_sources(job: c.JobBlobs, sources: list[c.ImageSource]) -> c.Generated:
+    """Copy URL images at once, in parallel: the stored records, and the sources still to copy.
+    A copy that fails is left to `persist_image`, which the orchestrator retries on its own, so
+    a flaky download never costs a second generation."""
     if not sources:
-        return [], []
-    results = await asyncio.gather(
-        *(
-            _store_url(payload, int(s["index"]), str(s["url"]), s.get("revised_prompt"))
-            for s in sources
-        ),
-        return_exceptions=True,
-    )
-    stored: list[Json] = []
-    left: list[Json] = []
+        return c.Generated()
+    results = await asyncio.gather(*(_store_url(job, s) for s in sources), return_exceptions=True)
+    stored: list[c.IndexedImage] = []
+    left: list[c.ImageSource] = []
     for source, result in zip(sources, results, strict=True):
-        if isinstance(result, dict):
+        if isinstance(result, c.IndexedImage):
             stored.append(result)
         elif isinstance(result, Exception):
             if not isinstance(result, ImageApiError):
@@ -140,146 +120,130 @@ async def _store_sources(payload: Json, sources: list[Json]) -> tuple[list[Json]
             left.append(source)
         else:  # a BaseException such as cancellation
             raise result
-    return stored, left
+    return c.Generated(images=stored, sources=left)
 
 
+@activity(bp, c.GENERATE)
 async def generate_images(payload: Json) -> Json:
     """Generate and store: base64 images are decoded into Blob Storage as the reply streams in,
     URL images are copied at once; a URL copy that fails goes back as a source for
-    `persist_image`.
-
-    Input: {job_id, model, created, params, first_index, prompt?}.
-    Ok: {"images": [stored image + index + revised_prompt],
-         "sources": [{index, url, revised_prompt}]}.
-    """
+    `persist_image`. Input `GenerateInput`, payload `Generated`."""
     try:
+        job = c.GenerateInput.model_validate(payload)
         rt = runtime()
-        params = GenerationParams.model_validate(payload["params"])
-        first = int(payload.get("first_index", 0))
-        created = datetime.fromisoformat(payload["created"])
+        params = job.params
+        created = datetime.fromisoformat(job.created)
         staged: dict[int, StagedImage] = {}
 
         async def open_sink(ordinal: int) -> StagedImage:
             def name_for(fmt: ImageFormat) -> str:
-                return rt.store.blob_name(payload["job_id"], created, first + ordinal, fmt.ext)
+                return rt.store.blob_name(job.job_id, created, job.first_index + ordinal, fmt.ext)
 
             staged[ordinal] = await rt.store.open_staged(name_for, rt.policy.max_bytes)
             return staged[ordinal]
 
-        images = await rt.client(_deployment(payload)).generate_streamed(params, open_sink)
-        stored: list[Json] = []
-        sources: list[Json] = []
+        images = await rt.client(_deployment(job.model)).generate_streamed(params, open_sink)
+        stored: list[c.IndexedImage] = []
+        sources: list[c.ImageSource] = []
         for offset, image in enumerate(images[: params.n]):
             if image.streamed is not None:
-                index = first + image.streamed
                 if image.streamed >= params.n:
                     continue
-                meta = _metadata(payload, image.revised_prompt)
-                record = await staged[image.streamed].commit(meta)
-                stored.append(_record(record, index, image.revised_prompt))
+                record = await staged[image.streamed].commit(_metadata(job, image.revised_prompt))
+                stored.append(_indexed(record, job.first_index + image.streamed))
             elif image.url:
                 sources.append(
-                    {
-                        "index": first + offset,
-                        "url": image.url,
-                        "revised_prompt": image.revised_prompt,
-                    }
+                    c.ImageSource(
+                        index=job.first_index + offset,
+                        url=image.url,
+                        revised_prompt=image.revised_prompt,
+                    )
                 )
-        copied, left = await _store_sources(payload, sources)
-        return {"outcome": "ok", "images": stored + copied, "sources": left}
+        copied = await _store_sources(job, sources)
+        return c.ok(c.Generated(images=stored + copied.images, sources=copied.sources))
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(GENERATE, exc)
+        return _crash(c.GENERATE, exc)
 
 
+@activity(bp, c.PERSIST)
 async def persist_image(payload: Json) -> Json:
     """Copy one generated image from the service's URL into our container (when the activity
-    that got the URL could not).
-
-    Input: {job_id, model, created, prompt, index, url, revised_prompt}. Ok: {"image": {...}}.
-    """
+    that got the URL could not). Input `PersistInput`, payload `Persisted`."""
     try:
-        index = int(payload["index"])
-        revised = payload.get("revised_prompt")
-        return {"outcome": "ok", "image": await _store_url(payload, index, payload["url"], revised)}
+        job = c.PersistInput.model_validate(payload)
+        source = c.ImageSource(index=job.index, url=job.url, revised_prompt=job.revised_prompt)
+        return c.ok(c.Persisted(image=await _store_url(job, source)))
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(PERSIST, exc)
+        return _crash(c.PERSIST, exc)
 
 
+@activity(bp, c.SUBMIT)
 async def submit_operation(payload: Json) -> Json:
-    """DALL-E 2: start an operation. Input: {model, params}. Ok: {"operation_url", "expected_s"
-    (the deployment's learnt duration, as `poll_operation` answers it, so even the first poll
-    can be paced by it)}."""
+    """DALL-E 2: start an operation. Input `SubmitInput`, payload `Submitted` (with the
+    deployment's learnt duration, as `poll_operation` answers it, so even the first poll can be
+    paced by it)."""
     try:
-        deployment = _deployment(payload)
-        params = GenerationParams.model_validate(payload["params"])
-        url = await runtime().client(deployment).submit(params)
-        return {
-            "outcome": "ok",
-            "operation_url": url,
-            "expected_s": _durations[deployment.name].value(),
-        }
+        job = c.SubmitInput.model_validate(payload)
+        deployment = _deployment(job.model)
+        url = await runtime().client(deployment).submit(job.params)
+        expected = _durations[deployment.name].value()
+        return c.ok(c.Submitted(operation_url=url, expected_s=expected))
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(SUBMIT, exc)
+        return _crash(c.SUBMIT, exc)
 
 
+@activity(bp, c.POLL)
 async def poll_operation(payload: Json) -> Json:
     """DALL-E 2: poll once; when the operation succeeded, store its images at once (saving the
-    orchestrator a round trip).
-
-    Input: {model, operation_url, elapsed_s, running_until_s, job_id, created, prompt, size,
-    n}: `elapsed_s` is when (seconds after the submit, in the orchestrator's time) this poll was
-    made, `running_until_s` when the last poll that saw the operation still queued or running
-    was. On success the operation's duration is learnt as the middle of those bounds.
-    Ok: {"status", "retry_after", "expected_s" (the deployment's learnt duration, or None),
-    "error" (when failed), and when succeeded "images" (stored) and "sources" (images still to
-    copy, for `persist_image`)}.
-    """
+    orchestrator a round trip) and learn the operation's duration as the middle of the bounds
+    the input gives. Input `PollInput`, payload `Polled`."""
     try:
-        deployment = _deployment(payload)
-        state = await runtime().client(deployment).get_operation(payload["operation_url"])
-        result: Json = {
-            "outcome": "ok",
-            "status": state.status.value,
-            "retry_after": state.retry_after_s,
-        }
+        job = c.PollInput.model_validate(payload)
+        deployment = _deployment(job.model)
+        state = await runtime().client(deployment).get_operation(job.operation_url)
+        stored = c.Generated()
         if state.status is OperationStatus.SUCCEEDED:
-            _durations[deployment.name].add_bounds(
-                float(payload.get("running_until_s") or 0.0),
-                float(payload.get("elapsed_s") or 0.0),
-            )
-            n = int(payload.get("n") or len(state.images))
+            _durations[deployment.name].add_bounds(job.running_until_s, job.elapsed_s)
             sources = [
-                {"index": i, "url": image.url, "revised_prompt": image.revised_prompt}
-                for i, image in enumerate(state.images[:n])
+                c.ImageSource(index=i, url=image.url, revised_prompt=image.revised_prompt)
+                for i, image in enumerate(state.images[: job.n])
                 if image.url
             ]
-            if "job_id" in payload:
-                result["images"], sources = await _store_sources(payload, sources)
-            result["sources"] = sources
+            stored = await _store_sources(job, sources)
+        error = None
         if state.error is not None:
-            result["error"] = {"code": state.error.code.value, "message": state.error.message}
-        result["expected_s"] = _durations[deployment.name].value()
-        return result
+            error = c.OperationError(code=state.error.code.value, message=state.error.message)
+        polled = c.Polled(
+            status=state.status.value,
+            retry_after=state.retry_after_s,
+            expected_s=_durations[deployment.name].value(),
+            error=error,
+            images=stored.images,
+            sources=stored.sources,
+        )
+        return c.ok(polled)
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(POLL, exc)
+        return _crash(c.POLL, exc)
 
 
+@activity(bp, c.DELETE)
 async def delete_operation(payload: Json) -> Json:
-    """DALL-E 2: delete a finished operation. Best effort: always "ok", with `deleted`."""
+    """DALL-E 2: delete a finished operation. Best effort: always `Ok`, saying whether it was
+    deleted. Input `DeleteInput`, payload `Deleted`."""
     try:
-        deployment = _deployment(payload)
-        await runtime().client(deployment).delete_operation(payload["operation_url"])
-        return {"outcome": "ok", "deleted": True}
+        job = c.DeleteInput.model_validate(payload)
+        await runtime().client(_deployment(job.model)).delete_operation(job.operation_url)
+        return c.ok(c.Deleted(deleted=True))
     except ImageApiError as exc:
-        return {"outcome": "ok", "deleted": False, "code": exc.code.value, "message": exc.message}
+        return c.ok(c.Deleted(deleted=False, code=exc.code.value, message=exc.message))
     except Exception as exc:
         log.warning("deleting the operation failed: %s", type(exc).__name__)
-        return {"outcome": "ok", "deleted": False, "code": type(exc).__name__}
+        return c.ok(c.Deleted(deleted=False, code=type(exc).__name__))

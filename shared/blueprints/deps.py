@@ -4,6 +4,10 @@ Importing function_app.py must do no I/O and read no settings, so nothing here i
 time. One pooled httpx.AsyncClient, one async blob client and one credential serve every activity
 and HTTP call of the process. aiohttp/httpx connections belong to the event loop that opened them,
 so the objects are kept per running loop (the Functions worker has one; tests may have several).
+
+The SDKs behind them (httpx, azure-storage-blob, azure-identity, the flavour clients) are imported
+when the first Runtime is built, not with this module: every cold start imports this module, and
+the worker should not pay for clients before its first call needs them.
 """
 
 from __future__ import annotations
@@ -13,18 +17,26 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
-
-from shared.imaging import Auth, client_for
+from shared.imaging.auth import Auth
 from shared.imaging.types import Deployment, ErrorCode, Flavour, ImageApiClient, ImageApiError
 from shared.settings import Settings, get_settings
-from shared.storage import DownloadPolicy, ImageStore
 
 if TYPE_CHECKING:
+    import httpx
     from azure.core.credentials_async import AsyncTokenCredential
 
-HTTP_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=15.0)
-HTTP_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
+    from shared.storage.policy import DownloadPolicy
+    from shared.storage.store import ImageStore
+
+
+def _http_client() -> httpx.AsyncClient:
+    import httpx
+
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=15.0),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+        follow_redirects=False,
+    )
 
 
 @dataclass
@@ -72,6 +84,8 @@ class Runtime:
     def client(self, deployment: Deployment) -> ImageApiClient:
         client = self._clients.get(deployment.name)
         if client is None or client.deployment != deployment:
+            from shared.imaging.factory import client_for
+
             client = client_for(deployment, self.http, self.auth_for(deployment))
             self._clients[deployment.name] = client
         return client
@@ -89,7 +103,10 @@ _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, follow_redirects=False)
+    from shared.storage.policy import DownloadPolicy
+    from shared.storage.store import ImageStore
+
+    http = _http_client()
     credential: AsyncTokenCredential | None = None
     if settings.images_storage_account_url:
         from azure.identity.aio import DefaultAzureCredential

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +23,7 @@ import azure.functions as func
 from shared.blueprints.deps import runtime
 from shared.blueprints.jobs import new_job_input
 from shared.blueprints.orchestration import ORCHESTRATOR
+from shared.ids import is_job_id
 from shared.models import (
     ApiError,
     ApiErrorBody,
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 2
 MAX_RETRY_AFTER_S = 30
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _IDEMPOTENCY_NS = uuid.UUID("5d0f4b8e-3f49-4a7c-9a8e-0c2f1d1c6a11")
 _RUNNING = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
 
@@ -149,7 +148,9 @@ async def start_image_job(
     """`POST /api/images`: validate, then start (or find) the job."""
     try:
         settings = get_settings()
-        request = parse_body(req.get_body() or b"")
+        request = parse_body(
+            req.get_body() or b"", callback_http_hosts=settings.callback_allow_http_hosts
+        )
         valid = validate_request(request, settings.image_models, settings.image_default_model)
     except RequestError as exc:
         return _json(exc.status, exc.body())
@@ -276,7 +277,7 @@ async def _lookup(
     client: df.DurableOrchestrationClient, instance_id: str
 ) -> tuple[str | None, Any, JobOutput | None]:
     """(runtime status, custom status, parsed output) — runtime status None for an unknown id."""
-    if not _ID.match(instance_id):
+    if not is_job_id(instance_id):
         return None, None, None
     status = await client.get_status(instance_id)
     if status.runtime_status is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.models import ImageRequest, JobInput, ValidatedRequest
-from shared.notify.activities import results_queue_name
 from shared.settings import Settings
 
 
@@ -26,5 +25,5 @@ def new_job_input(
         deadline_seconds=settings.image_job_deadline_seconds,
         max_attempts=settings.image_max_attempts,
         callback_url=request.callback_url,
-        results_queue=results_queue_name(),
+        results_queue=settings.results_queue,
     )

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,24 +25,16 @@ import azure.functions as func
 
 from shared.blueprints.jobs import new_job_input
 from shared.blueprints.orchestration import ORCHESTRATOR
+from shared.ids import JOB_ID_RULE, is_job_id
 from shared.models import RequestError, parse_body, validate_request
-from shared.notify.queues import queue_client, send_text
 from shared.settings import Settings, get_settings
 
 QUEUE_SETTING = "IMAGE_REQUESTS_QUEUE"
-DEFAULT_QUEUE = "image-requests"
 FUNCTION_NAME = "image_requests_queue"
-# The ids the status route accepts (shared.blueprints.http_api): URL-path safe, Durable-safe.
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 ORIGINAL_MAX_CHARS = 32_000  # the poison envelope must stay under the 64 KiB message limit
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
-
-
-def requests_queue_name(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return (env.get(QUEUE_SETTING) or DEFAULT_QUEUE).strip().lower()
 
 
 @dataclass(frozen=True)
@@ -72,15 +61,9 @@ def job_id_for(message_id: str, explicit: Any) -> str:
     """The instance id: the message's own ``id``, else one derived from the queue message id."""
     if explicit is None:
         return f"q-{message_id}"
-    if not isinstance(explicit, str) or not JOB_ID_PATTERN.fullmatch(explicit):
-        raise PoisonMessage(
-            "invalid_id",
-            "invalid_request",
-            "id must be 1-100 characters of letters, digits, '_' or '-', starting with a "
-            "letter or digit",
-            field="id",
-        )
-    return explicit
+    if not is_job_id(explicit):
+        raise PoisonMessage("invalid_id", "invalid_request", f"id must be {JOB_ID_RULE}", "id")
+    return str(explicit)
 
 
 def parse_message(body: bytes, message_id: str, settings: Settings) -> tuple[str, Any]:
@@ -95,7 +78,10 @@ def parse_message(body: bytes, message_id: str, settings: Settings) -> tuple[str
         raise PoisonMessage("not_json", "invalid_request", "the message must be a JSON object")
     job_id = job_id_for(message_id, data.pop("id", None))
     try:
-        request = parse_body(json.dumps(data).encode("utf-8"))
+        request = parse_body(
+            json.dumps(data).encode("utf-8"),
+            callback_http_hosts=settings.callback_allow_http_hosts,
+        )
         validated = validate_request(request, settings.image_models, settings.image_default_model)
     except RequestError as exc:
         raise PoisonMessage("validation_failed", exc.code, exc.message, exc.field) from None
@@ -134,14 +120,17 @@ async def handle_message(
     queue: str | None = None,
 ) -> QueueOutcome:
     """Validate, de-duplicate and start one job; poison what can never succeed."""
-    queue = queue or requests_queue_name()
+    settings = settings or get_settings()  # broken settings: raise, the host retries
+    queue = queue or settings.image_requests_queue
     now = datetime.now(UTC)
     try:
-        settings = settings or get_settings()
         job_id, parsed = parse_message(msg.get_body(), str(msg.id), settings)
     except PoisonMessage as exc:
+        # azure-storage-queue loads with the first poison message, not with the worker.
+        from shared.notify.queues import queue_client, send_text
+
         envelope = poison_envelope(exc, msg, queue, now)
-        async with queue_client(f"{queue}-poison") as poison:
+        async with queue_client(f"{queue}-poison", settings) as poison:
             await send_text(poison, json.dumps(envelope, separators=(",", ":")))
         log.warning(
             "queue message %s rejected (%s: %s); moved to %s-poison",

@@ -1,11 +1,13 @@
 """Image API clients: one module per flavour behind `ImageApiClient` (see types.py).
 
-Use `client_for(deployment, http, auth)`; every failure is an `ImageApiError` with an `ErrorCode`.
+Use `shared.imaging.factory.client_for(deployment, http, auth)`; every failure is an
+`ImageApiError` with an `ErrorCode`. This package re-exports only the pure names (types, `Auth`):
+importing it must not load httpx or the flavour clients, which come with `factory` on first use.
 """
 
 from shared.imaging.auth import COGNITIVE_SCOPE, Auth
-from shared.imaging.factory import client_for
 from shared.imaging.types import (
+    ByteSink,
     Deployment,
     ErrorCode,
     Family,
@@ -14,6 +16,7 @@ from shared.imaging.types import (
     GenerationParams,
     ImageApiClient,
     ImageApiError,
+    OpenSink,
     OperationState,
     OperationStatus,
 )
@@ -21,6 +24,7 @@ from shared.imaging.types import (
 __all__ = [
     "COGNITIVE_SCOPE",
     "Auth",
+    "ByteSink",
     "Deployment",
     "ErrorCode",
     "Family",
@@ -29,7 +33,7 @@ __all__ = [
     "GenerationParams",
     "ImageApiClient",
     "ImageApiError",
+    "OpenSink",
     "OperationState",
     "OperationStatus",
-    "client_for",
 ]

@@ -12,8 +12,6 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-
 from shared.imaging.types import ErrorCode, ImageApiError
 
 if TYPE_CHECKING:
@@ -81,6 +79,9 @@ class Auth:
             if self._token is not None and time.time() < self._expires_on - REFRESH_MARGIN_S:
                 return self._token
             assert self._credential is not None
+            # azure-core loads with the credential's first token, not with every worker's start.
+            from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
             try:
                 token = await self._credential.get_token(self.scope)
             except (ServiceRequestError, ServiceResponseError) as exc:

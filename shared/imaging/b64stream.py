@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Awaitable, Callable
-from typing import Protocol
 
-from shared.imaging.types import ErrorCode, ImageApiError
+from shared.imaging.types import ByteSink, ErrorCode, ImageApiError, OpenSink
 
 # The key, outside any string: inside a JSON string its quotes would be escaped (\").
 _KEY = re.compile(rb'"b64_json"\s*:\s*"')
 _LOOKBACK = 64  # a key split across chunks starts at most this far before a chunk's end
 MAX_REST_BYTES = 1024 * 1024  # the reply without its images: prompts and usage, never this big
-
-
-class ByteSink(Protocol):
-    async def write(self, chunk: bytes) -> None: ...
-
-
-OpenSink = Callable[[int], Awaitable[ByteSink]]
 
 
 def invalid_base64() -> ImageApiError:
@@ -91,17 +82,16 @@ class B64JsonSplitter:
 
     async def _decode(self, value: bytes, *, final: bool) -> None:
         assert self._sink is not None
-        text = self._carry + value if self._carry else value
+        text = self._carry + value
         held = b""
-        if b"\\" in text:
-            if not final and text.endswith(b"\\"):
-                text, held = text[:-1], b"\\"  # the escape continues in the next chunk
-            text = text.replace(b"\\/", b"/")  # the one escape base64 text may carry
-            if b"\\" in text:
-                raise invalid_base64()
-        usable = len(text) if final else len(text) - len(text) % 4
+        if not final and text.endswith(b"\\"):
+            text, held = text[:-1], b"\\"  # the escape continues in the next chunk
+        # `\/` is the one escape base64 text may carry; the strict decoder refuses any other,
+        # like any character outside the alphabet, misplaced padding or a short final quantum
+        text = text.replace(b"\\/", b"/")
+        usable = len(text) - len(text) % 4
         try:
-            decoded = binascii.a2b_base64(text[:usable], strict_mode=True) if usable else b""
+            decoded = binascii.a2b_base64(text[:usable], strict_mode=True)
         except (binascii.Error, ValueError):
             raise invalid_base64() from None
         self._carry = text[usable:] + held

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import httpx
 
 from shared.imaging.auth import Auth
-from shared.imaging.b64stream import B64JsonSplitter, OpenSink
+from shared.imaging.b64stream import B64JsonSplitter
 from shared.imaging.errors import (
     classify_response,
     classify_transport_error,
@@ -28,6 +28,7 @@ from shared.imaging.types import (
     GeneratedImage,
     GenerationParams,
     ImageApiError,
+    OpenSink,
     OperationState,
 )
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from shared.http_hints import header as http_header
+from shared.http_hints import retry_after_s
 from shared.imaging.types import ErrorCode, ImageApiError
 
 # Both documented content-filter shapes: `content_policy_violation` (+ inner_error
@@ -70,7 +71,7 @@ def _codes(err: Mapping[str, Any], headers: Mapping[str, str] | None) -> set[str
         if isinstance(holder, Mapping) and holder.get("code") is not None:
             codes.add(str(holder["code"]).lower())
     if headers is not None:
-        header = _header(headers, "x-ms-error-code")
+        header = http_header(headers, "x-ms-error-code")
         if header:
             codes.add(header.lower())
     return codes
@@ -80,44 +81,17 @@ def is_content_filter(err: Mapping[str, Any], headers: Mapping[str, str] | None 
     return bool(_codes(err, headers) & CONTENT_FILTER_CODES)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    if isinstance(headers, httpx.Headers):
-        return headers.get(name)
-    lname = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lname:
-            return value
-    return None
-
-
 def retry_after_seconds(
     headers: Mapping[str, str], message: str = "", *, now: datetime | None = None
 ) -> float | None:
-    """The service's pacing hint: `retry-after-ms`, then `retry-after` (seconds or HTTP date),
-    then "retry after N seconds" in the message."""
-    ms = _header(headers, "retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    ra = _header(headers, "retry-after")
-    if ra:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(ra)
-            except (TypeError, ValueError, IndexError):
-                when = None
-            if when is not None:
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=UTC)
-                return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    """The service's pacing hint: the headers (`retry-after-ms`, then `retry-after` as seconds or
+    HTTP date, read like every other peer's), then "retry after N seconds" in the message, which
+    some throttling replies carry without a header."""
+    hint = retry_after_s(headers, now=now)
+    if hint is not None:
+        return hint
     m = _RETRY_IN_MESSAGE.search(message)
-    if m:
-        return float(m.group(1))
-    return None
+    return float(m.group(1)) if m else None
 
 
 def classify_response(
@@ -131,7 +105,7 @@ def classify_response(
     where a plain 404 means the operation is gone rather than the deployment."""
     err = error_object(parse_json(body))
     raw_message = str(err.get("message") or "").strip()
-    message = safe_message(raw_message) if raw_message else ""
+    message = safe_message(raw_message)
     codes = _codes(err, headers)
 
     def make(code: ErrorCode, default: str, retry: float | None = None) -> ImageApiError:
@@ -162,7 +136,7 @@ def classify_response(
             f"The image service is unavailable (HTTP {status}).",
             retry_after_seconds(headers, raw_message),
         )
-    if 400 <= status < 500:
+    if status >= 400:  # the other 4xx: 5xx were answered above
         return make(
             ErrorCode.INVALID_REQUEST, f"The image service rejected the request ({status})."
         )
@@ -172,8 +146,7 @@ def classify_response(
 def classify_operation_failure(status: str, error: Mapping[str, Any] | None) -> ImageApiError:
     """A DALL-E 2 operation that ended `failed` or `canceled`."""
     err = dict(error or {})
-    raw = str(err.get("message") or "").strip()
-    message = safe_message(raw) if raw else ""
+    message = safe_message(str(err.get("message") or "").strip())
     if status == "failed" and is_content_filter(err):
         return ImageApiError(
             ErrorCode.CONTENT_FILTER,

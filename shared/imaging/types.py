@@ -8,14 +8,12 @@ durable timer and retry" versus "fail now" without knowing which API it talked t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from shared.imaging.b64stream import OpenSink
 
 
 class Flavour(StrEnum):
@@ -132,6 +130,16 @@ class ImageApiError(Exception):
 
 
 ResponseFormat = Literal["url", "b64_json"]
+
+
+class ByteSink(Protocol):
+    """Where a streamed image's decoded bytes go (a staged blob), chunk by chunk."""
+
+    async def write(self, chunk: bytes) -> None: ...
+
+
+# Opens the sink for the ordinal-th image of a streamed reply (`generate_streamed`).
+OpenSink = Callable[[int], Awaitable[ByteSink]]
 
 
 class ImageApiClient(Protocol):

@@ -1,134 +1,49 @@
-"""Completion callbacks: which URLs may be called, and one delivery attempt.
+"""Completion callbacks: one delivery attempt.
 
-A callback URL comes from the caller, so it is an outbound request the caller aims: only
-``https`` is accepted (plain ``http`` only for hosts an operator lists in
-``CALLBACK_ALLOW_HTTP_HOSTS``, for local development), no credentials in the URL, no IP literal
-of a private, loopback or link-local network unless listed there too (the instance metadata
-endpoint is one), and redirects are never followed (a redirect could point anywhere).
-Power Automate's "HTTP Webhook" callback URLs carry a signature in their query string, so a
-callback URL is only ever shown redacted.
+Which URLs may be called is shared/notify/urls.py (checked at the POST, and again here at
+delivery, where a host NAME resolving into the app's own network is refused too). Redirects are
+never followed (a redirect could point anywhere).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import os
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import AfterValidator, Field
 
-ALLOW_HTTP_HOSTS_SETTING = "CALLBACK_ALLOW_HTTP_HOSTS"
+from shared.addresses import is_internal_address
+from shared.http_hints import retry_after_s
+from shared.notify.urls import callback_url_problem
+
 CALLBACK_TIMEOUT_S = 15.0
-MAX_URL_LENGTH = 2048
 USER_AGENT = "aoai-image-durable-notify/1"
 # Statuses that say "try again later"; every other non-2xx is the receiver's final word.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-def allowed_http_hosts(env: Mapping[str, str] | None = None) -> frozenset[str]:
-    """Hosts that may be called over plain http (``CALLBACK_ALLOW_HTTP_HOSTS``, comma list)."""
-    env = os.environ if env is None else env
-    raw = env.get(ALLOW_HTTP_HOSTS_SETTING, "")
-    return frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
-
-
-def callback_url_problem(url: str, http_hosts: Iterable[str] | None = None) -> str | None:
-    """Why ``url`` may not be used as a callback, or None when it may."""
-    if len(url) > MAX_URL_LENGTH:
-        return f"longer than {MAX_URL_LENGTH} characters"
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        _ = parts.port  # raises on a malformed port
-    except ValueError:
-        return "not a valid URL"
-    if not host:
-        return "not an absolute URL with a host"
-    if parts.username is not None or parts.password is not None:
-        return "must not carry credentials before the host"
-    allowed = allowed_http_hosts() if http_hosts is None else frozenset(http_hosts)
-    if parts.scheme not in ("http", "https"):
-        return "must use https"
-    if parts.scheme == "http" and host not in allowed:
-        return f"must use https (plain http only for hosts in {ALLOW_HTTP_HOSTS_SETTING})"
-    if _is_internal_address(host) and host not in allowed:
-        return "must not point at a private, loopback or link-local address"
-    return None
-
-
-def _is_internal_address(host: str) -> bool:
-    """An IP literal the app's own network can reach but the caller should not aim it at."""
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False  # a name: resolved by DNS when called
-    return not address.is_global
-
-
-async def _resolves_inside(url: str) -> str | None:
+async def _resolves_inside(url: str, http_hosts: Iterable[str]) -> str | None:
     """A host NAME that resolves to a private, loopback or link-local address is refused like an
     IP literal would be: a callback must not make the app call into its own network. (Checked
     at delivery, in the activity; a name that does not resolve is left to the HTTP call.)"""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    if not host or host in allowed_http_hosts() or _is_internal_address(host):
+    if not host or host in http_hosts or is_internal_address(host):
         return None  # no host, explicitly allowed, or an IP literal already judged
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
     except OSError:
         return None
-    if any(_is_internal_address(str(info[4][0])) for info in infos):
+    if any(is_internal_address(str(info[4][0])) for info in infos):
         return "resolves to a private, loopback or link-local address"
     return None
 
 
-def check_callback_url(url: str) -> str:
-    """Pydantic validator: the URL unchanged, or a ValueError naming the problem."""
-    problem = callback_url_problem(url)
-    if problem is not None:
-        raise ValueError(f"callback_url {problem}")
-    return url
-
-
-CallbackUrl = Annotated[
-    str,
-    Field(
-        max_length=MAX_URL_LENGTH,
-        description=(
-            "https URL that receives the job's result as a JSON POST when the job completes or "
-            "fails (for example a Power Automate 'HTTP Webhook' listCallbackUrl())."
-        ),
-        json_schema_extra={"format": "uri"},
-    ),
-    AfterValidator(check_callback_url),
-]
-"""The type of a request's ``callback_url``: use it in the request model so bad URLs are a 400."""
-
-
-def redact_url(url: str) -> str:
-    """scheme://host[:port]/path with query, fragment and credentials removed (they may sign it)."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.hostname or ""
-        if parts.port is not None:
-            netloc = f"{netloc}:{parts.port}"
-    except ValueError:
-        return "<invalid url>"
-    return f"{parts.scheme}://{netloc}{parts.path}"
-
-
 def _retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    """The receiver's pacing hint, read like every peer's (ms, seconds or HTTP date)."""
+    return retry_after_s(response.headers)
 
 
 async def post_callback(
@@ -137,13 +52,15 @@ async def post_callback(
     *,
     job_id: str,
     attempt: int,
+    http_hosts: Iterable[str] = (),
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, Any]:
     """One delivery attempt. Never raises: returns what happened, for the orchestrator to decide.
 
     The result is ``{"delivered", "retryable", "http_status", "retry_after_s", "reason"}``.
     """
-    problem = callback_url_problem(url) or await _resolves_inside(url)
+    hosts = frozenset(h.lower() for h in http_hosts)
+    problem = callback_url_problem(url, hosts) or await _resolves_inside(url, hosts)
     if problem is not None:
         return _outcome(False, False, reason=f"callback_url {problem}")
     headers = {

@@ -15,14 +15,29 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import azure.durable_functions as df
+from pydantic import BaseModel
 
-from shared.notify.callback import redact_url
+from shared.notify.urls import redact_url
+from shared.orchestration.contracts import (
+    CALLBACK,
+    RESULTS_QUEUE,
+    CallbackInput,
+    Delivery,
+    ResultsQueueInput,
+    dump,
+)
+from shared.orchestration.retry import Backoff
 
-CALLBACK_ACTIVITY = "notify_callback"
-RESULTS_QUEUE_ACTIVITY = "notify_results_queue"
+if TYPE_CHECKING:
+    import azure.durable_functions as df
+
+CALLBACK_ACTIVITY = CALLBACK
+RESULTS_QUEUE_ACTIVITY = RESULTS_QUEUE
+# A receiver is given longer than the image service: 5 s, 15 s, 45 s, ... up to 5 minutes, and a
+# Retry-After is honoured up to 5 minutes too.
+NOTIFY_BACKOFF = Backoff(base_s=5.0, factor=3.0, max_s=300.0, max_hint_s=300.0)
 
 
 @dataclass(frozen=True)
@@ -30,14 +45,7 @@ class NotifyPolicy:
     """How hard to try a callback: attempts, and the waits between them (durable timers)."""
 
     max_attempts: int = 5
-    first_delay_s: float = 5.0
-    backoff: float = 3.0
-    max_delay_s: float = 300.0  # also the cap on a receiver's Retry-After
-
-    def delay_s(self, failed_attempts: int, retry_after_s: float | None) -> float:
-        if retry_after_s is not None and retry_after_s > 0:
-            return min(retry_after_s, self.max_delay_s)
-        return min(self.first_delay_s * self.backoff ** (failed_attempts - 1), self.max_delay_s)
+    backoff: Backoff = NOTIFY_BACKOFF
 
 
 DEFAULT_POLICY = NotifyPolicy()
@@ -68,7 +76,7 @@ def notify_completion(
         callback = yield from _with_retries(
             context,
             CALLBACK_ACTIVITY,
-            {"url": callback_url, "job_id": job_id, "result": dict(result)},
+            CallbackInput(url=callback_url, job_id=job_id, result=dict(result)),
             {"status": "failed", "attempts": 0, "url": redact_url(callback_url)},
             policy,
         )
@@ -77,7 +85,7 @@ def notify_completion(
         queued = yield from _with_retries(
             context,
             RESULTS_QUEUE_ACTIVITY,
-            {"queue": results_queue, "job_id": job_id, "result": dict(result)},
+            ResultsQueueInput(queue=results_queue, job_id=job_id, result=dict(result)),
             {"status": "failed", "attempts": 0, "queue": results_queue},
             policy,
             success="published",
@@ -92,7 +100,7 @@ def notify_completion(
 def _with_retries(
     context: df.DurableOrchestrationContext,
     activity: str,
-    request: dict[str, Any],
+    request: BaseModel,
     record: dict[str, Any],
     policy: NotifyPolicy,
     *,
@@ -103,20 +111,23 @@ def _with_retries(
     for attempt in range(1, policy.max_attempts + 1):
         record["attempts"] = attempt
         try:
-            outcome = yield context.call_activity(activity, {**request, "attempt": attempt})
+            answer = yield context.call_activity(
+                activity, dump(request.model_copy(update={"attempt": attempt}))
+            )
+            outcome = Delivery.model_validate(answer)
         except Exception as exc:  # the activity itself crashed: worth another try
-            outcome = {"delivered": False, "retryable": True, "reason": _reason(exc)}
-        if outcome.get("http_status") is not None:
-            record["http_status"] = outcome["http_status"]
-        if outcome.get("delivered"):
+            outcome = Delivery(delivered=False, retryable=True, reason=_reason(exc))
+        if outcome.http_status is not None:
+            record["http_status"] = outcome.http_status
+        if outcome.delivered:
             record["status"] = success
             record.pop("reason", None)
             return record
-        record["reason"] = outcome.get("reason") or "not delivered"
-        if not outcome.get("retryable"):
+        record["reason"] = outcome.reason or "not delivered"
+        if not outcome.retryable:
             return record
         if attempt < policy.max_attempts:
-            wait = policy.delay_s(attempt, outcome.get("retry_after_s"))
+            wait = policy.backoff.wait_s(attempt, outcome.retry_after_s)
             yield context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
     record["reason"] = f"{record['reason']} (gave up after {policy.max_attempts} attempts)"
     return record

@@ -8,30 +8,11 @@ logs. Anything that still looks signed is dropped as a last line of defence.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-PUBLIC_BASE_URL_SETTING = "PUBLIC_BASE_URL"
 _SIGNED_MARKERS = ("sig=", "signature=", "x-functions-key", "code=")
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-
-
-def public_base_url(env: Mapping[str, str] | None = None) -> str:
-    """The app's public origin: ``PUBLIC_BASE_URL``, else from ``WEBSITE_HOSTNAME`` (Azure sets it).
-
-    Empty when neither is known: links are then root-relative.
-    """
-    env = os.environ if env is None else env
-    explicit = env.get(PUBLIC_BASE_URL_SETTING, "").strip().rstrip("/")
-    if explicit:
-        return explicit
-    host = env.get("WEBSITE_HOSTNAME", "").strip().rstrip("/")
-    if not host:
-        return ""
-    scheme = "http" if host.split(":")[0] in _LOCAL_HOSTS else "https"
-    return f"{scheme}://{host}"
 
 
 def _looks_signed(value: str) -> bool:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import weakref
-from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
-from azure.storage.queue.aio import QueueClient
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.storage.queue.aio import QueueClient
+
+    from shared.settings import Settings
 
 STORAGE_SETTING = "AzureWebJobsStorage"
 
@@ -27,42 +29,31 @@ class QueueConnectionError(RuntimeError):
     """No usable Storage connection setting: the message names the settings looked for."""
 
 
-def queue_client(
-    queue_name: str,
-    *,
-    setting: str = STORAGE_SETTING,
-    env: Mapping[str, str] | None = None,
-) -> QueueClient:
-    """An async client for ``queue_name`` on the account of the Functions ``setting``.
+def queue_client(queue_name: str, settings: Settings) -> QueueClient:
+    """An async client for ``queue_name`` on the account of the host's storage
+    (``AzureWebJobsStorage``).
 
-    Accepts both shapes the Functions host accepts: a connection string in ``setting``, or an
-    identity-based connection (``{setting}__queueServiceUri`` or ``{setting}__accountName``) used
-    with DefaultAzureCredential, so a deployment without keys works too.
+    Accepts both shapes the Functions host accepts: a connection string, or an identity-based
+    connection (``AzureWebJobsStorage__queueServiceUri`` or ``__accountName``) used with
+    DefaultAzureCredential, so a deployment without keys works too.
     """
-    env = os.environ if env is None else env
-    conn = env.get(setting, "").strip()
+    from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+    from azure.storage.queue.aio import QueueClient
+
+    policies: dict[str, Any] = {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "message_decode_policy": TextBase64DecodePolicy(),
+    }
+    conn = (settings.azure_webjobs_storage or "").strip()
     if conn:
-        return QueueClient.from_connection_string(
-            conn,
-            queue_name,
-            message_encode_policy=TextBase64EncodePolicy(),
-            message_decode_policy=TextBase64DecodePolicy(),
-        )
-    account_url = env.get(f"{setting}__queueServiceUri", "").strip()
-    if not account_url and env.get(f"{setting}__accountName", "").strip():
-        account_url = f"https://{env[f'{setting}__accountName'].strip()}.queue.core.windows.net"
+        return QueueClient.from_connection_string(conn, queue_name, **policies)
+    account_url = settings.queue_service_url
     if not account_url:
         raise QueueConnectionError(
-            f"app setting {setting} (or {setting}__queueServiceUri / {setting}__accountName) "
-            "is missing"
+            f"app setting {STORAGE_SETTING} (or {STORAGE_SETTING}__queueServiceUri / "
+            f"{STORAGE_SETTING}__accountName) is missing"
         )
-    return QueueClient(
-        account_url,
-        queue_name,
-        credential=_shared_credential(),
-        message_encode_policy=TextBase64EncodePolicy(),
-        message_decode_policy=TextBase64DecodePolicy(),
-    )
+    return QueueClient(account_url, queue_name, credential=_shared_credential(), **policies)
 
 
 _credentials: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTokenCredential] = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.ids import JOB_ID_PATTERN
 from shared.imaging.types import Family
 from shared.models import (
     CAPABILITIES,
@@ -136,7 +137,7 @@ _JOB_ID_PARAM = {
     "in": "path",
     "required": True,
     "type": "string",
-    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$",
+    "pattern": JOB_ID_PATTERN,
     "x-ms-summary": "Job id",
     "description": "The id returned when the job was started.",
     "x-ms-url-encoding": "single",

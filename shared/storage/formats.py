@@ -64,7 +64,7 @@ def _png(data: bytes) -> tuple[int, int] | None:
 def _jpeg(data: bytes) -> tuple[int, int] | None:
     i = 2
     n = len(data)
-    while i + 4 <= n:
+    while i + 9 <= n:  # room for a marker, its length and the frame size a SOF carries
         if data[i] != 0xFF:
             return None  # lost sync: corrupt or not a JPEG after all
         marker = data[i + 1]
@@ -80,8 +80,6 @@ def _jpeg(data: bytes) -> tuple[int, int] | None:
         if length < 2:
             return None
         if marker in _JPEG_SOF:
-            if i + 9 > n:
-                return None
             height, width = struct.unpack(">HH", data[i + 5 : i + 9])
             return (width, height) if width and height else None
         i += 2 + length

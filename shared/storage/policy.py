@@ -1,20 +1,21 @@
 """Which source URLs `copy_from_url` will fetch, and how much it will take from them.
 
 The URL comes from an API reply, so it is treated as untrusted: https only, on hosts matching an
-allow-list (e.g. `*.blob.core.windows.net`), no IP literals in private/loopback ranges, redirects
+allow-list (e.g. `*.blob.core.windows.net`), no IP literals in private/loopback/link-local ranges
+(`shared.addresses`, the same check callbacks get) unless listed exactly, redirects
 followed only on the same host. Plain http is allowed only for hosts named in `allow_http_hosts`
 (local development: the emulator on 127.0.0.1).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 import httpx
 
+from shared.addresses import is_internal_address
 from shared.imaging.types import ErrorCode, ImageApiError
 
 AZURE_IMAGE_HOSTS = ("*.blob.core.windows.net", "dalleprodsec.blob.core.windows.net")
@@ -64,16 +65,8 @@ class DownloadPolicy:
             raise refused("The image URL is not https.")
         if explicit_http:
             return url
-        if _is_private_ip(host) and not any(h.lower() == host for h in self.allowed_hosts):
+        if is_internal_address(host) and not any(h.lower() == host for h in self.allowed_hosts):
             raise refused(f"The image host {host} is a private or loopback address.")
         if not any(fnmatchcase(host, pattern.lower()) for pattern in self.allowed_hosts):
             raise refused(f"The image host {host} is not on the allow-list.")
         return url
-
-
-def _is_private_ip(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return not ip.is_global

@@ -19,31 +19,21 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-from azure.storage.blob import (
-    BlobBlock,
-    BlobSasPermissions,
-    ContentSettings,
-    UserDelegationKey,
-    generate_blob_sas,
-)
-from azure.storage.blob.aio import BlobClient, BlobServiceClient
-from pydantic import BaseModel, ConfigDict
-
 from shared.imaging.types import ErrorCode, ImageApiError
 from shared.storage import naming
 from shared.storage.formats import MAGIC_BYTES_NEEDED, ImageFormat, dimensions, sniff
 from shared.storage.metadata import encode_metadata
 from shared.storage.policy import DownloadPolicy, refused
+from shared.storage.records import ImageRecord
 
+# azure-storage-blob, azure-core and httpx are imported where they are used: importing this module
+# (the activities do, at the worker's start) must not load them; building an ImageStore does.
 if TYPE_CHECKING:
+    import httpx
     from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.exceptions import AzureError
+    from azure.storage.blob import BlobBlock, UserDelegationKey
+    from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 # Stage this much at a time: memory per image in flight is about twice this (the block being
 # filled and the copy being sent), whatever the image's size.
@@ -55,20 +45,10 @@ MAX_SAS_TTL = timedelta(days=7)  # a user delegation key lives at most 7 days
 _ACCEPTED_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 
 
-class StoredImage(BaseModel):
-    """One stored image, small and JSON-serialisable: activities return it through history."""
-
-    model_config = ConfigDict(frozen=True)
-
-    blob: str
-    content_type: str
-    bytes: int
-    width: int | None = None
-    height: int | None = None
-
-
 def _storage_error(exc: AzureError) -> ImageApiError:
     """Storage faults: transport trouble and 5xx are retryable, the rest is not ours to fix."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
     status = getattr(exc, "status_code", None)
     transient = isinstance(exc, ServiceRequestError | ServiceResponseError) or (
         isinstance(status, int) and (status >= 500 or status in (408, 429))
@@ -108,6 +88,8 @@ class ImageStore:
         cls, connection_string: str, container: str, *, block_size: int = BLOCK_SIZE
     ) -> ImageStore:
         """`UseDevelopmentStorage=true` or a full connection string (AccountName/AccountKey)."""
+        from azure.storage.blob.aio import BlobServiceClient
+
         return cls(
             BlobServiceClient.from_connection_string(connection_string),
             container,
@@ -124,6 +106,8 @@ class ImageStore:
         block_size: int = BLOCK_SIZE,
     ) -> ImageStore:
         """Managed identity: `https://{account}.blob.core.windows.net` + a TokenCredential."""
+        from azure.storage.blob.aio import BlobServiceClient
+
         return cls(
             BlobServiceClient(account_url, credential=credential), container, block_size=block_size
         )
@@ -151,6 +135,8 @@ class ImageStore:
     # ------------------------------------------------------------------ container
     async def ensure_container(self) -> None:
         """Create the container once per store if it does not exist."""
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
         if self._container_ready:
             return
         if self._ready_lock is None:
@@ -172,7 +158,7 @@ class ImageStore:
     # ------------------------------------------------------------------ writes
     async def save_bytes(
         self, blob_name: str, data: bytes, metadata: Mapping[str, str | None]
-    ) -> StoredImage:
+    ) -> ImageRecord:
         """Store an image already in memory (tools and tests; the app streams): the same staged,
         checked, commit-at-the-end path as every other write."""
         staged = await self.open_staged(lambda _fmt: blob_name, max(len(data), 1))
@@ -186,8 +172,11 @@ class ImageStore:
         metadata: Mapping[str, str | None],
         http: httpx.AsyncClient,
         policy: DownloadPolicy,
-    ) -> StoredImage:
+    ) -> ImageRecord:
         """Stream an image from a (signed, short-lived) URL into a blob, block by block."""
+        import httpx
+        from azure.core.exceptions import AzureError
+
         policy.check(url)
         await self.ensure_container()
         blob = self._blob(blob_name)
@@ -209,7 +198,7 @@ class ImageStore:
         response: httpx.Response,
         metadata: Mapping[str, str | None],
         policy: DownloadPolicy,
-    ) -> StoredImage:
+    ) -> ImageRecord:
         declared = _content_length(response)
         if declared is not None and declared > policy.max_bytes:
             raise refused(f"The image is larger than {policy.max_bytes} bytes.")
@@ -241,6 +230,8 @@ class ImageStore:
         key, user-delegation SAS with a token credential."""
         if ttl <= timedelta(0) or ttl > MAX_SAS_TTL:
             raise ValueError("ttl must be between 0 and 7 days")
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
         now = datetime.now(UTC)
         start, expiry = now - SAS_CLOCK_SKEW, now + ttl
         blob = self._blob(blob_name)
@@ -275,6 +266,8 @@ class ImageStore:
 
     async def _user_delegation_key(self, needed_until: datetime) -> UserDelegationKey:
         """One delegation key serves many SAS URLs: cached while it outlives the SAS."""
+        from azure.core.exceptions import AzureError
+
         if (
             self._delegation_key is not None
             and self._delegation_expiry is not None
@@ -350,6 +343,9 @@ class StagedImage:
             await self._flush()
 
     async def _flush(self) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.storage.blob import BlobBlock
+
         assert self._blob is not None
         block_id = _block_id(self._writer, len(self._blocks))
         data = bytes(self._pending)
@@ -360,8 +356,11 @@ class StagedImage:
             raise _storage_error(exc) from None
         self._blocks.append(BlobBlock(block_id=block_id))
 
-    async def commit(self, metadata: Mapping[str, str | None]) -> StoredImage:
+    async def commit(self, metadata: Mapping[str, str | None]) -> ImageRecord:
         """Make the blob: only call once every byte has arrived and been checked."""
+        from azure.core.exceptions import AzureError
+        from azure.storage.blob import ContentSettings
+
         if self.fmt is None:
             self._identify()
         if self._pending:
@@ -377,16 +376,15 @@ class StagedImage:
             )
         except AzureError as exc:
             raise _storage_error(exc) from None
-        return _stored(self.blob_name, self.fmt, self.total, dimensions(bytes(self._head)))
-
-
-def _stored(
-    blob_name: str, fmt: ImageFormat, size: int, dims: tuple[int, int] | None
-) -> StoredImage:
-    width, height = dims if dims else (None, None)
-    return StoredImage(
-        blob=blob_name, content_type=fmt.content_type, bytes=size, width=width, height=height
-    )
+        width, height = dimensions(bytes(self._head)) or (None, None)
+        return ImageRecord(
+            blob=self.blob_name,
+            content_type=self.fmt.content_type,
+            bytes=self.total,
+            width=width,
+            height=height,
+            revised_prompt=metadata.get("revised_prompt"),
+        )
 
 
 def _content_length(response: httpx.Response) -> int | None:
@@ -404,6 +402,8 @@ async def _open_source(
     http: httpx.AsyncClient, url: str, policy: DownloadPolicy
 ) -> AsyncIterator[httpx.Response]:
     """GET the source URL, following redirects only on the same host and within the policy."""
+    import httpx
+
     host = httpx.URL(url).host
     for _ in range(policy.max_redirects + 1):
         request = http.build_request("GET", url, timeout=policy.timeout)

@@ -162,7 +162,7 @@ def test_sas_urls_read_but_do_not_write_and_carry_the_configured_lifetime(start_
 
 async def test_an_expired_sas_is_refused(azurite):
     """The store's SAS carries its lifetime in the signature: once over, Azurite says 403."""
-    from shared.storage import ImageStore
+    from shared.storage.store import ImageStore
 
     async with ImageStore.from_connection_string(azurite.connection_string, "sas-expiry") as store:
         png = render("expiring badger", 64, 64)
@@ -218,6 +218,7 @@ def production_settings(azurite, monkeypatch) -> Iterator[None]:
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://myresource.openai.azure.com")
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "not-used-here")
     monkeypatch.setenv("IMAGES_CONTAINER", "prod-policy")
+    monkeypatch.setenv("IMAGE_REQUESTS_QUEUE", "image-requests")
     reset_settings_cache()
     yield
     reset_settings_cache()

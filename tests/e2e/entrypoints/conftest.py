@@ -32,13 +32,13 @@ _PROBE = """
 import inspect, json
 import function_app
 from shared import models
-from shared.blueprints import orchestration
+from shared.orchestration import image_job
 names = [f.get_function_name() for f in function_app.app.get_functions()]
 print(json.dumps({
     "functions": names,
     "request_callback": "callback_url" in models.ImageRequest.model_fields,
     "job_callback": "callback_url" in models.JobInput.model_fields,
-    "orchestrator_notifies": "notify_completion" in inspect.getsource(orchestration),
+    "orchestrator_notifies": "notify_completion" in inspect.getsource(image_job),
 }))
 """
 

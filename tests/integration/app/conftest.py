@@ -22,17 +22,18 @@ from devstack.azurite import AzuriteEndpoints
 from shared.blueprints import activities
 from shared.blueprints.deps import close_runtime
 from shared.models import JobInput
+from shared.orchestration import contracts
 from shared.settings import get_settings, reset_settings_cache
 from shared.storage import decode_metadata
 from tests.conftest import EmulatorHandle
 from tests.unit.app.engine import Engine, Run
 
 ACTIVITIES: dict[str, Callable[[dict[str, Any]], Any]] = {
-    activities.GENERATE: activities.generate_images,
-    activities.PERSIST: activities.persist_image,
-    activities.SUBMIT: activities.submit_operation,
-    activities.POLL: activities.poll_operation,
-    activities.DELETE: activities.delete_operation,
+    contracts.GENERATE: activities.generate_images,
+    contracts.PERSIST: activities.persist_image,
+    contracts.SUBMIT: activities.submit_operation,
+    contracts.POLL: activities.poll_operation,
+    contracts.DELETE: activities.delete_operation,
 }
 
 MODELS = {

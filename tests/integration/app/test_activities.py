@@ -55,13 +55,13 @@ async def test_base64_models_are_stored_by_the_generating_activity(app_env, mode
     )
 
     assert result["outcome"] == "ok", result
-    assert result["sources"] == []
-    assert len(result["images"]) == n
+    assert result["value"]["sources"] == []
+    assert len(result["value"]["images"]) == n
     ext, content_type = {"jpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png")}[fmt]
     # Only names and facts go back to history, never the image data.
     assert "b64_json" not in json.dumps(result)
     assert len(json.dumps(result)) < 2000
-    for index, record in enumerate(result["images"]):
+    for index, record in enumerate(result["value"]["images"]):
         assert record["blob"].endswith(f"/imgjob/{index}.{ext}")
         blob = await app_env.blob(record["blob"])
         assert blob.content_type == content_type
@@ -79,15 +79,15 @@ async def test_url_models_are_copied_byte_for_byte_by_the_generating_activity(ap
     result = await activities.generate_images(gen_payload(model, "urljob", size="1792x1024"))
 
     assert result["outcome"] == "ok", result
-    assert result["sources"] == []  # nothing left for persist_image: no URL in history
-    (record,) = result["images"]
+    assert result["value"]["sources"] == []  # nothing left for persist_image: no URL in history
+    (record,) = result["value"]["images"]
     blob = await app_env.blob(record["blob"])
     assert blob.data == render(PROMPT, 1792, 1024, 0, "png")
     assert blob.content_type == "image/png"
     assert (record["width"], record["height"]) == image_of(blob.data).size == (1792, 1024)
     assert blob.metadata["model"] == model
     assert blob.metadata["prompt"] == PROMPT
-    if record["revised_prompt"]:
+    if record.get("revised_prompt"):
         assert blob.metadata["revised_prompt"] == record["revised_prompt"]
 
 
@@ -95,9 +95,9 @@ async def test_a_failed_copy_is_handed_to_persist_image_without_generating_again
     app_env.configure_emulator(truncate_rate=1.0)
     generated = await activities.generate_images(gen_payload("dall-e-3", "urljob"))
     assert generated["outcome"] == "ok", generated
-    assert generated["images"] == []
+    assert generated["value"]["images"] == []
     assert await app_env.blob_names() == []  # the truncated copy left nothing behind
-    (source,) = generated["sources"]
+    (source,) = generated["value"]["sources"]
     app_env.configure_emulator(truncate_rate=0.0)
 
     result = await activities.persist_image(
@@ -113,7 +113,7 @@ async def test_a_failed_copy_is_handed_to_persist_image_without_generating_again
     )
 
     assert result["outcome"] == "ok", result
-    blob = await app_env.blob(result["image"]["blob"])
+    blob = await app_env.blob(result["value"]["image"]["blob"])
     assert blob.data == render(PROMPT, 1024, 1024, 0, "png")
     assert blob.metadata["prompt"] == PROMPT
     assert app_env.emulator_stats()["billed"]["images"] == 1
@@ -138,10 +138,21 @@ async def test_dalle2_operation_flow_through_the_orchestrator(app_env):
         assert blob.metadata["job_id"] == "d2job"
     # The operation was deleted once its images were stored.
     operation_url = next(c.input["operation_url"] for c in run.calls if c.name == "poll_operation")
-    polled = await activities.poll_operation({"model": "dall-e-2", "operation_url": operation_url})
+    polled = await activities.poll_operation(
+        {
+            "job_id": "d2job",
+            "model": "dall-e-2",
+            "created": CREATED,
+            "prompt": PROMPT,
+            "operation_url": operation_url,
+            "n": 2,
+            "elapsed_s": 0.0,
+            "running_until_s": 0.0,
+        }
+    )
     assert polled["outcome"] == "ok", polled
-    assert polled["status"] == "deleted"
-    assert "images" not in polled
+    assert polled["value"]["status"] == "deleted"
+    assert polled["value"].get("images", []) == []  # a deleted operation stores nothing
 
 
 async def test_dalle3_fan_out_stores_every_image(app_env):

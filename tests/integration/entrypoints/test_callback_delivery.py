@@ -10,16 +10,29 @@ from asyncio.subprocess import PIPE, STDOUT
 
 from shared.notify.activities import notify_callback
 from shared.notify.callback import post_callback
+from shared.settings import reset_settings_cache
 
+LOOPBACK = ["127.0.0.1"]  # CALLBACK_ALLOW_HTTP_HOSTS of a local setup
 RESULT = {"id": "job-7", "status": "succeeded", "images": [{"blob": "job-7/0.png"}]}
 
 
 async def test_delivered_payload_and_headers(callback_server, monkeypatch):
-    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://img.example.com")
-    outcome = await notify_callback(
-        {"url": callback_server.url, "job_id": "job-7", "attempt": 1, "result": RESULT}
-    )
+    # The activity reads its settings as a worker does: from the environment, once.
+    for name, value in {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
+        "IMAGE_REQUESTS_QUEUE": "image-requests",
+        "CALLBACK_ALLOW_HTTP_HOSTS": "127.0.0.1",
+        "PUBLIC_BASE_URL": "https://img.example.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    try:
+        outcome = await notify_callback(
+            {"url": callback_server.url, "job_id": "job-7", "attempt": 1, "result": RESULT}
+        )
+    finally:
+        reset_settings_cache()
     assert outcome["delivered"] is True
     assert outcome["http_status"] == 200
     (got,) = callback_server.received
@@ -31,10 +44,11 @@ async def test_delivered_payload_and_headers(callback_server, monkeypatch):
 
 
 async def test_server_errors_are_retryable_with_the_receivers_hint(callback_server, monkeypatch):
-    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
     callback_server.statuses = [503]
     callback_server.extra_headers = {"Retry-After": "7"}
-    outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
+    outcome = await post_callback(
+        callback_server.url, RESULT, job_id="j", attempt=1, http_hosts=LOOPBACK
+    )
     assert outcome == {
         "delivered": False,
         "retryable": True,
@@ -45,23 +59,24 @@ async def test_server_errors_are_retryable_with_the_receivers_hint(callback_serv
 
 
 async def test_client_errors_are_final(callback_server, monkeypatch):
-    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
     callback_server.statuses = [410]
-    outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
+    outcome = await post_callback(
+        callback_server.url, RESULT, job_id="j", attempt=1, http_hosts=LOOPBACK
+    )
     assert outcome["delivered"] is False
     assert outcome["retryable"] is False
 
 
 async def test_redirects_are_not_followed(callback_server, monkeypatch):
-    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
     callback_server.statuses = [307]
-    outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
+    outcome = await post_callback(
+        callback_server.url, RESULT, job_id="j", attempt=1, http_hosts=LOOPBACK
+    )
     assert outcome["delivered"] is False
     assert len(callback_server.received) == 1
 
 
-async def test_plain_http_is_refused_without_the_allow_list(callback_server, monkeypatch):
-    monkeypatch.delenv("CALLBACK_ALLOW_HTTP_HOSTS", raising=False)
+async def test_plain_http_is_refused_without_the_allow_list(callback_server):
     outcome = await post_callback(callback_server.url, RESULT, job_id="j", attempt=1)
     assert outcome["delivered"] is False
     assert outcome["retryable"] is False
@@ -70,11 +85,12 @@ async def test_plain_http_is_refused_without_the_allow_list(callback_server, mon
 
 
 async def test_unreachable_receiver_is_retryable(monkeypatch):
-    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", "127.0.0.1")
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    outcome = await post_callback(f"http://127.0.0.1:{port}/cb", RESULT, job_id="j", attempt=1)
+    outcome = await post_callback(
+        f"http://127.0.0.1:{port}/cb", RESULT, job_id="j", attempt=1, http_hosts=LOOPBACK
+    )
     assert outcome["delivered"] is False
     assert outcome["retryable"] is True
     assert "unreachable" in outcome["reason"]
@@ -89,10 +105,11 @@ async def test_a_fresh_worker_logs_no_callback_signature(callback_server):
         "import asyncio, logging, sys\n"
         "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
         "from shared.notify.callback import post_callback\n"
-        f"out = asyncio.run(post_callback({url!r}, {RESULT!r}, job_id='j', attempt=1))\n"
+        f"out = asyncio.run(post_callback({url!r}, {RESULT!r}, job_id='j', attempt=1,"
+        " http_hosts=['127.0.0.1']))\n"
         "assert out['delivered'], out\n"
     )
-    env = {**os.environ, "CALLBACK_ALLOW_HTTP_HOSTS": "127.0.0.1"}
+    env = dict(os.environ)
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", script, env=env, stdout=PIPE, stderr=STDOUT
     )
@@ -102,10 +119,9 @@ async def test_a_fresh_worker_logs_no_callback_signature(callback_server):
     assert "CALLBACKSECRET42" not in output
 
 
-async def test_a_host_name_resolving_inside_is_refused(monkeypatch):
+async def test_a_host_name_resolving_inside_is_refused():
     """https://localhost/... passes the URL checks (a name, https) but would make the app call
     into its own machine: refused at delivery, for good, before any request."""
-    monkeypatch.delenv("CALLBACK_ALLOW_HTTP_HOSTS", raising=False)
     outcome = await post_callback("https://localhost:9/hook", RESULT, job_id="j", attempt=1)
     assert outcome["delivered"] is False
     assert outcome["retryable"] is False

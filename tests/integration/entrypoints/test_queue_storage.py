@@ -19,7 +19,7 @@ from azure.storage.queue import QueueClient
 
 from shared.blueprints.queue_trigger import handle_message
 from shared.notify.activities import notify_results_queue
-from shared.settings import load_settings
+from shared.settings import load_settings, reset_settings_cache
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -50,8 +50,14 @@ def _unreachable_client() -> df.DurableOrchestrationClient:
 
 @pytest.fixture
 def storage_env(azurite, monkeypatch):
+    """The app's settings on this process, storage on Azurite (activities read them once)."""
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    return azurite.connection_string
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("IMAGE_REQUESTS_QUEUE", "image-requests")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://img.example.com")
+    reset_settings_cache()
+    yield azurite.connection_string
+    reset_settings_cache()
 
 
 @pytest.mark.parametrize(
@@ -64,7 +70,11 @@ def storage_env(azurite, monkeypatch):
 async def test_a_hopeless_message_goes_to_poison_at_once_with_its_reason(storage_env, body, reason):
     queue = f"req-{uuid.uuid4().hex[:12]}"
     settings = load_settings(
-        {"AzureWebJobsStorage": storage_env, "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9"}
+        {
+            "AzureWebJobsStorage": storage_env,
+            "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
+            "IMAGE_REQUESTS_QUEUE": queue,
+        }
     )
     msg = QueueMessage(id="m-1", body=body, dequeue_count=1)
     outcome = await handle_message(msg, _unreachable_client(), settings=settings, queue=queue)
@@ -80,8 +90,7 @@ async def test_a_hopeless_message_goes_to_poison_at_once_with_its_reason(storage
         assert envelope["error"]["field"] == "size"
 
 
-async def test_results_queue_activity_publishes_a_host_readable_message(storage_env, monkeypatch):
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://img.example.com")
+async def test_results_queue_activity_publishes_a_host_readable_message(storage_env):
     queue = f"res-{uuid.uuid4().hex[:12]}"
     result = {"id": "job-3", "status": "failed", "error": {"code": "content_filter"}}
     outcome = await notify_results_queue(

@@ -11,7 +11,7 @@ import pytest
 
 from devstack.azurite import AzuriteEndpoints
 from shared.imaging import Auth, Deployment, Family, Flavour
-from shared.storage import ImageStore
+from shared.storage.store import ImageStore
 
 API_VERSIONS = {
     Flavour.AZURE_DALLE2_ASYNC: "2023-06-01-preview",

@@ -13,9 +13,9 @@ from shared.imaging import (
     Flavour,
     GenerationParams,
     ImageApiError,
-    client_for,
 )
-from shared.storage import DownloadPolicy
+from shared.imaging.factory import client_for
+from shared.storage.policy import DownloadPolicy
 
 LOCAL = DownloadPolicy.local_dev("127.0.0.1")
 SYNC = [

@@ -21,9 +21,10 @@ from shared.imaging import (
     ImageApiError,
     OperationState,
     OperationStatus,
-    client_for,
 )
-from shared.storage import DownloadPolicy, decode_metadata
+from shared.imaging.factory import client_for
+from shared.storage import decode_metadata
+from shared.storage.policy import DownloadPolicy
 
 LOCAL = DownloadPolicy.local_dev("127.0.0.1")
 END_STATES = {

@@ -16,8 +16,8 @@ from aiohttp import web
 from devstack.emulator.images import render
 from shared.imaging import Auth, Deployment, Family, Flavour, GenerationParams, ImageApiError
 from shared.imaging.factory import client_for
-from shared.storage import ImageFormat, ImageStore
-from shared.storage.store import StagedImage
+from shared.storage import ImageFormat
+from shared.storage.store import ImageStore, StagedImage
 
 IMAGE = render("a streamed badger", 1024, 1024, 0, "png")
 

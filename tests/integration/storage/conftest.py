@@ -12,7 +12,7 @@ from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blo
 from azure.storage.blob.aio import BlobServiceClient
 
 from devstack.azurite import ACCOUNT_KEY, ACCOUNT_NAME, AzuriteEndpoints
-from shared.storage import ImageStore
+from shared.storage.store import ImageStore
 
 
 @pytest.fixture

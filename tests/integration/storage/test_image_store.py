@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from shared.imaging.types import ErrorCode, ImageApiError
-from shared.storage import DownloadPolicy, ImageStore, decode_metadata
+from shared.storage import decode_metadata
+from shared.storage.policy import DownloadPolicy
+from shared.storage.store import ImageStore
 
 LOCAL = DownloadPolicy.local_dev("127.0.0.1")
 META = {

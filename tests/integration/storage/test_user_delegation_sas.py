@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from devstack.azurite import ACCOUNT_NAME, REPO_ROOT
 from devstack.procs import ManagedProcess
-from shared.storage import ImageStore
+from shared.storage.store import ImageStore
 
 PNG_1x1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

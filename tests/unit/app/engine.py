@@ -19,9 +19,10 @@ from typing import Any
 from azure.durable_functions.constants import DATETIME_STRING_FORMAT
 from azure.durable_functions.orchestrator import Orchestrator
 
-from shared.blueprints.orchestration import run_image_job
 from shared.imaging.types import Deployment, Family, Flavour, GenerationParams
 from shared.models import JobInput
+from shared.orchestration.contracts import ACTIVITIES, check_answer
+from shared.orchestration.image_job import run_image_job
 
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -164,11 +165,14 @@ class Engine:
             self.now += timedelta(seconds=self.activity_s)
             self._episode_start()
             for task_id, call in self.pending_tasks:
+                # What the real activity would refuse, or could never answer, fails the test.
+                ACTIVITIES[call.name][0].model_validate(call.input)
                 try:
                     result = self.responder(call.name, call.input)
                 except Exception as exc:  # the activity raised: the host records TaskFailed
                     self._event(6, TaskScheduledId=task_id, Reason=str(exc), Details="")
                 else:
+                    check_answer(call.name, result)
                     self._event(5, TaskScheduledId=task_id, Result=json.dumps(result))
             self.pending_tasks = []
             return

@@ -1,4 +1,7 @@
-"""The image_job orchestrator, replayed episode by episode through the real durable SDK."""
+"""The image_job orchestrator, replayed episode by episode through the real durable SDK.
+
+The activities are played by tests/unit/app/fakes.py, which validate what they are sent and
+answer with the contract's types, as the real activities do."""
 
 from __future__ import annotations
 
@@ -10,54 +13,38 @@ from typing import Any
 import pytest
 
 from shared.imaging.types import Family, Flavour
+from tests.unit.app.fakes import (
+    OPERATION,
+    SERVICE_URL,
+    deleted,
+    delivered,
+    failed,
+    generated,
+    persisted,
+    polled,
+    submitted,
+    throttled,
+    unavailable,
+)
 
 DALLE2 = (Family.DALLE2, Flavour.AZURE_DALLE2_ASYNC)
 GPT = (Family.GPT_IMAGE, Flavour.AZURE_DEPLOYMENT)
-SERVICE_URL = "https://dalleprodsec.blob.core.windows.net/private/images/x/generated_{i}.png?sig=s"
-OPERATION = "http://127.0.0.1:9/openai/operations/images/op1?api-version=2023-06-01-preview"
 
 
-def stored(index: int, content_type: str = "image/png") -> dict[str, Any]:
-    return {
-        "blob": f"2026/03/01/job1/{index}.png",
-        "content_type": content_type,
-        "bytes": 1000 + index,
-        "width": 1024,
-        "height": 1024,
-        "index": index,
-        "revised_prompt": f"revised {index}",
-    }
-
-
-def ok_url_generation(payload: dict[str, Any]) -> dict[str, Any]:
-    first = payload["first_index"]
-    n = payload["params"]["n"]
-    return {
-        "outcome": "ok",
-        "images": [],
-        "sources": [
-            {"index": first + i, "url": SERVICE_URL.format(i=first + i), "revised_prompt": "r"}
-            for i in range(n)
-        ],
-    }
-
-
-def persisted(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"outcome": "ok", "image": stored(payload["index"])}
-
-
-def throttled(after: float | None = 7.0) -> dict[str, Any]:
-    return {"outcome": "retry", "retry_after": after, "code": "throttled", "message": "429"}
-
-
-def test_sync_url_model_generates_once_then_persists_each_image(replay, make_job):
+def test_sync_url_model_whose_copy_failed_persists_each_image_without_generating_again(
+    replay, make_job
+):
     def respond(name, payload):
-        return {"generate_images": ok_url_generation, "persist_image": persisted}[name](payload)
+        if name == "generate_images":
+            return generated(payload, copy_fails=[0])
+        return persisted(payload)
 
     run = replay(make_job(), respond)
 
     assert run.names() == ["generate_images", "persist_image"]
     assert run.calls[1].input["url"] == SERVICE_URL.format(i=0)
+    assert run.calls[1].input["index"] == 0
+    assert run.calls[1].input["revised_prompt"] == "revised 0"
     out = run.output
     assert out["status"] == "succeeded"
     assert out["id"] == "job1"
@@ -66,15 +53,24 @@ def test_sync_url_model_generates_once_then_persists_each_image(replay, make_job
     assert [i["blob"] for i in out["images"]] == ["2026/03/01/job1/0.png"]
     assert out["images"][0]["revised_prompt"] == "revised 0"
     assert "url" not in out["images"][0]  # SAS URLs are made on read, never kept in history
+    assert "index" not in out["images"][0]
     assert run.statuses[-1]["stage"] == "completed"
     assert run.statuses[-1]["images_done"] == 1
     assert run.timers == []
 
 
+def test_sync_url_model_copied_by_the_generating_activity_needs_no_persist(replay, make_job):
+    run = replay(make_job(), lambda name, payload: generated(payload))
+
+    assert run.names() == ["generate_images"]
+    assert run.output["status"] == "succeeded"
+    assert run.output["images"][0]["width"] == 1024
+
+
 def test_base64_model_is_stored_by_the_generating_activity_and_needs_no_persist(replay, make_job):
     def respond(name, payload):
         assert name == "generate_images"
-        return {"outcome": "ok", "images": [stored(0), stored(1)], "sources": []}
+        return generated(payload)
 
     run = replay(make_job(*GPT, n=2), respond)
 
@@ -92,7 +88,7 @@ def test_throttled_generation_waits_on_a_durable_timer_for_retry_after_then_retr
     def respond(name, payload):
         if name == "generate_images":
             answer = next(answers)
-            return answer or {"outcome": "ok", "images": [stored(0)], "sources": []}
+            return answer or generated(payload)
         raise AssertionError(name)
 
     run = replay(make_job(*GPT), respond)
@@ -118,8 +114,7 @@ def test_without_retry_after_the_wait_backs_off(replay, make_job):
 
 
 def test_unguided_failures_are_bounded_by_attempts(replay, make_job):
-    unavailable = {"outcome": "retry", "code": "unavailable", "message": "503"}
-    run = replay(make_job(*GPT, max_attempts=3), lambda name, payload: unavailable)
+    run = replay(make_job(*GPT, max_attempts=3), lambda name, payload: unavailable())
 
     assert run.names() == ["generate_images"] * 3
     assert run.output["status"] == "failed"
@@ -134,7 +129,7 @@ def test_throttling_waits_its_turn_beyond_max_attempts(replay, make_job):
     answers = itertools.chain([throttled(1.0)] * 7, itertools.repeat(None))
 
     def respond(name, payload):
-        return next(answers) or {"outcome": "ok", "images": [stored(0)], "sources": []}
+        return next(answers) or generated(payload)
 
     run = replay(make_job(*GPT, max_attempts=3), respond)
 
@@ -170,7 +165,7 @@ def test_terminal_errors_fail_at_once_with_their_code(replay, make_job, code):
 
     run = replay(
         make_job(),
-        lambda name, payload: {"outcome": "error", "code": code, "message": message},
+        lambda name, payload: failed(code, message),
     )
 
     assert run.names() == ["generate_images"]
@@ -185,7 +180,7 @@ def test_dalle3_with_n3_fans_out_three_parallel_single_image_calls(replay, make_
 
     def respond(name, payload):
         if name == "generate_images":
-            return ok_url_generation(payload)
+            return generated(payload, copy_fails=[payload["first_index"]])
         queued = persist_answers.get(payload["index"])
         if queued:
             return queued.pop(0)
@@ -219,39 +214,51 @@ def test_a_crashing_activity_fails_the_job_with_a_clean_error(replay, make_job):
     assert "sig=" not in json.dumps(run.output)
 
 
-def dalle2_responder(statuses: list[dict[str, Any]], n: int = 2):
+def dalle2_responder(statuses: list[dict[str, Any]], *, copy_fails: tuple[int, ...] = ()):
+    """A DALL-E 2 service whose polls answer `statuses` in turn (dicts of `polled` keywords);
+    a succeeded poll stores the images itself, except those in `copy_fails`."""
     polls = iter(statuses)
 
     def respond(name, payload):
         if name == "submit_operation":
-            return {"outcome": "ok", "operation_url": OPERATION}
+            return submitted()
         if name == "poll_operation":
-            assert payload["operation_url"] == OPERATION
             answer = dict(next(polls))
-            if answer.get("status") == "succeeded":
-                answer["sources"] = [
-                    {"index": i, "url": SERVICE_URL.format(i=i), "revised_prompt": None}
-                    for i in range(n)
-                ]
-            return {"outcome": "ok", "retry_after": None, **answer}
+            status = answer.pop("status")
+            return polled(payload, status, copy_fails=copy_fails, **answer)
         if name == "persist_image":
             return persisted(payload)
         if name == "delete_operation":
-            return {"outcome": "ok", "deleted": True}
+            return deleted()
         raise AssertionError(name)
 
     return respond
 
 
-def test_dalle2_submits_polls_on_timers_persists_then_deletes(replay, make_job):
-    respond = dalle2_responder(
-        [
-            {"status": "notRunning"},
-            {"status": "running", "retry_after": 5},
-            {"status": "running"},
-            {"status": "succeeded"},
-        ]
-    )
+DALLE2_STATUSES = [
+    {"status": "notRunning"},
+    {"status": "running", "retry_after": 5},
+    {"status": "running"},
+    {"status": "succeeded"},
+]
+
+
+def test_dalle2_submits_polls_on_timers_stores_then_deletes(replay, make_job):
+    run = replay(make_job(*DALLE2, n=2), dalle2_responder(DALLE2_STATUSES))
+
+    assert run.names() == ["submit_operation"] + ["poll_operation"] * 4 + ["delete_operation"]
+    assert len(run.timers) == 4  # one durable timer before each poll
+    assert run.timers[2] == 5.0  # the service's retry-after is honoured
+    assert run.output["status"] == "succeeded"
+    assert [i["blob"] for i in run.output["images"]] == [
+        "2026/03/01/job1/0.png",
+        "2026/03/01/job1/1.png",
+    ]
+    assert any(s.get("operation_status") == "running" for s in run.statuses)
+
+
+def test_dalle2_images_the_poll_could_not_copy_are_persisted_before_the_delete(replay, make_job):
+    respond = dalle2_responder(DALLE2_STATUSES, copy_fails=(0, 1))
 
     run = replay(make_job(*DALLE2, n=2), respond)
 
@@ -304,7 +311,7 @@ def test_dalle2_deleted_operation_fails_without_images(replay, make_job):
 
 def test_dalle2_poll_throttling_is_retried_then_completes(replay, make_job):
     polls = iter([throttled(4.0), None])
-    base = dalle2_responder([{"status": "succeeded"}], n=1)
+    base = dalle2_responder([{"status": "succeeded"}])
 
     def respond(name, payload):
         if name == "poll_operation":
@@ -333,11 +340,11 @@ def test_dalle2_operation_that_never_finishes_hits_the_deadline_without_hammerin
     assert "delete_operation" not in run.names()  # a running operation cannot be deleted
 
 
-def dalle2_with_polls(answers: list[dict[str, Any]], n: int = 1, **overrides: Any):
-    """A DALL-E 2 service whose polls first give `answers` (retry envelopes or statuses), then
-    succeed; `overrides` replace whole activities (name -> responder)."""
+def dalle2_with_polls(answers: list[dict[str, Any]], copy_fails: tuple[int, ...] = (), **overrides):
+    """A DALL-E 2 service whose polls first give `answers` (retry envelopes, or `polled`
+    keywords), then succeed; `overrides` replace whole activities (name -> responder)."""
     queued = iter(answers)
-    base = dalle2_responder([{"status": "succeeded"}], n=n)
+    base = dalle2_responder([{"status": "succeeded"}], copy_fails=copy_fails)
 
     def respond(name, payload):
         if name in overrides:
@@ -347,14 +354,11 @@ def dalle2_with_polls(answers: list[dict[str, Any]], n: int = 1, **overrides: An
             if answer is not None:
                 if "outcome" in answer:
                     return answer
-                return {"outcome": "ok", "retry_after": None, **answer}
+                answer = dict(answer)
+                return polled(payload, answer.pop("status"), **answer)
         return base(name, payload)
 
     return respond
-
-
-def unavailable(after: float | None = None) -> dict[str, Any]:
-    return {"outcome": "retry", "retry_after": after, "code": "unavailable", "message": "503"}
 
 
 def test_dalle2_throttled_polls_wait_their_turn_beyond_max_attempts(replay, make_job):
@@ -424,11 +428,11 @@ def test_dalle2_deadline_while_polls_are_throttled_fails_and_deletes_the_operati
 def test_dalle2_images_that_cannot_be_stored_fail_the_job_and_delete_the_operation(
     replay, make_job
 ):
-    refused = {"outcome": "error", "code": "image_download_failed", "message": "gone"}
+    refused = failed("image_download_failed", "gone")
 
     run = replay(
         make_job(*DALLE2, n=2),
-        dalle2_with_polls([], n=2, persist_image=lambda payload: refused),
+        dalle2_with_polls([], copy_fails=(0, 1), persist_image=lambda payload: refused),
     )
 
     assert run.output["status"] == "failed"
@@ -453,20 +457,14 @@ def operation_done_at(done_s: float, expected_s: float | None, *, submit_knows: 
     """A DALL-E 2 service whose operation succeeds `done_s` after the submit (in the
     orchestrator's time, which the poll reports as `elapsed_s`), and whose activities have
     learnt `expected_s` for the deployment (the submit only if `submit_knows`)."""
-    base = dalle2_responder([{"status": "succeeded"}], n=1)
+    base = dalle2_responder([])
 
     def respond(name, payload):
         if name == "submit_operation":
-            return {**base(name, payload), "expected_s": expected_s if submit_knows else None}
+            return submitted(expected_s if submit_knows else None)
         if name == "poll_operation":
-            if payload["elapsed_s"] < done_s:
-                return {
-                    "outcome": "ok",
-                    "status": "running",
-                    "retry_after": None,
-                    "expected_s": expected_s,
-                }
-            return {**base(name, payload), "expected_s": expected_s}
+            status = "running" if payload["elapsed_s"] < done_s else "succeeded"
+            return polled(payload, status, expected_s=expected_s)
         return base(name, payload)
 
     return respond
@@ -510,7 +508,9 @@ def test_dalle2_an_estimate_from_history_is_kept_when_a_worker_has_none(replay, 
 
     def polls_know_nothing(name, payload):
         answer = operation_done_at(10.0, 10.0)(name, payload)
-        return {**answer, "expected_s": None} if name == "poll_operation" else answer
+        if name == "poll_operation":
+            answer["value"].pop("expected_s")
+        return answer
 
     later_workers_cold = replay(make_job(*DALLE2), polls_know_nothing, activity_s=0.2)
 
@@ -548,12 +548,12 @@ def test_the_result_is_sent_to_the_callback_when_the_job_ends(replay, make_job, 
     def respond(name, payload):
         if name == "generate_images":
             if fails:
-                return {"outcome": "error", "code": "content_filter", "message": "filtered"}
-            return {"outcome": "ok", "images": [stored(0)], "sources": []}
+                return failed("content_filter", "filtered")
+            return generated(payload)
         assert name == "notify_callback"
         assert payload["url"] == "https://hooks.example/cb?sig=abc"
         assert payload["result"]["status"] == ("failed" if fails else "succeeded")
-        return {"delivered": True, "http_status": 200}
+        return delivered()
 
     run = replay(job, respond)
 
@@ -565,7 +565,7 @@ def test_the_result_is_sent_to_the_callback_when_the_job_ends(replay, make_job, 
 
 
 def test_without_a_callback_nothing_is_notified(replay, make_job):
-    run = replay(make_job(*GPT), lambda name, payload: {"outcome": "ok", "images": [stored(0)]})
+    run = replay(make_job(*GPT), lambda name, payload: generated(payload))
 
     assert run.names() == ["generate_images"]
     assert "notification" not in run.output

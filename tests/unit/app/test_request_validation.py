@@ -17,7 +17,11 @@ from shared.models import (
 )
 from shared.settings import load_settings
 
-ENV = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_OPENAI_ENDPOINT": "http://e"}
+ENV = {
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "AZURE_OPENAI_ENDPOINT": "http://e",
+    "IMAGE_REQUESTS_QUEUE": "image-requests",
+}
 SETTINGS = load_settings(ENV)
 
 

@@ -14,7 +14,12 @@ from shared.imaging.types import Family, Flavour
 from shared.settings import SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[3]
-BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_OPENAI_ENDPOINT": "http://e/"}
+QUEUE = {"IMAGE_REQUESTS_QUEUE": "image-requests"}  # the queue binding's, required
+BASE = {
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "AZURE_OPENAI_ENDPOINT": "http://e/",
+    **QUEUE,
+}
 
 
 def test_defaults_describe_four_models_on_the_azure_endpoint():
@@ -44,6 +49,7 @@ def test_image_models_json_with_openai_and_per_model_endpoint():
     }
     s = load_settings(
         {
+            **QUEUE,
             "AzureWebJobsStorage": "x",
             "IMAGE_MODELS": json.dumps(models),
             "IMAGE_DEFAULT_MODEL": "art",
@@ -63,6 +69,7 @@ def test_identity_based_storage_needs_no_connection_string():
     # account URL and managed identity. No AzureWebJobsStorage connection string at all.
     s = load_settings(
         {
+            **QUEUE,
             "AzureWebJobsStorage__accountName": "contosoimages",
             "IMAGES_STORAGE_ACCOUNT_URL": "https://contosoimages.blob.core.windows.net",
             "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
@@ -70,13 +77,23 @@ def test_identity_based_storage_needs_no_connection_string():
     )
     assert s.azure_webjobs_storage is None
     assert s.images_storage_account_url == "https://contosoimages.blob.core.windows.net"
+    assert s.queue_service_url == "https://contosoimages.queue.core.windows.net"
 
 
 @pytest.mark.parametrize(
     ("env", "setting", "words"),
     [
-        ({"AZURE_OPENAI_ENDPOINT": "http://e"}, "AzureWebJobsStorage", "missing"),
-        ({"AzureWebJobsStorage": "x"}, "AZURE_OPENAI_ENDPOINT", "missing"),
+        ({**QUEUE, "AZURE_OPENAI_ENDPOINT": "http://e"}, "AzureWebJobsStorage", "missing"),
+        ({**QUEUE, "AzureWebJobsStorage": "x"}, "AZURE_OPENAI_ENDPOINT", "missing"),
+        (
+            {"AzureWebJobsStorage": "x", "AZURE_OPENAI_ENDPOINT": "http://e"},
+            "IMAGE_REQUESTS_QUEUE",
+            "missing",
+        ),
+        ({**BASE, "IMAGE_REQUESTS_QUEUE": "Image_Requests"}, "IMAGE_REQUESTS_QUEUE", "pattern"),
+        ({**BASE, "IMAGE_REQUESTS_QUEUE": "a--b"}, "IMAGE_REQUESTS_QUEUE", "pattern"),
+        ({**BASE, "IMAGE_RESULTS_QUEUE": "x"}, "IMAGE_RESULTS_QUEUE", "pattern"),
+        ({**BASE, "IMAGE_RESULTS_QUEUE_ENABLED": "maybe"}, "IMAGE_RESULTS_QUEUE_ENABLED", "bool"),
         ({**BASE, "IMAGE_MODELS": "{nope"}, "IMAGE_MODELS", "not valid JSON"),
         ({**BASE, "IMAGE_MODELS": "[]"}, "IMAGE_MODELS", "JSON object"),
         (
@@ -96,6 +113,61 @@ def test_a_bad_setting_is_named_in_the_error(env, setting, words):
     assert info.value.setting == setting
     assert setting in str(info.value)
     assert words in str(info.value)
+
+
+def test_results_queue_is_off_unless_enabled_and_then_named_or_defaulted():
+    assert load_settings(BASE).results_queue is None
+    assert load_settings({**BASE, "IMAGE_RESULTS_QUEUE": "done"}).results_queue is None
+    on = {**BASE, "IMAGE_RESULTS_QUEUE_ENABLED": "true"}
+    assert load_settings(on).results_queue == "image-results"
+    assert load_settings({**on, "IMAGE_RESULTS_QUEUE": "done-jobs"}).results_queue == "done-jobs"
+    assert load_settings({**BASE, "IMAGE_RESULTS_QUEUE_ENABLED": "0"}).results_queue is None
+
+
+def test_callback_http_hosts_are_a_trimmed_lower_case_list():
+    s = load_settings({**BASE, "CALLBACK_ALLOW_HTTP_HOSTS": " LocalHost , 127.0.0.1 ,"})
+    assert s.callback_allow_http_hosts == ["localhost", "127.0.0.1"]
+    assert load_settings(BASE).callback_allow_http_hosts == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PUBLIC_BASE_URL": "https://img.example.com/"}, "https://img.example.com"),
+        ({"WEBSITE_HOSTNAME": "app.azurewebsites.net"}, "https://app.azurewebsites.net"),
+        ({"WEBSITE_HOSTNAME": "localhost:7071"}, "http://localhost:7071"),
+        (
+            {"PUBLIC_BASE_URL": "https://a.example", "WEBSITE_HOSTNAME": "b.azurewebsites.net"},
+            "https://a.example",
+        ),
+        ({}, ""),
+    ],
+)
+def test_public_base_url_prefers_the_setting_then_azures_host_name(env, expected):
+    assert load_settings({**BASE, **env}).public_base_url == expected
+
+
+def test_queue_service_url_prefers_the_explicit_uri():
+    s = load_settings(
+        {
+            **BASE,
+            "AzureWebJobsStorage__queueServiceUri": "https://q.example/",
+            "AzureWebJobsStorage__accountName": "other",
+        }
+    )
+    assert s.queue_service_url == "https://q.example/"
+    assert load_settings(BASE).queue_service_url is None
+
+
+def test_nothing_in_the_app_reads_the_environment_but_the_settings_class():
+    readers = []
+    for path in (REPO / "shared").rglob("*.py"):
+        if path.name == "settings.py" and path.parent.name == "shared":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "os.environ" in text or "getenv(" in text:
+            readers.append(str(path.relative_to(REPO)))
+    assert readers == []
 
 
 def test_secret_values_never_appear_in_a_settings_error():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.notify.callback import CallbackUrl, callback_url_problem, redact_url
-from shared.notify.payload import completion_payload, public_base_url, scrub
+from shared.models import parse_body
+from shared.notify.payload import completion_payload, scrub
+from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl, callback_url_problem, redact_url
 
 
 @pytest.mark.parametrize(
@@ -47,22 +48,31 @@ def test_plain_http_only_for_listed_hosts():
     assert callback_url_problem("https://8.8.8.8/cb", http_hosts=()) is None
 
 
-def test_allow_list_comes_from_the_setting(monkeypatch):
-    monkeypatch.setenv("CALLBACK_ALLOW_HTTP_HOSTS", " LocalHost , 127.0.0.1 ")
-    assert callback_url_problem("http://localhost:7000/cb") is None
-    monkeypatch.delenv("CALLBACK_ALLOW_HTTP_HOSTS")
+def test_without_an_allow_list_nothing_is_called_over_plain_http():
     assert callback_url_problem("http://localhost:7000/cb") is not None
+    assert callback_url_problem("https://127.0.0.1:7000/cb") is not None
+
+
+def test_a_request_body_takes_the_allow_list_it_is_given():
+    body = b'{"prompt": "p", "callback_url": "http://localhost:7000/cb"}'
+    allowed = parse_body(body, callback_http_hosts=["localhost"])
+    assert allowed.callback_url == "http://localhost:7000/cb"
+    with pytest.raises(Exception, match="callback_url must use https") as refused:
+        parse_body(body)
+    assert refused.value.field == "callback_url"  # type: ignore[attr-defined]
 
 
 class _Body(BaseModel):
     callback_url: CallbackUrl | None = None
 
 
-def test_callback_url_type_makes_a_validation_error_naming_the_problem(monkeypatch):
-    monkeypatch.delenv("CALLBACK_ALLOW_HTTP_HOSTS", raising=False)
+def test_callback_url_type_makes_a_validation_error_naming_the_problem():
     assert _Body(callback_url="https://a.example/x").callback_url == "https://a.example/x"
     with pytest.raises(ValidationError, match="callback_url must use https"):
         _Body(callback_url="http://a.example/x")
+    listed = {HTTP_HOSTS_CONTEXT: ["a.example"]}
+    ok = _Body.model_validate({"callback_url": "http://a.example/x"}, context=listed)
+    assert ok.callback_url == "http://a.example/x"
 
 
 def test_redacted_url_keeps_no_signature_or_credentials():
@@ -96,14 +106,3 @@ def test_payload_links_the_apps_redirects_and_drops_signed_urls():
 def test_scrub_removes_keys_anywhere():
     data = {"a": ["https://x/y?code=KEY", "fine"], "b": {"c": "https://x/y?sig=1"}}
     assert scrub(data) == {"a": ["fine"], "b": {}}
-
-
-def test_public_base_url_from_settings():
-    assert public_base_url({"PUBLIC_BASE_URL": "https://img.example.com/"}) == (
-        "https://img.example.com"
-    )
-    assert public_base_url({"WEBSITE_HOSTNAME": "app.azurewebsites.net"}) == (
-        "https://app.azurewebsites.net"
-    )
-    assert public_base_url({"WEBSITE_HOSTNAME": "localhost:7071"}) == "http://localhost:7071"
-    assert public_base_url({}) == ""

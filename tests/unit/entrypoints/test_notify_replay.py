@@ -14,6 +14,7 @@ from shared.notify.orchestration import (
     NotifyPolicy,
     notify_completion,
 )
+from shared.orchestration.retry import Backoff
 from tests.unit.entrypoints.replay import T0, ActivityError, replay
 
 RESULT = {"id": "job-1", "status": "succeeded", "images": [{"blob": "job-1/0.png"}]}
@@ -61,7 +62,7 @@ def test_delivered_first_time_posts_once_and_waits_on_nothing():
 
 
 def test_retryable_failures_wait_on_durable_timers_then_deliver():
-    policy = NotifyPolicy(max_attempts=5, first_delay_s=5, backoff=3, max_delay_s=300)
+    policy = NotifyPolicy(max_attempts=5, backoff=Backoff(base_s=5, factor=3, max_s=300))
     run = replay(
         orchestrator_for(CALLBACK, policy=policy),
         {CALLBACK_ACTIVITY: scripted(BUSY, {**BUSY, "retry_after_s": 42}, OK)},
@@ -86,7 +87,7 @@ def test_a_permanent_failure_is_not_retried_and_does_not_fail_the_job():
 
 
 def test_gives_up_after_the_last_attempt_with_a_reason():
-    policy = NotifyPolicy(max_attempts=3, first_delay_s=1, backoff=2, max_delay_s=10)
+    policy = NotifyPolicy(max_attempts=3, backoff=Backoff(base_s=1, factor=2, max_s=10))
     run = replay(
         orchestrator_for(CALLBACK, policy=policy),
         {CALLBACK_ACTIVITY: scripted(BUSY, BUSY, BUSY)},

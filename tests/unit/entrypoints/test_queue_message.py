@@ -10,7 +10,11 @@ from shared.blueprints.queue_trigger import PoisonMessage, job_id_for, parse_mes
 from shared.settings import load_settings
 
 SETTINGS = load_settings(
-    {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_OPENAI_ENDPOINT": "http://x"}
+    {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "AZURE_OPENAI_ENDPOINT": "http://x",
+        "IMAGE_REQUESTS_QUEUE": "image-requests",
+    }
 )
 
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from shared.imaging.b64stream import B64JsonSplitter
+from shared.imaging.b64stream import MAX_REST_BYTES, B64JsonSplitter
 from shared.imaging.types import ErrorCode, ImageApiError
 
 
@@ -88,3 +88,55 @@ async def test_a_reply_cut_inside_an_image_is_a_retryable_fault():
     with pytest.raises(ImageApiError) as err:
         splitter.rest()
     assert err.value.retryable
+
+
+async def test_a_character_outside_the_alphabet_is_refused_not_skipped():
+    """A lenient decoder would drop the stray characters and store a different image."""
+    for value in ("AA*AA", "AA AA", "AAAA\\u0041AAA"):
+        body = b'{"data":[{"b64_json":"' + value.encode() + b'"}]}'
+        with pytest.raises(ImageApiError) as err:
+            await split(body, 1 << 20)
+        assert err.value.code is ErrorCode.OPERATION_FAILED
+        assert err.value.message == "the image service returned invalid base64 data"
+
+
+async def test_a_key_that_only_ends_in_b64_json_is_not_an_image():
+    """A key such as `note"b64_json` is serialised with an escaped quote: not the image field."""
+    image = os.urandom(30)
+    body = json.dumps(
+        {"data": [{'note"b64_json': "QUFB", "b64_json": base64.b64encode(image).decode()}]}
+    ).encode()
+    for chunk_size in (1, 7, 1 << 20):
+        images, rest = await split(body, chunk_size)
+        assert images == [image]
+        assert rest["data"] == [{'note"b64_json': "QUFB", "b64_json": "0"}]
+
+
+async def test_a_reply_without_images_is_refused_once_it_outgrows_the_limit():
+    """The reply without its images is kept in memory: past MAX_REST_BYTES it is not a reply."""
+    head = b'{"data":[], "note": "'
+    filler = b"x" * (MAX_REST_BYTES - len(head))
+    splitter = B64JsonSplitter(lambda ordinal: pytest.fail("no image was expected"))
+    await splitter.feed(head + filler)  # exactly at the limit: still fine
+    with pytest.raises(ImageApiError) as err:
+        await splitter.feed(b"x")
+    assert (err.value.code, err.value.message) == (
+        ErrorCode.UNAVAILABLE,
+        "The image service sent an unusable reply (no image data found).",
+    )
+
+
+async def test_a_reply_cut_inside_an_image_says_so():
+    sinks: list[Sink] = []
+
+    async def open_sink(ordinal: int) -> Sink:
+        sinks.append(Sink())
+        return sinks[-1]
+
+    splitter = B64JsonSplitter(open_sink)
+    await splitter.feed(b'{"data":[{"b64_json":"AAAA')
+    with pytest.raises(ImageApiError) as err:
+        splitter.rest()
+    assert err.value.message == (
+        "The image service sent an unusable reply (it ended inside an image)."
+    )

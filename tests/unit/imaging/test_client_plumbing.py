@@ -21,9 +21,9 @@ from shared.imaging import (
     Flavour,
     GenerationParams,
     ImageApiError,
-    client_for,
 )
 from shared.imaging.base import request_body
+from shared.imaging.factory import client_for
 
 SECRET = "0123456789abcdef0123456789abcdef"
 

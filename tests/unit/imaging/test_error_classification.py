@@ -6,11 +6,16 @@ import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from shared.imaging.errors import (
+    MAX_MESSAGE_CHARS,
     classify_operation_failure,
     classify_response,
+    classify_transport_error,
+    invalid_body_error,
+    is_content_filter,
     retry_after_seconds,
     safe_message,
 )
@@ -227,3 +232,189 @@ def test_a_service_message_with_a_signed_url_is_scrubbed_in_the_error():
     )
     assert "SECRET" not in err.message
     assert "SECRET" not in str(err)
+
+
+# ------------------------------------------------------------------ what the user reads
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "code", "message"),
+    [
+        (
+            400,
+            {"x-ms-error-code": "ContentFilter"},
+            ErrorCode.CONTENT_FILTER,
+            "The request was rejected by the content safety system.",
+        ),
+        (429, {}, ErrorCode.THROTTLED, "The image service is throttling requests."),
+        (401, {}, ErrorCode.AUTH_FAILED, "The image service refused the credentials."),
+        (
+            404,
+            {},
+            ErrorCode.DEPLOYMENT_NOT_FOUND,
+            "The deployment (or API route) does not exist on this endpoint.",
+        ),
+        (500, {}, ErrorCode.UNAVAILABLE, "The image service is unavailable (HTTP 500)."),
+        (408, {}, ErrorCode.UNAVAILABLE, "The image service is unavailable (HTTP 408)."),
+        (400, {}, ErrorCode.INVALID_REQUEST, "The image service rejected the request (400)."),
+        (422, {}, ErrorCode.INVALID_REQUEST, "The image service rejected the request (422)."),
+        (
+            302,
+            {},
+            ErrorCode.UNAVAILABLE,
+            "Unexpected reply from the image service (HTTP 302).",
+        ),
+    ],
+)
+def test_a_reply_without_a_message_still_tells_the_user_what_happened(
+    status, headers, code, message
+):
+    err = classify_response(status, headers, b"<html>proxy page</html>")
+    assert (err.code, err.message, err.status) == (code, message, status)
+
+
+def test_content_filter_named_only_in_the_error_code_header_is_terminal():
+    assert is_content_filter({}, {"X-MS-Error-Code": "contentFilter"})
+    err = classify_response(400, {"X-MS-Error-Code": "contentFilter"}, body({"message": "no"}))
+    assert err.code is ErrorCode.CONTENT_FILTER
+    assert not err.retryable
+
+
+def test_content_filter_named_only_in_inner_error_is_terminal():
+    shape = {
+        "error": {"code": "BadRequest", "inner_error": {"code": "ResponsibleAIPolicyViolation"}}
+    }
+    assert classify_response(400, {}, body(shape)).code is ErrorCode.CONTENT_FILTER
+
+
+def test_a_server_error_is_retried_even_if_it_mentions_the_content_filter():
+    err = classify_response(500, {}, body({"error": {"code": "contentFilter", "message": "x"}}))
+    assert err.code is ErrorCode.UNAVAILABLE
+    assert err.retryable
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "message"),
+    [
+        ({"code": "contentFilter"}, ErrorCode.CONTENT_FILTER, None),
+        ({"message": "Quota exceeded."}, ErrorCode.INVALID_REQUEST, "Quota exceeded."),
+        ({"detail": "Quota exceeded."}, ErrorCode.INVALID_REQUEST, None),
+    ],
+    ids=["code-only", "message-only", "neither"],
+)
+def test_a_bare_error_object_is_read_with_either_field(payload, code, message):
+    err = classify_response(400, {}, body(payload))
+    assert err.code is code
+    if message is not None:
+        assert err.message == message
+    elif code is ErrorCode.INVALID_REQUEST:
+        assert err.message == "The image service rejected the request (400)."
+
+
+def test_a_404_of_a_plain_request_is_a_missing_deployment():
+    err = classify_response(404, {}, body({"error": {"code": "NotFound", "message": "gone"}}))
+    assert err.code is ErrorCode.DEPLOYMENT_NOT_FOUND
+
+
+def test_an_operation_url_404_naming_the_deployment_is_a_missing_deployment():
+    err = classify_response(
+        404, {}, body({"error": {"code": "DeploymentNotFound", "message": "x"}}), operation=True
+    )
+    assert err.code is ErrorCode.DEPLOYMENT_NOT_FOUND
+
+
+def test_a_vanished_operation_without_a_message_says_so():
+    err = classify_response(404, {}, b"", operation=True)
+    assert (err.code, err.message) == (
+        ErrorCode.OPERATION_FAILED,
+        "The image operation no longer exists.",
+    )
+
+
+def test_an_unavailable_service_passes_on_its_pacing_hint():
+    assert classify_response(503, {"Retry-After": "5"}, b"").retry_after_s == 5.0
+    busy = body({"error": {"code": "busy", "message": "Busy. Please retry after 3 seconds."}})
+    assert classify_response(503, {}, busy).retry_after_s == 3.0
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [
+        (
+            "failed",
+            {"code": "contentFilter"},
+            "The generated image was filtered by the content safety system.",
+        ),
+        ("canceled", {}, "The image operation was canceled (timed out)."),
+        ("failed", {"code": "InternalError"}, "The image operation failed."),
+        ("failed", {"code": "InternalError", "message": "  "}, "The image operation failed."),
+    ],
+)
+def test_an_operation_failure_without_a_message_still_says_what_happened(status, error, message):
+    assert classify_operation_failure(status, error).message == message
+
+
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (
+            httpx.ReadTimeout("slow"),
+            "The image service is unavailable (timed out: ReadTimeout).",
+        ),
+        (
+            httpx.ConnectError("refused"),
+            "The image service is unavailable (could not connect: ConnectError).",
+        ),
+        (
+            httpx.RemoteProtocolError("peer closed"),
+            "The image service is unavailable (connection dropped: RemoteProtocolError).",
+        ),
+        (httpx.ReadError("reset"), "The image service is unavailable (network error: ReadError)."),
+    ],
+)
+def test_a_transport_fault_names_its_kind_and_never_the_url(exc, message):
+    err = classify_transport_error(exc)
+    assert (err.code, err.message) == (ErrorCode.UNAVAILABLE, message)
+    assert err.retryable
+
+
+def test_an_unusable_success_reply_is_retryable_and_keeps_its_status():
+    err = invalid_body_error(200)
+    assert (err.code, err.status, err.message) == (
+        ErrorCode.UNAVAILABLE,
+        200,
+        "The image service sent an unusable reply (invalid JSON).",
+    )
+    assert invalid_body_error(200, "reply too large").message == (
+        "The image service sent an unusable reply (reply too large)."
+    )
+
+
+# ------------------------------------------------------------------ scrubbing
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (
+            "see https://h.example/x.png?se=1&sig=S now",
+            "see https://h.example/x.png?[redacted] now",
+        ),
+        ("bad api-key=abc123 given", "bad api-key=[redacted] given"),
+        ("header Bearer eyJ.abc.def sent", "header Bearer [redacted] sent"),
+        ("token " + "A" * 40 + " leaked", "token [redacted] leaked"),
+        ("  two\n lines  ", "two lines"),
+    ],
+    ids=["sas-query", "key-param", "bearer", "long-token", "whitespace"],
+)
+def test_scrubbed_messages_mark_what_was_removed(raw, shown):
+    assert safe_message(raw) == shown
+
+
+def test_a_long_message_is_cut_to_the_limit_with_an_ellipsis():
+    exact = ("abcd " * 100)[:-1] + "x"  # words, so that nothing looks like a token
+    assert len(exact) == MAX_MESSAGE_CHARS
+    assert safe_message(exact) == exact
+    cut = safe_message(exact + "y")
+    assert len(cut) == MAX_MESSAGE_CHARS
+    assert cut == exact[:-1] + "…"

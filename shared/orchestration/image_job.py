@@ -1,0 +1,269 @@
+"""The image job orchestration: generate (or submit and poll), store, notify.
+
+The orchestrator is deterministic: it reads time only from `context.current_utc_datetime`, waits
+only on durable timers and sees only small JSON (parameters, operation URLs, blob names) — image
+bytes are written to Blob Storage inside activities and never pass through history, and neither do
+our own SAS URLs (the status endpoint signs them on read). It builds and reads only the messages of
+shared/orchestration/contracts.py; every retried call goes through `call_with_retries`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from shared.imaging.types import ErrorCode, Flavour
+from shared.models import CAPABILITIES, JobErrorBody, JobInput, JobOutput
+from shared.notify.orchestration import notify_completion
+from shared.orchestration import contracts as c
+from shared.orchestration.calls import (
+    DEADLINE_EXCEEDED,
+    INTERNAL_ERROR,
+    Gen,
+    JobFailed,
+    JobRun,
+    call_with_retries,
+)
+from shared.orchestration.polling import next_poll_delay
+
+if TYPE_CHECKING:
+    import azure.durable_functions as df
+
+ORCHESTRATOR = "image_job"
+
+
+def _blobs(job: JobInput) -> dict[str, Any]:
+    """The fields every storing activity needs to name the job's blobs."""
+    return {"job_id": job.id, "model": job.model, "created": job.created}
+
+
+def _described(job: JobInput) -> dict[str, Any]:
+    """... and to tag them, for the inputs that carry no `params`."""
+    return {**_blobs(job), "prompt": job.params.prompt, "size": job.params.size}
+
+
+def _keep(run: JobRun, result: c.Generated) -> dict[int, c.ImageSource]:
+    """Record the images an activity stored; return the ones still at the service's URL."""
+    for image in result.images:
+        run.keep(image.index, image.record())
+    return {s.index: s for s in result.sources if 0 <= s.index < run.job.params.n}
+
+
+def _generate_sync(run: JobRun) -> Gen:
+    """gpt-image / DALL-E 3: one call (or one per image for DALL-E 3 with n>1)."""
+    job = run.job
+    caps = CAPABILITIES[job.deployment.family]
+    if caps.single_image_per_call and job.params.n > 1:
+        single = job.params.model_copy(update={"n": 1})
+        firsts = range(job.params.n)
+    else:
+        single, firsts = job.params, range(1)
+    inputs = {
+        i: (lambda i=i: c.GenerateInput(**_blobs(job), params=single, first_index=i))
+        for i in firsts
+    }
+    results = yield from call_with_retries(run, c.GENERATE, inputs, c.Generated, stage="generating")
+    sources: dict[int, c.ImageSource] = {}
+    for key in sorted(results):
+        sources.update(_keep(run, results[key]))
+    yield from _persist(run, sources)
+
+
+def _persist(run: JobRun, sources: Mapping[int, c.ImageSource]) -> Gen:
+    """Copy the URL results the generating activity could not store itself, one activity per
+    image, in parallel (their retries never generate again)."""
+    if not sources:
+        return
+    blobs = _described(run.job)
+    inputs = {
+        index: (
+            lambda s=source: c.PersistInput(
+                **blobs, index=s.index, url=s.url, revised_prompt=s.revised_prompt
+            )
+        )
+        for index, source in sources.items()
+    }
+    run.show(stage="storing")
+    results = yield from call_with_retries(run, c.PERSIST, inputs, c.Persisted, stage="storing")
+    for result in results.values():
+        run.keep(result.image.index, result.image.record())
+
+
+class _Operation:
+    """A submitted DALL-E 2 operation and the last status a poll saw (None: not known, e.g.
+    while polls are throttled)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.status: str | None = "notRunning"
+
+    @property
+    def deletable(self) -> bool:
+        """Whether a delete may succeed: the service deletes only an operation in an end state,
+        so one last seen queued or running (or already deleted) is not tried."""
+        return self.status not in ("notRunning", "running", "deleted")
+
+    def unknown(self) -> None:
+        self.status = None  # it may have ended since the last answer
+
+
+def _generate_async(run: JobRun) -> Gen:
+    """DALL-E 2: submit, poll on durable timers, store, delete the operation.
+
+    Once submitted, a job that fails for any reason (failed/canceled operation, deadline, giving
+    up on polls, images that cannot be stored) still tries to delete the operation, so it is not
+    left on the service — unless a poll last saw it queued or running, which the service refuses
+    to delete (409). A delete that fails does not change the job's error."""
+    job = run.job
+    submit = c.SubmitInput(model=job.model, params=job.params)
+    submitted = yield from call_with_retries(
+        run, c.SUBMIT, {0: lambda: submit}, c.Submitted, stage="generating"
+    )
+    operation = _Operation(submitted[0].operation_url)
+    try:
+        yield from _poll_and_store(run, operation, submitted[0].expected_s)
+    except Exception:
+        if operation.deletable:
+            yield from _delete_operation(run, operation.url)
+        raise
+    run.show(stage="cleaning_up")
+    yield from _delete_operation(run, operation.url)
+
+
+def _poll_and_store(run: JobRun, operation: _Operation, expected: float | None) -> Gen:
+    """Poll until the operation ends and store its images; raise JobFailed otherwise.
+
+    Each poll tells the activity when it was made and when the operation was last seen queued or
+    running (both from history), so the activity learns the duration from those bounds; its
+    answer carries the deployment's learnt duration (`expected_s`), which paces the next polls.
+    A poll answering "retry" is retried like any other call (`call_with_retries`); both counts
+    start again once a poll gets an answer."""
+    job = run.job
+    run.show(stage="polling", operation_status="notRunning")
+    started = run.now
+    polls = 0
+    running_until = 0.0  # elapsed time of the last poll that saw notRunning/running
+    hint: float | None = None
+    while True:
+        elapsed = (run.now - started).total_seconds()
+        delay = next_poll_delay(elapsed, polls, expected_s=expected, retry_after_s=hint)
+        if delay >= run.seconds_left():
+            raise JobFailed(
+                DEADLINE_EXCEEDED,
+                f"the image operation did not finish within the job's deadline "
+                f"({job.deadline_seconds} s)",
+            )
+        yield run.timer(delay)
+
+        made_at: list[float] = []  # when each attempt of this poll was made (the last one answered)
+
+        def poll_input(until: float = running_until, made_at: list[float] = made_at) -> c.PollInput:
+            made_at.append((run.now - started).total_seconds())
+            return c.PollInput(
+                **_described(job),
+                operation_url=operation.url,
+                n=job.params.n,
+                elapsed_s=made_at[-1],
+                running_until_s=until,
+            )
+
+        answers = yield from call_with_retries(
+            run,
+            c.POLL,
+            {0: poll_input},
+            c.Polled,
+            stage="polling",
+            waiting_stage="polling",
+            on_retry=operation.unknown,
+        )
+        result = answers[0]
+        polls += 1
+        operation.status = result.status
+        hint = result.retry_after
+        # a worker that has learnt nothing yet (fresh, scaled out) answers None: keep ours
+        expected = result.expected_s or expected
+        run.show(
+            stage="polling",
+            operation_status=result.status,
+            last_error=None,
+            retry_after_seconds=None,
+        )
+        if result.status in ("notRunning", "running"):
+            running_until = made_at[-1]
+            continue
+        if result.status == "succeeded":
+            sources = _keep(run, result)
+            if not sources and not any(run.images):
+                raise JobFailed(
+                    ErrorCode.OPERATION_FAILED, "the operation succeeded without images"
+                )
+            yield from _persist(run, sources)
+            return
+        if result.status in ("failed", "canceled"):
+            default = (
+                "the image operation was canceled (it timed out)"
+                if result.status == "canceled"
+                else "the image operation failed"
+            )
+            error = result.error
+            raise JobFailed(
+                error.code if error else ErrorCode.OPERATION_FAILED,
+                error.message if error else default,
+            )
+        raise JobFailed(
+            ErrorCode.OPERATION_FAILED,
+            f"the image operation is {result.status!r}: it was deleted before its images were "
+            "stored",
+        )
+
+
+def _delete_operation(run: JobRun, operation_url: str) -> Gen:
+    """Best effort: a failed delete neither fails a job whose images are stored nor replaces the
+    error of one that failed (the activity answers "ok" even when the service refuses; this
+    also swallows the activity itself failing)."""
+    try:
+        yield run.context.call_activity(
+            c.DELETE, c.dump(c.DeleteInput(model=run.job.model, operation_url=operation_url))
+        )
+    except Exception:  # best effort, see above
+        return
+
+
+def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
+    """The orchestrator body (registered as `image_job` by shared/blueprints/orchestration.py)."""
+    job = JobInput.model_validate(context.get_input())
+    run = JobRun(context, job)
+    error: JobErrorBody | None = None
+    try:
+        if job.deployment.flavour is Flavour.AZURE_DALLE2_ASYNC:
+            yield from _generate_async(run)
+        else:
+            yield from _generate_sync(run)
+        if any(image is None for image in run.images):
+            raise JobFailed(
+                ErrorCode.OPERATION_FAILED, "the service returned fewer images than asked"
+            )
+    except JobFailed as exc:
+        error = JobErrorBody(code=exc.code, message=exc.message)
+    except Exception as exc:  # an activity crashed (TaskFailed): fail the job, not the host
+        error = JobErrorBody(code=INTERNAL_ERROR, message=f"the job failed: {type(exc).__name__}")
+    output = JobOutput(
+        id=job.id,
+        status="failed" if error is not None else "succeeded",
+        model=job.model,
+        prompt=job.params.prompt,
+        created=job.created,
+        completed=run.now.isoformat(),
+        images=[i for i in run.images if i is not None],
+        error=error,
+    )
+    final_stage = "failed" if error is not None else "completed"
+    last_error = error.code if error is not None else None
+    if job.callback_url or job.results_queue:
+        run.show(stage="notifying", retry_after_seconds=None, last_error=last_error)
+        result = output.model_dump(mode="json", exclude_none=True)
+        output.notification = yield from notify_completion(
+            context, job.callback_url, result, results_queue=job.results_queue
+        )
+    run.show(stage=final_stage, retry_after_seconds=None, last_error=last_error)
+    return output.model_dump(mode="json", exclude_none=True)

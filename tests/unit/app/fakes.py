@@ -1,0 +1,107 @@
+"""Test doubles of the image job's activities that answer like the real ones.
+
+Each reads its input with the activity's contract model and answers with the contract's result
+types (shared/orchestration/contracts.py), so a renamed field on either side fails here as it
+would in production. Like the real activities, the generating activity and a succeeded poll store
+their images themselves (blob names from the job, `{yyyy}/{mm}/{dd}/{job}/{index}.png`) and
+hand back as `sources` only the images whose copy failed (`copy_fails`), for `persist_image`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from shared.orchestration import contracts as c
+from shared.storage.naming import blob_name
+
+SERVICE_URL = "https://dalleprodsec.blob.core.windows.net/private/images/x/generated_{i}.png?sig=s"
+OPERATION = "http://127.0.0.1:9/openai/operations/images/op1?api-version=2023-06-01-preview"
+
+Json = dict[str, Any]
+
+
+def stored_image(job: c.JobBlobs, index: int, revised: str | None = None) -> c.IndexedImage:
+    return c.IndexedImage(
+        blob=blob_name(job.job_id, datetime.fromisoformat(job.created), index, "png"),
+        content_type="image/png",
+        bytes=1000 + index,
+        width=1024,
+        height=1024,
+        index=index,
+        revised_prompt=revised if revised is not None else f"revised {index}",
+    )
+
+
+def _store(job: c.JobBlobs, indexes: Iterable[int], copy_fails: Iterable[int]) -> c.Generated:
+    fails = set(copy_fails)
+    images = [stored_image(job, i) for i in indexes if i not in fails]
+    sources = [
+        c.ImageSource(index=i, url=SERVICE_URL.format(i=i), revised_prompt=f"revised {i}")
+        for i in indexes
+        if i in fails
+    ]
+    return c.Generated(images=images, sources=sources)
+
+
+def generated(payload: Json, *, copy_fails: Iterable[int] = ()) -> Json:
+    """generate_images: the asked images, stored, except those whose URL copy failed."""
+    job = c.GenerateInput.model_validate(payload)
+    indexes = range(job.first_index, job.first_index + job.params.n)
+    return c.ok(_store(job, indexes, copy_fails))
+
+
+def persisted(payload: Json) -> Json:
+    """persist_image: the one image copied."""
+    job = c.PersistInput.model_validate(payload)
+    assert job.url == SERVICE_URL.format(i=job.index), "persist got another image's URL"
+    return c.ok(c.Persisted(image=stored_image(job, job.index, job.revised_prompt)))
+
+
+def submitted(expected_s: float | None = None) -> Json:
+    return c.ok(c.Submitted(operation_url=OPERATION, expected_s=expected_s))
+
+
+def polled(
+    payload: Json,
+    status: str,
+    *,
+    retry_after: float | None = None,
+    expected_s: float | None = None,
+    error: Json | None = None,
+    copy_fails: Iterable[int] = (),
+) -> Json:
+    """poll_operation: the status; once succeeded, the images stored like the real poll does."""
+    job = c.PollInput.model_validate(payload)
+    assert job.operation_url == OPERATION
+    stored = _store(job, range(job.n), copy_fails) if status == "succeeded" else c.Generated()
+    answer = c.Polled(
+        status=status,  # type: ignore[arg-type]
+        retry_after=retry_after,
+        expected_s=expected_s,
+        error=c.OperationError.model_validate(error) if error else None,
+        images=stored.images,
+        sources=stored.sources,
+    )
+    return c.ok(answer)
+
+
+def deleted() -> Json:
+    return c.ok(c.Deleted(deleted=True))
+
+
+def throttled(after: float | None = 7.0) -> Json:
+    return c.dump(c.Retry(code="throttled", message="429", retry_after=after))
+
+
+def unavailable(after: float | None = None) -> Json:
+    return c.dump(c.Retry(code="unavailable", message="503", retry_after=after))
+
+
+def failed(code: str, message: str) -> Json:
+    return c.dump(c.Failed(code=code, message=message))
+
+
+def delivered(http_status: int = 200) -> Json:
+    return c.dump(c.Delivery(delivered=True, http_status=http_status))

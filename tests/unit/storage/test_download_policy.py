@@ -1,0 +1,152 @@
+"""Which image URLs the store will fetch: the URL comes from an API reply, so a refusal is the
+norm for anything unexpected, and its reason (shown to the user as the job's error) never
+carries the signed URL itself.
+
+The private/loopback/link-local check is the app's one such check (`shared.addresses`): image
+downloads and completion callbacks must agree on what is inside our network, so both are tested
+on the same hosts here."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.addresses import is_internal_address
+from shared.imaging.types import ErrorCode, ImageApiError
+from shared.notify.callback import callback_url_problem
+from shared.storage.policy import DEFAULT_MAX_BYTES, DownloadPolicy
+
+BLOB = "dalleprodsec.blob.core.windows.net"
+
+
+def refused_reason(policy: DownloadPolicy, url: str) -> str:
+    with pytest.raises(ImageApiError) as info:
+        policy.check(url)
+    assert info.value.code is ErrorCode.IMAGE_DOWNLOAD_FAILED
+    assert "sig=" not in info.value.message
+    return info.value.message
+
+
+def test_default_policy_allows_azure_blob_hosts():
+    policy = DownloadPolicy()
+    for url in (
+        f"https://{BLOB}/private/images/x/generated_00.png?se=1&sig=2",
+        "https://dalletipusw2.blob.core.windows.net/private/images/a.png",
+        "https://oaidalleapiprodscus.blob.core.windows.net/private/org/img.png?sig=x",
+        f"https://{BLOB.upper()}/a.png",  # host names are case-insensitive
+    ):
+        assert policy.check(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (
+            "https://evil.example.com/a.png?sig=x",
+            "The image host evil.example.com is not on the allow-list.",
+        ),
+        (
+            "https://blob.core.windows.net.evil.example/a.png",
+            "The image host blob.core.windows.net.evil.example is not on the allow-list.",
+        ),
+        (f"http://{BLOB}/a.png", f"Plain http is not allowed for image host {BLOB}."),
+        (f"ftp://{BLOB}/a.png", "The image URL is not https."),
+        ("https://127.0.0.1/a.png", "The image host 127.0.0.1 is a private or loopback address."),
+        ("https://10.1.2.3/a.png", "The image host 10.1.2.3 is a private or loopback address."),
+        (
+            "https://169.254.169.254/metadata",
+            "The image host 169.254.169.254 is a private or loopback address.",
+        ),
+        ("https://[::1]/a.png", "The image host ::1 is a private or loopback address."),
+        (f"https://user:pw@{BLOB}/a.png", "The image URL carries credentials."),
+        (f"https://user@{BLOB}/a.png", "The image URL carries credentials."),
+        (f"https://:pw@{BLOB}/a.png", "The image URL carries credentials."),
+        ("https:///a.png", "The image URL has no host."),
+        (f"https://{BLOB}:notaport/a.png", "The image URL is malformed."),
+        (f"https://{BLOB}:99999/a.png", "The image URL is malformed."),
+    ],
+)
+def test_disallowed_urls_are_refused_with_the_reason(url, reason):
+    assert refused_reason(DownloadPolicy(), url) == reason
+
+
+def test_local_dev_allows_plain_http_only_on_the_named_hosts():
+    policy = DownloadPolicy.local_dev("127.0.0.1")
+    assert policy.check("http://127.0.0.1:7072/images/a.png")
+    assert "http" in refused_reason(policy, "http://localhost:7072/images/a.png")
+    assert "http" in refused_reason(policy, "http://10.0.0.5/a.png")
+
+
+def test_local_dev_without_hosts_means_the_loopback_emulator_and_azurite():
+    policy = DownloadPolicy.local_dev()
+    assert policy.check("http://127.0.0.1:10000/devstoreaccount1/images/a.png")
+    assert policy.check("http://localhost:7072/images/a.png")
+    assert policy.check(f"https://{BLOB}/a.png")  # the Azure hosts stay allowed
+    assert "http" in refused_reason(policy, "http://10.0.0.5/a.png")
+
+
+def test_local_dev_keeps_the_size_limit_it_is_given():
+    assert DownloadPolicy.local_dev().max_bytes == DEFAULT_MAX_BYTES
+    assert DownloadPolicy.local_dev("127.0.0.1", max_bytes=1234).max_bytes == 1234
+
+
+def test_http_host_names_match_whatever_their_case():
+    policy = DownloadPolicy(allow_http_hosts=("LocalHost",))
+    assert policy.check("http://LOCALHOST:7072/a.png")
+
+
+def test_a_wildcard_never_lets_private_ip_literals_through():
+    policy = DownloadPolicy(allowed_hosts=("*",))
+    assert policy.check("https://example.org/a.png")
+    assert "private" in refused_reason(policy, "https://192.168.1.1/a.png")
+
+
+@pytest.mark.parametrize("listed", ["fd00::5", "FD00::5"])
+def test_an_internal_address_listed_exactly_is_allowed(listed):
+    """A private endpoint of a storage account is reached on a private address on purpose."""
+    policy = DownloadPolicy(allowed_hosts=(listed, "10.0.0.7"))
+    assert policy.check("https://[fd00::5]/a.png")
+    assert policy.check("https://10.0.0.7/a.png")
+    assert "private" in refused_reason(policy, "https://10.0.0.8/a.png")
+
+
+# ------------------------------------------------------------------ one internal-address check
+
+INTERNAL = [
+    "127.0.0.1",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "169.254.169.254",  # instance metadata
+    "100.64.0.1",  # carrier-grade NAT
+    "0.0.0.0",
+    "::1",
+    "fe80::1",
+    "fd00::1",
+    "::ffff:127.0.0.1",  # IPv4-mapped loopback
+    # numeric shorthands a resolver turns into loopback
+    "127.1",
+    "2130706433",
+    "0x7f.0.0.1",
+    "017700000001",
+]
+PUBLIC = ["8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8", "example.org", "1e100.net"]
+
+
+@pytest.mark.parametrize("host", INTERNAL)
+def test_internal_addresses_are_refused_for_downloads_and_callbacks_alike(host):
+    literal = f"[{host}]" if ":" in host else host
+    assert "private" in refused_reason(DownloadPolicy(allowed_hosts=("*",)), f"https://{literal}/a")
+    assert "private" in (callback_url_problem(f"https://{literal}/cb", http_hosts=()) or "")
+
+
+@pytest.mark.parametrize("host", PUBLIC)
+def test_public_addresses_and_names_pass_both_checks(host):
+    literal = f"[{host}]" if ":" in host else host
+    assert DownloadPolicy(allowed_hosts=("*",)).check(f"https://{literal}/a")
+    assert callback_url_problem(f"https://{literal}/cb", http_hosts=()) is None
+
+
+def test_a_bracketed_ipv6_host_is_read_as_the_address():
+    assert is_internal_address("[::1]")
+    assert is_internal_address("[fe80::1]")
+    assert not is_internal_address("[2001:4860:4860::8888]")
