@@ -8,7 +8,7 @@ import azure.functions as func
 
 from shared.blueprints import activities, http_api, orchestration, queue_trigger
 from shared.notify.activities import bp as notify_bp
-from shared.openapi import openapi_bp
+from shared.openapi.blueprint import bp as openapi_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(http_api.bp)  # POST /api/images, GET /api/images/{id}[/{index}]

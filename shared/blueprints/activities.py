@@ -12,22 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
-from pydantic import ValidationError
 
-from shared.blueprints.deps import runtime
 from shared.blueprints.registration import activity
-from shared.imaging.errors import safe_message
-from shared.imaging.types import Deployment, ImageApiError, OperationStatus
-from shared.orchestration import contracts as c
-from shared.orchestration.polling import DurationEstimate
-from shared.settings import SettingsError
-from shared.storage.formats import ImageFormat
-from shared.storage.store import StagedImage
+from shared.orchestration.names import DELETE, GENERATE, PERSIST, POLL, SUBMIT
+
+if TYPE_CHECKING:
+    from shared.blueprints.deps import Runtime
+    from shared.imaging.types import Deployment, ImageApiError
+    from shared.orchestration import contracts as c
+    from shared.orchestration.polling import DurationEstimate
+    from shared.storage.formats import ImageFormat
+    from shared.storage.store import StagedImage
+
+# The contracts (pydantic), settings, runtime and storage are imported inside the functions, on
+# the first call: function_app.py imports this module on every cold start, only to register the
+# activities by name.
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -35,10 +38,27 @@ bp = df.Blueprint()
 
 # How long DALL-E 2 operations of each deployment took, learnt from polls; process memory only
 # (activities may keep state, the orchestrator may not). See `DurationEstimate`.
-_durations: defaultdict[str, DurationEstimate] = defaultdict(DurationEstimate)
+_durations: dict[str, DurationEstimate] = {}
+
+
+def _duration(deployment: str) -> DurationEstimate:
+    estimate = _durations.get(deployment)
+    if estimate is None:
+        from shared.orchestration.polling import DurationEstimate
+
+        estimate = _durations[deployment] = DurationEstimate()
+    return estimate
+
+
+def _runtime() -> Runtime:
+    from shared.blueprints.deps import runtime
+
+    return runtime()
 
 
 def _failure(exc: ImageApiError) -> Json:
+    from shared.orchestration import contracts as c
+
     if exc.retryable:
         retry = c.Retry(code=exc.code.value, message=exc.message, retry_after=exc.retry_after_s)
         return c.dump(retry)
@@ -48,6 +68,12 @@ def _failure(exc: ImageApiError) -> Json:
 def _crash(name: str, exc: Exception) -> Json:
     """An unexpected exception, logged with its frames and a redacted message (messages may hold
     signed URLs); the result carries the type only."""
+    from pydantic import ValidationError
+
+    from shared.imaging.errors import safe_message
+    from shared.orchestration import contracts as c
+    from shared.settings import SettingsError
+
     if isinstance(exc, SettingsError):
         return c.dump(c.Failed(code="configuration_error", message=str(exc)))
     if isinstance(exc, ValidationError):  # the orchestrator sent what this activity cannot read
@@ -69,7 +95,9 @@ def _crash(name: str, exc: Exception) -> Json:
     )
 
 
-def _metadata(job: c.JobBlobs, revised_prompt: str | None) -> dict[str, str | None]:
+def _metadata(
+    job: c.GenerateInput | c.PersistInput | c.PollInput, revised_prompt: str | None
+) -> dict[str, str | None]:
     prompt, size = job.described
     return {
         "job_id": job.job_id,
@@ -81,20 +109,26 @@ def _metadata(job: c.JobBlobs, revised_prompt: str | None) -> dict[str, str | No
 
 
 def _indexed(stored: Any, index: int) -> c.IndexedImage:
+    from shared.orchestration import contracts as c
+
     return c.IndexedImage(**stored.model_dump(), index=index)
 
 
 def _deployment(model: str) -> Deployment:
     """The deployment an activity talks to: named by `model` and resolved from this worker's
     settings, so history does not repeat it."""
+    from shared.settings import SettingsError
+
     try:
-        return runtime().settings.deployment(model)
+        return _runtime().settings.deployment(model)
     except KeyError:
         raise SettingsError("IMAGE_MODELS", f"model {model!r} is not configured") from None
 
 
-async def _store_url(job: c.JobBlobs, source: c.ImageSource) -> c.IndexedImage:
-    rt = runtime()
+async def _store_url(
+    job: c.GenerateInput | c.PersistInput | c.PollInput, source: c.ImageSource
+) -> c.IndexedImage:
+    rt = _runtime()
     created = datetime.fromisoformat(job.created)
     name = rt.store.blob_name(job.job_id, created, source.index, "png")
     meta = _metadata(job, source.revised_prompt)
@@ -102,10 +136,15 @@ async def _store_url(job: c.JobBlobs, source: c.ImageSource) -> c.IndexedImage:
     return _indexed(stored, source.index)
 
 
-async def _store_sources(job: c.JobBlobs, sources: list[c.ImageSource]) -> c.Generated:
+async def _store_sources(
+    job: c.GenerateInput | c.PersistInput | c.PollInput, sources: list[c.ImageSource]
+) -> c.Generated:
     """Copy URL images at once, in parallel: the stored records, and the sources still to copy.
     A copy that fails is left to `persist_image`, which the orchestrator retries on its own, so
     a flaky download never costs a second generation."""
+    from shared.imaging.types import ImageApiError
+    from shared.orchestration import contracts as c
+
     if not sources:
         return c.Generated()
     results = await asyncio.gather(*(_store_url(job, s) for s in sources), return_exceptions=True)
@@ -123,14 +162,17 @@ async def _store_sources(job: c.JobBlobs, sources: list[c.ImageSource]) -> c.Gen
     return c.Generated(images=stored, sources=left)
 
 
-@activity(bp, c.GENERATE)
+@activity(bp, GENERATE)
 async def generate_images(payload: Json) -> Json:
     """Generate and store: base64 images are decoded into Blob Storage as the reply streams in,
     URL images are copied at once; a URL copy that fails goes back as a source for
     `persist_image`. Input `GenerateInput`, payload `Generated`."""
+    from shared.imaging.types import ImageApiError
+    from shared.orchestration import contracts as c
+
     try:
         job = c.GenerateInput.model_validate(payload)
-        rt = runtime()
+        rt = _runtime()
         params = job.params
         created = datetime.fromisoformat(job.created)
         staged: dict[int, StagedImage] = {}
@@ -164,13 +206,16 @@ async def generate_images(payload: Json) -> Json:
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(c.GENERATE, exc)
+        return _crash(GENERATE, exc)
 
 
-@activity(bp, c.PERSIST)
+@activity(bp, PERSIST)
 async def persist_image(payload: Json) -> Json:
     """Copy one generated image from the service's URL into our container (when the activity
     that got the URL could not). Input `PersistInput`, payload `Persisted`."""
+    from shared.imaging.types import ImageApiError
+    from shared.orchestration import contracts as c
+
     try:
         job = c.PersistInput.model_validate(payload)
         source = c.ImageSource(index=job.index, url=job.url, revised_prompt=job.revised_prompt)
@@ -178,38 +223,44 @@ async def persist_image(payload: Json) -> Json:
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(c.PERSIST, exc)
+        return _crash(PERSIST, exc)
 
 
-@activity(bp, c.SUBMIT)
+@activity(bp, SUBMIT)
 async def submit_operation(payload: Json) -> Json:
     """DALL-E 2: start an operation. Input `SubmitInput`, payload `Submitted` (with the
     deployment's learnt duration, as `poll_operation` answers it, so even the first poll can be
     paced by it)."""
+    from shared.imaging.types import ImageApiError
+    from shared.orchestration import contracts as c
+
     try:
         job = c.SubmitInput.model_validate(payload)
         deployment = _deployment(job.model)
-        url = await runtime().client(deployment).submit(job.params)
-        expected = _durations[deployment.name].value()
+        url = await _runtime().client(deployment).submit(job.params)
+        expected = _duration(deployment.name).value()
         return c.ok(c.Submitted(operation_url=url, expected_s=expected))
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(c.SUBMIT, exc)
+        return _crash(SUBMIT, exc)
 
 
-@activity(bp, c.POLL)
+@activity(bp, POLL)
 async def poll_operation(payload: Json) -> Json:
     """DALL-E 2: poll once; when the operation succeeded, store its images at once (saving the
     orchestrator a round trip) and learn the operation's duration as the middle of the bounds
     the input gives. Input `PollInput`, payload `Polled`."""
+    from shared.imaging.types import ImageApiError, OperationStatus
+    from shared.orchestration import contracts as c
+
     try:
         job = c.PollInput.model_validate(payload)
         deployment = _deployment(job.model)
-        state = await runtime().client(deployment).get_operation(job.operation_url)
+        state = await _runtime().client(deployment).get_operation(job.operation_url)
         stored = c.Generated()
         if state.status is OperationStatus.SUCCEEDED:
-            _durations[deployment.name].add_bounds(job.running_until_s, job.elapsed_s)
+            _duration(deployment.name).add_bounds(job.running_until_s, job.elapsed_s)
             sources = [
                 c.ImageSource(index=i, url=image.url, revised_prompt=image.revised_prompt)
                 for i, image in enumerate(state.images[: job.n])
@@ -222,7 +273,7 @@ async def poll_operation(payload: Json) -> Json:
         polled = c.Polled(
             status=state.status.value,
             retry_after=state.retry_after_s,
-            expected_s=_durations[deployment.name].value(),
+            expected_s=_duration(deployment.name).value(),
             error=error,
             images=stored.images,
             sources=stored.sources,
@@ -231,16 +282,19 @@ async def poll_operation(payload: Json) -> Json:
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
-        return _crash(c.POLL, exc)
+        return _crash(POLL, exc)
 
 
-@activity(bp, c.DELETE)
+@activity(bp, DELETE)
 async def delete_operation(payload: Json) -> Json:
     """DALL-E 2: delete a finished operation. Best effort: always `Ok`, saying whether it was
     deleted. Input `DeleteInput`, payload `Deleted`."""
+    from shared.imaging.types import ImageApiError
+    from shared.orchestration import contracts as c
+
     try:
         job = c.DeleteInput.model_validate(payload)
-        await runtime().client(_deployment(job.model)).delete_operation(job.operation_url)
+        await _runtime().client(_deployment(job.model)).delete_operation(job.operation_url)
         return c.ok(c.Deleted(deleted=True))
     except ImageApiError as exc:
         return c.ok(c.Deleted(deleted=False, code=exc.code.value, message=exc.message))

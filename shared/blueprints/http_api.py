@@ -14,30 +14,20 @@ import logging
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.blueprints.deps import runtime
-from shared.blueprints.jobs import new_job_input
-from shared.blueprints.orchestration import ORCHESTRATOR
 from shared.ids import is_job_id
-from shared.models import (
-    ApiError,
-    ApiErrorBody,
-    ImageView,
-    JobAccepted,
-    JobInput,
-    JobOutput,
-    JobResult,
-    Progress,
-    RequestError,
-    parse_body,
-    validate_request,
-)
-from shared.settings import SettingsError, get_settings
+from shared.orchestration.names import ORCHESTRATOR
+
+if TYPE_CHECKING:
+    from shared.models import JobInput, JobOutput, JobResult, Progress
+
+# The models (pydantic), settings and runtime are imported inside the handlers, on the first
+# request: function_app.py imports this module on every cold start, only to register the routes.
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -111,6 +101,8 @@ def _maybe_json(value: Any) -> Any:
 def _accepted(
     req: func.HttpRequest, instance_id: str, runtime_status: str, custom: Any, status: int = 202
 ) -> func.HttpResponse:
+    from shared.models import JobAccepted, Progress
+
     url = status_url(req, instance_id)
     progress = None
     custom = _maybe_json(custom)
@@ -146,6 +138,13 @@ async def start_image_job(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """`POST /api/images`: validate, then start (or find) the job."""
+    # This worker most likely replays the job it starts at once: load the orchestrator's body
+    # now, so its first episode (the job's first progress) is not late by the imports.
+    import shared.orchestration.image_job  # noqa: F401
+    from shared.blueprints.jobs import new_job_input
+    from shared.models import Progress, RequestError, parse_body, validate_request
+    from shared.settings import SettingsError, get_settings
+
     try:
         settings = get_settings()
         request = parse_body(
@@ -188,6 +187,8 @@ async def _existing_job(
 ) -> func.HttpResponse | None:
     """The answer for a repeated Idempotency-Key: the existing job as its status route answers
     it now, or 409 when the key was used for a different request; None when there is no job."""
+    from shared.models import JobInput
+
     existing = await client.get_status(job.id, show_input=True)
     if existing.runtime_status is None:
         return None
@@ -230,6 +231,8 @@ async def _job_response(
 
 
 def _parse_output(value: Any) -> JobOutput | None:
+    from shared.models import JobOutput
+
     raw = _maybe_json(value)
     if isinstance(raw, dict):
         try:
@@ -240,6 +243,9 @@ def _parse_output(value: Any) -> JobOutput | None:
 
 
 async def _with_urls(output: JobOutput) -> JobResult:
+    from shared.blueprints.deps import runtime
+    from shared.models import ImageView, JobResult
+
     rt = runtime()
     ttl = timedelta(minutes=rt.settings.image_sas_ttl_minutes)
     views = [
@@ -260,6 +266,8 @@ async def _with_urls(output: JobOutput) -> JobResult:
 
 def _failed_response(output: JobOutput | None, runtime_status: str) -> func.HttpResponse:
     """422: not retryable, so Power Automate's async pattern fails the action at once."""
+    from shared.models import ApiError, ApiErrorBody
+
     if output is not None and output.error is not None:
         body = ApiError(
             error=ApiErrorBody(code=output.error.code, message=output.error.message),
@@ -291,6 +299,8 @@ async def get_image_job(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """`GET /api/images/{id}`: 202 with progress, 200 with the result, 422 failed, 404 unknown."""
+    from shared.settings import SettingsError
+
     instance_id = req.route_params.get("id", "")
     try:
         runtime_status, custom, output = await _lookup(client, instance_id)
@@ -308,6 +318,9 @@ async def get_image_file(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """`GET /api/images/{id}/{index}`: 302 to a fresh read-only SAS URL of one stored image."""
+    from shared.blueprints.deps import runtime
+    from shared.settings import SettingsError
+
     instance_id = req.route_params.get("id", "")
     raw_index = req.route_params.get("index", "")
     if not (raw_index.isascii() and raw_index.isdigit()):  # "²".isdigit() is True

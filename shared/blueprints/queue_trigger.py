@@ -18,16 +18,19 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.blueprints.jobs import new_job_input
-from shared.blueprints.orchestration import ORCHESTRATOR
 from shared.ids import JOB_ID_RULE, is_job_id
-from shared.models import RequestError, parse_body, validate_request
-from shared.settings import Settings, get_settings
+from shared.orchestration.names import ORCHESTRATOR
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+# The models (pydantic) and settings are imported inside the functions, on the first message:
+# function_app.py imports this module on every cold start, only to register the trigger.
 
 QUEUE_SETTING = "IMAGE_REQUESTS_QUEUE"
 FUNCTION_NAME = "image_requests_queue"
@@ -68,6 +71,8 @@ def job_id_for(message_id: str, explicit: Any) -> str:
 
 def parse_message(body: bytes, message_id: str, settings: Settings) -> tuple[str, Any]:
     """Message bytes → (instance id, validated request), or PoisonMessage naming the problem."""
+    from shared.models import RequestError, parse_body, validate_request
+
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -90,6 +95,8 @@ def parse_message(body: bytes, message_id: str, settings: Settings) -> tuple[str
 
 def job_input(job_id: str, parsed: Any, settings: Settings, now: datetime) -> dict[str, Any]:
     """The orchestration input, as the HTTP starter builds it."""
+    from shared.blueprints.jobs import new_job_input
+
     request, validated = parsed
     return new_job_input(job_id, request, validated, settings, now).model_dump(mode="json")
 
@@ -120,6 +127,11 @@ async def handle_message(
     queue: str | None = None,
 ) -> QueueOutcome:
     """Validate, de-duplicate and start one job; poison what can never succeed."""
+    # This worker most likely replays the job it starts at once: load the orchestrator's body
+    # now, so its first episode (the job's first progress) is not late by the imports.
+    import shared.orchestration.image_job  # noqa: F401
+    from shared.settings import get_settings
+
     settings = settings or get_settings()  # broken settings: raise, the host retries
     queue = queue or settings.image_requests_queue
     now = datetime.now(UTC)

@@ -52,10 +52,6 @@ class Auth:
     ) -> Auth:
         return cls(credential=credential, scope=scope)
 
-    @property
-    def uses_key(self) -> bool:
-        return self._api_key is not None
-
     def __repr__(self) -> str:
         kind = "api-key" if self._api_key is not None else f"token({self.scope})"
         return f"Auth({kind})"

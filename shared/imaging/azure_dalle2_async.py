@@ -23,15 +23,16 @@ from shared.imaging.types import (
     OperationStatus,
 )
 
-DEFAULT_API_VERSION = "2023-06-01-preview"
-
 
 class AzureDalle2AsyncClient(BaseImageClient):
     flavour = Flavour.AZURE_DALLE2_ASYNC
 
     @property
     def api_version(self) -> str:
-        return self.deployment.api_version or DEFAULT_API_VERSION
+        """The deployment's (settings fill in the default, shared/settings.py: written once)."""
+        if not self.deployment.api_version:
+            raise ValueError(f"deployment {self.deployment.name!r} needs an api_version")
+        return self.deployment.api_version
 
     async def submit(self, params: GenerationParams) -> str:
         url = (

@@ -69,9 +69,6 @@ class BaseImageClient:
         return f"{type(self).__name__}({self.deployment.name!r} at {self.endpoint})"
 
     # ----------------------------------------------------------------- the protocol
-    async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
-        raise NotImplementedError(f"{self.flavour} has no synchronous generation")
-
     async def generate_streamed(
         self, params: GenerationParams, open_sink: OpenSink
     ) -> list[GeneratedImage]:
@@ -237,12 +234,6 @@ class SyncGenerationClient(BaseImageClient):
 
     def _model_in_body(self) -> str | None:
         return None
-
-    async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
-        body = request_body(params, self.deployment.family, model=self._model_in_body())
-        response = await self._send("POST", self._url(), body=body, limits=self.generate_timeout)
-        payload = self._json(response)
-        return images_from(payload.get("data"), response.status_code)
 
     async def generate_streamed(
         self, params: GenerationParams, open_sink: OpenSink

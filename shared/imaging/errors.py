@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from shared.http_hints import header as http_header
 from shared.http_hints import retry_after_s
 from shared.imaging.types import ErrorCode, ImageApiError
@@ -162,6 +160,8 @@ def classify_operation_failure(status: str, error: Mapping[str, Any] | None) -> 
 def classify_transport_error(exc: Exception) -> ImageApiError:
     """Connection refused, timeouts, dropped connections: all retryable. No URL in the message:
     httpx puts the full request URL (maybe signed) into some exception texts."""
+    import httpx  # only a transport failure needs it: safe_message & co. load no httpx
+
     if isinstance(exc, httpx.TimeoutException):
         what = "timed out"
     elif isinstance(exc, httpx.ConnectError):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from shared.imaging.base import SyncGenerationClient
 from shared.imaging.types import Flavour
 
-OPENAI_ENDPOINT = "https://api.openai.com"
-
 
 class OpenAIClient(SyncGenerationClient):
     flavour = Flavour.OPENAI

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -129,9 +129,6 @@ class ImageApiError(Exception):
         return self.code.retryable
 
 
-ResponseFormat = Literal["url", "b64_json"]
-
-
 class ByteSink(Protocol):
     """Where a streamed image's decoded bytes go (a staged blob), chunk by chunk."""
 
@@ -147,15 +144,11 @@ class ImageApiClient(Protocol):
 
     deployment: Deployment
 
-    async def generate(self, params: GenerationParams) -> list[GeneratedImage]:
-        """Synchronous flows: one call, the images (URL or base64) in the reply."""
-        ...
-
     async def generate_streamed(
         self, params: GenerationParams, open_sink: OpenSink
     ) -> list[GeneratedImage]:
-        """Like `generate`, but base64 images are decoded into `open_sink(ordinal)` as the reply
-        streams in, and come back with `streamed=ordinal` instead of `b64_json`."""
+        """Synchronous flows: one call; base64 images are decoded into `open_sink(ordinal)` as
+        the reply streams in and come back with `streamed=ordinal`, URL images with `url`."""
         ...
 
     async def submit(self, params: GenerationParams) -> str:

@@ -11,22 +11,12 @@ import logging
 from typing import Any
 
 import azure.durable_functions as df
-from azure.core.exceptions import AzureError
 
 from shared.blueprints.registration import activity
-from shared.notify.callback import post_callback
-from shared.notify.payload import completion_payload
-from shared.notify.queues import QueueConnectionError, queue_client, send_text
-from shared.notify.urls import redact_url
-from shared.orchestration.contracts import (
-    CALLBACK,
-    RESULTS_QUEUE,
-    CallbackInput,
-    Delivery,
-    ResultsQueueInput,
-    dump,
-)
-from shared.settings import get_settings
+from shared.orchestration.names import CALLBACK, RESULTS_QUEUE
+
+# The contracts (pydantic), settings, HTTP transport and queue clients (azure-core) are imported
+# on the first call: function_app.py imports this module on every cold start, only to register.
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
@@ -35,6 +25,12 @@ bp = df.Blueprint()
 @activity(bp, CALLBACK)
 async def notify_callback(payload: dict[str, Any]) -> dict[str, Any]:
     """POST the completion payload to the job's callback URL, once; report what happened."""
+    from shared.notify.callback import post_callback
+    from shared.notify.payload import completion_payload
+    from shared.notify.urls import redact_url
+    from shared.orchestration.contracts import CallbackInput, Delivery, dump
+    from shared.settings import get_settings
+
     request = CallbackInput.model_validate(payload)
     settings = get_settings()
     body = completion_payload(request.job_id, request.result, settings.public_base_url)
@@ -59,6 +55,13 @@ async def notify_callback(payload: dict[str, Any]) -> dict[str, Any]:
 @activity(bp, RESULTS_QUEUE)
 async def notify_results_queue(payload: dict[str, Any]) -> dict[str, Any]:
     """Put the completion payload on the results queue (base64, as a queue trigger reads it)."""
+    from azure.core.exceptions import AzureError
+
+    from shared.notify.payload import completion_payload
+    from shared.notify.queues import QueueConnectionError, queue_client, send_text
+    from shared.orchestration.contracts import Delivery, ResultsQueueInput, dump
+    from shared.settings import get_settings
+
     request = ResultsQueueInput.model_validate(payload)
     settings = get_settings()
     body = completion_payload(request.job_id, request.result, settings.public_base_url)

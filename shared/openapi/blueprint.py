@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.imaging.types import Family
-from shared.openapi.document import build_document
-from shared.settings import SettingsError, get_settings
+if TYPE_CHECKING:
+    from shared.imaging.types import Family
+
+# The document builder (the pydantic models) and settings are imported on the first request:
+# function_app.py imports this module on every cold start, only to register the route.
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
@@ -33,6 +36,9 @@ def _origin(req: func.HttpRequest) -> tuple[str, str]:
 @bp.function_name("openapi_json")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi_json(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.openapi.document import build_document
+    from shared.settings import SettingsError, get_settings
+
     host, scheme = _origin(req)
     models: dict[str, Family] | None = None
     default_model: str | None = None

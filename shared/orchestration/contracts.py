@@ -26,15 +26,16 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.imaging.types import GenerationParams
+from shared.orchestration.names import (
+    CALLBACK,
+    DELETE,
+    GENERATE,
+    PERSIST,
+    POLL,
+    RESULTS_QUEUE,
+    SUBMIT,
+)
 from shared.storage.records import ImageRecord
-
-GENERATE = "generate_images"
-PERSIST = "persist_image"
-SUBMIT = "submit_operation"
-POLL = "poll_operation"
-DELETE = "delete_operation"
-CALLBACK = "notify_callback"
-RESULTS_QUEUE = "notify_results_queue"
 
 
 class _Message(BaseModel):
@@ -54,11 +55,6 @@ class JobBlobs(_Message):
     model: str
     created: str  # ISO-8601, when the job was accepted: the blob names' date folder
 
-    @property
-    def described(self) -> tuple[str, str | None]:
-        """(prompt, size) for the blobs' metadata."""
-        raise NotImplementedError
-
 
 class _Described(JobBlobs):
     """A storing input that carries the prompt and size itself (it has no `params`)."""
@@ -68,6 +64,7 @@ class _Described(JobBlobs):
 
     @property
     def described(self) -> tuple[str, str | None]:
+        """(prompt, size) for the blobs' metadata."""
         return self.prompt, self.size
 
 
@@ -80,6 +77,7 @@ class GenerateInput(JobBlobs):
 
     @property
     def described(self) -> tuple[str, str | None]:
+        """(prompt, size) for the blobs' metadata."""
         return self.params.prompt, self.params.size
 
 

@@ -24,12 +24,11 @@ from shared.orchestration.calls import (
     JobRun,
     call_with_retries,
 )
+from shared.orchestration.names import ORCHESTRATOR as ORCHESTRATOR
 from shared.orchestration.polling import next_poll_delay
 
 if TYPE_CHECKING:
     import azure.durable_functions as df
-
-ORCHESTRATOR = "image_job"
 
 
 def _blobs(job: JobInput) -> dict[str, Any]:

@@ -283,16 +283,6 @@ class ImageStore:
         self._delegation_key, self._delegation_expiry = key, expiry
         return key
 
-    async def read(self, blob_name: str) -> tuple[bytes, dict[str, str], str | None]:
-        """Bytes, raw metadata and content type of a stored blob (for tools and tests)."""
-        downloader = await self._blob(blob_name).download_blob()
-        data = await downloader.readall()
-        props = downloader.properties
-        return data, dict(props.metadata or {}), props.content_settings.content_type
-
-    async def exists(self, blob_name: str) -> bool:
-        return bool(await self._blob(blob_name).exists())
-
 
 class StagedImage:
     """One image written block by block as its bytes arrive; it becomes a blob only on `commit`,

@@ -8,6 +8,7 @@ import chain that pulled the module in, from ``-X importtime``.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,68 @@ def test_function_app_loads_no_storage_identity_or_aiohttp(prefix: str) -> None:
     # function_app > shared.notify > shared.notify.activities > shared.notify.queues >
     # azure.storage.queue (also reached through shared.models > shared.notify.callback).
     assert not found, explain(tree, found, (prefix,))
+
+
+# What a cold start must not pay for: the app's own modules (models, settings, clients) load in
+# the first call of a trigger, not when the host imports function_app to index the functions.
+FUNCTION_APP_MUST_NOT_LOAD = (
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "httpx",
+    "azure.core",
+    "azure.storage",
+    "azure.identity",
+)
+
+
+def test_function_app_registers_without_models_settings_or_clients() -> None:
+    loaded, tree = imported_by("import function_app")
+    found = matching(loaded, FUNCTION_APP_MUST_NOT_LOAD)
+    # Fails until the package __init__s of shared/notify and shared/openapi stop importing their
+    # pydantic modules eagerly (function_app > shared.notify.activities > shared.notify >
+    # shared.notify.orchestration > pydantic; shared.openapi.blueprint > shared.openapi >
+    # shared.openapi.document > shared.models, shared.settings): every blueprint module itself
+    # imports them only inside its triggers.
+    assert not found, explain(tree, found, FUNCTION_APP_MUST_NOT_LOAD)
+
+
+# Every function the app registers, with its bindings (type, name): lazy imports inside the
+# triggers must not drop or rename one.
+FUNCTIONS = {
+    "delete_operation": [("activityTrigger", "payload")],
+    "generate_images": [("activityTrigger", "payload")],
+    "persist_image": [("activityTrigger", "payload")],
+    "poll_operation": [("activityTrigger", "payload")],
+    "submit_operation": [("activityTrigger", "payload")],
+    "notify_callback": [("activityTrigger", "payload")],
+    "notify_results_queue": [("activityTrigger", "payload")],
+    "image_job": [("orchestrationTrigger", "context")],
+    "start_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "get_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "get_image_file": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "openapi_json": [("httpTrigger", "req"), ("http", "$return")],
+    "image_requests_queue": [("durableClient", "client"), ("queueTrigger", "msg")],
+}
+
+
+def test_function_app_still_registers_every_function() -> None:
+    """In a fresh interpreter, as the host indexes it (this one has imported the app's modules)."""
+    probe = (
+        "import json, function_app\n"
+        "print(json.dumps({f.get_function_name():"
+        " sorted([b.type, b.name] for b in f.get_bindings())"
+        " for f in function_app.app.get_functions()}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    registered = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = {name: sorted(list(b) for b in bindings) for name, bindings in FUNCTIONS.items()}
+    assert registered == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 
 import pytest
 
@@ -16,6 +17,7 @@ from shared.imaging import (
 )
 from shared.imaging.factory import client_for
 from shared.storage.policy import DownloadPolicy
+from tests.unit.imaging.memory import generate
 
 LOCAL = DownloadPolicy.local_dev("127.0.0.1")
 SYNC = [
@@ -27,7 +29,7 @@ SYNC = [
 
 async def failure(client, params: GenerationParams) -> ImageApiError:
     is_async = client.deployment.flavour is Flavour.AZURE_DALLE2_ASYNC
-    call = client.submit if is_async else client.generate
+    call = client.submit if is_async else partial(generate, client)
     with pytest.raises(ImageApiError) as info:
         await call(params)
     return info.value
@@ -73,7 +75,7 @@ async def test_wrong_key_is_auth_failed_and_never_echoed(
 async def test_openai_flavour_sends_the_key_as_bearer(deployment, auth, http):
     # Like OpenAI, the emulator's /v1 route ignores an api-key header: only Bearer passes.
     client = client_for(deployment(Flavour.OPENAI, "gpt-image-1"), http, auth)
-    assert await client.generate(GenerationParams(prompt="bearer works"))
+    assert await generate(client, GenerationParams(prompt="bearer works"))
 
 
 @pytest.mark.parametrize(("flavour", "model"), SYNC)
@@ -92,7 +94,7 @@ async def test_throttled_carries_the_wait(deployment, auth, http, configure, fla
     if flavour is Flavour.AZURE_DALLE2_ASYNC:
         await client.submit(params)
     else:
-        await client.generate(params)
+        await generate(client, params)
     err = await failure(client, params)
     assert err.code is ErrorCode.THROTTLED
     assert err.retryable
@@ -132,7 +134,7 @@ async def test_nothing_listening_is_retryable(deployment, auth, http):
 
 async def url_result(deployment, auth, http, prompt: str) -> str:
     client = client_for(deployment(Flavour.AZURE_DEPLOYMENT, "dall-e-3"), http, auth)
-    [image] = await client.generate(GenerationParams(prompt=prompt))
+    [image] = await generate(client, GenerationParams(prompt=prompt))
     assert image.url is not None
     return image.url
 

@@ -25,6 +25,8 @@ from shared.imaging import (
 from shared.imaging.factory import client_for
 from shared.storage import decode_metadata
 from shared.storage.policy import DownloadPolicy
+from tests.integration.blobs import read_blob
+from tests.unit.imaging.memory import generate
 
 LOCAL = DownloadPolicy.local_dev("127.0.0.1")
 END_STATES = {
@@ -80,7 +82,7 @@ async def test_sync_flavour_generates_and_stores_exact_images(
 ):
     dep = deployment(flavour, model)
     prompt = f"a badger wearing a tuxedo ({flavour.value} {model})"
-    images = await client_for(dep, http, auth).generate(GenerationParams(prompt=prompt, **params))
+    images = await generate(client_for(dep, http, auth), GenerationParams(prompt=prompt, **params))
 
     n = params.get("n", 1)
     assert len(images) == n
@@ -92,7 +94,7 @@ async def test_sync_flavour_generates_and_stores_exact_images(
     width, height = (int(v) for v in params.get("size", "1024x1024").split("x"))
     for i, item in enumerate(stored):
         assert (item.width, item.height, item.content_type) == (width, height, "image/png")
-        data, metadata, _ = await store.read(item.blob)
+        data, metadata, _ = await read_blob(store, item.blob)
         assert data == render(prompt, width, height, i, "png")
         assert item.bytes == len(data)
         assert decode_metadata(metadata)["prompt"] == prompt
@@ -101,7 +103,7 @@ async def test_sync_flavour_generates_and_stores_exact_images(
 async def test_gpt_image_jpeg_output_is_stored_as_jpeg(deployment, auth, http, store):
     dep = deployment(Flavour.AZURE_DEPLOYMENT, "gpt-image-1")
     params = GenerationParams(prompt="a jpeg badger", size="1024x1536", output_format="jpeg")
-    [image] = await client_for(dep, http, auth).generate(params)
+    [image] = await generate(client_for(dep, http, auth), params)
     data = base64.b64decode(image.b64_json or "")
     stored = await store.save_bytes(store.blob_name("j", datetime.now(UTC), 0, "jpg"), data, {})
     assert (stored.content_type, stored.width, stored.height) == ("image/jpeg", 1024, 1536)
@@ -127,7 +129,7 @@ async def test_dalle2_async_walks_every_status_to_success_and_delete(
 
     stored = await store_all(store, http, done.images, "job-async", {"prompt": prompt})
     for i, item in enumerate(stored):
-        assert (await store.read(item.blob))[0] == render(prompt, 256, 256, i, "png")
+        assert (await read_blob(store, item.blob))[0] == render(prompt, 256, 256, i, "png")
 
     await client.delete_operation(url)
     assert (await client.get_operation(url)).status is OperationStatus.DELETED
@@ -189,4 +191,4 @@ async def test_sync_only_flavours_have_no_operations(deployment, auth, http):
         await client.submit(GenerationParams(prompt="x"))
     async_client = client_for(deployment(Flavour.AZURE_DALLE2_ASYNC, "dall-e-2"), http, auth)
     with pytest.raises(NotImplementedError):
-        await async_client.generate(GenerationParams(prompt="x"))
+        await generate(async_client, GenerationParams(prompt="x"))

@@ -18,6 +18,7 @@ from shared.imaging import Auth, Deployment, Family, Flavour, GenerationParams, 
 from shared.imaging.factory import client_for
 from shared.storage import ImageFormat
 from shared.storage.store import ImageStore, StagedImage
+from tests.integration.blobs import read_blob
 
 IMAGE = render("a streamed badger", 1024, 1024, 0, "png")
 
@@ -93,7 +94,7 @@ async def test_a_whole_reply_is_stored_byte_exact_once_committed(store, http, se
     assert images[0].revised_prompt == "a badger"
     assert await blob_names(store) == []  # staged, not committed
     record = await staged[0].commit({"job_id": "job"})
-    data, _, content_type = await store.read(record.blob)
+    data, _, content_type = await read_blob(store, record.blob)
     assert data == IMAGE
     assert content_type == "image/png"
     assert (record.width, record.height) == (1024, 1024)

@@ -1,4 +1,5 @@
-"""A tiny Durable engine for replaying the image orchestrator through the REAL SDK.
+"""A tiny Durable engine for replaying an orchestrator through the REAL SDK: the one replay
+harness of the unit tests (the image job's and the notifications').
 
 Each episode builds the context JSON the Functions host sends (history of ExecutionStarted /
 OrchestratorStarted / TaskScheduled / TaskCompleted / TimerCreated / TimerFired events, the way the
@@ -11,7 +12,7 @@ to their `fireAt`. The whole history is replayed every episode, so non-determini
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,19 +65,26 @@ def _flatten(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+Orchestrator_ = Callable[[Any], Generator[Any, Any, Any]]
+
+
 class Engine:
     def __init__(
         self,
-        job: JobInput,
+        job: JobInput | None,
         responder: Responder,
         *,
         activity_s: float = 0.5,
         on_timer: Callable[[int], None] | None = None,
+        orchestrator: Orchestrator_ = run_image_job,
+        input: Any = None,
+        instance_id: str | None = None,
     ) -> None:
-        self.job = job
+        self.orchestrator = orchestrator
         self.on_timer = on_timer
         self.timers_fired = 0
-        self.input = job.model_dump(mode="json")
+        self.input = job.model_dump(mode="json") if job is not None else input
+        self.instance_id = job.id if job is not None else (instance_id or "job-1")
         self.responder = responder
         self.activity_s = activity_s
         self.now = START
@@ -109,13 +117,13 @@ class Engine:
         context = {
             "history": self.history,
             "input": json.dumps(self.input),
-            "instanceId": self.job.id,
+            "instanceId": self.instance_id,
             "isReplaying": False,
             "parentInstanceId": None,
             "upperSchemaVersion": 1,
             "upperSchemaVersionNew": 2,
         }
-        handle = Orchestrator.create(run_image_job)
+        handle = Orchestrator.create(self.orchestrator)
         return json.loads(handle(json.dumps(context)))
 
     def run(self, max_episodes: int = 400) -> Run:
@@ -187,6 +195,23 @@ class Engine:
             self._event(11, TimerId=timer_id, FireAt=fire_at.strftime(DATETIME_STRING_FORMAT))
             return
         raise AssertionError("the orchestrator is waiting for nothing")
+
+
+def replay(
+    orchestrator: Orchestrator_,
+    activities: Mapping[str, Callable[[Any], Any]],
+    *,
+    input: Any = None,
+    instance_id: str = "job-1",
+) -> Run:
+    """Replay any orchestrator whose activities are the given callables (name -> payload ->
+    answer; an exception becomes TaskFailed). Inputs and answers are checked against the
+    contract (shared/orchestration/contracts.py) like the image job's."""
+    responder: Responder = lambda name, payload: activities[name](payload)  # noqa: E731
+    engine = Engine(
+        None, responder, orchestrator=orchestrator, input=input, instance_id=instance_id
+    )
+    return engine.run()
 
 
 ENDPOINT = "http://127.0.0.1:9"

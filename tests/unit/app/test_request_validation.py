@@ -69,6 +69,33 @@ def test_full_gpt_image_request_is_kept_as_given():
     }
 
 
+def test_full_dalle3_request_keeps_its_style_and_quality():
+    valid = check(
+        {
+            "prompt": "a badger",
+            "model": "dall-e-3",
+            "size": "1792x1024",
+            "quality": "hd",
+            "style": "natural",
+            "user": "u-2",
+        }
+    )
+    assert valid.deployment.family is Family.DALLE3
+    assert valid.params.model_dump(exclude_none=True) == {
+        "prompt": "a badger",
+        "n": 1,
+        "size": "1792x1024",
+        "quality": "hd",
+        "style": "natural",
+        "user": "u-2",
+    }
+
+
+def test_dalle2_takes_a_size_and_several_images():
+    valid = check({"prompt": "a badger", "model": "dall-e-2", "size": "512x512", "n": 10})
+    assert (valid.params.size, valid.params.n) == ("512x512", 10)
+
+
 def test_an_https_callback_url_is_accepted():
     request = parse_body(
         json.dumps({"prompt": "x", "callback_url": "https://h.example/cb?sig=1"}).encode()

@@ -3,7 +3,6 @@ that fails for good never fails the job, and the status says what happened."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +14,12 @@ from shared.notify.orchestration import (
     notify_completion,
 )
 from shared.orchestration.retry import Backoff
-from tests.unit.entrypoints.replay import T0, ActivityError, replay
+from tests.unit.app.engine import replay
+
+
+class ActivityError(Exception):
+    """Raised by a test activity: the host records TaskFailed."""
+
 
 RESULT = {"id": "job-1", "status": "succeeded", "images": [{"blob": "job-1/0.png"}]}
 CALLBACK = "https://flows.example.com/hook?sig=SECRET-SIGNATURE&sp=x"
@@ -55,9 +59,9 @@ def test_delivered_first_time_posts_once_and_waits_on_nothing():
     notification = run.output["notification"]
     assert notification["status"] == "delivered"
     assert notification["callback"]["attempts"] == 1
-    assert [name for name, _ in run.calls] == [CALLBACK_ACTIVITY]
-    assert run.calls[0][1]["result"] == RESULT
-    assert run.calls[0][1]["job_id"] == "job-1"
+    assert run.names() == [CALLBACK_ACTIVITY]
+    assert run.calls[0].input["result"] == RESULT
+    assert run.calls[0].input["job_id"] == "job-1"
     assert run.timers == []
 
 
@@ -71,8 +75,8 @@ def test_retryable_failures_wait_on_durable_timers_then_deliver():
     assert notification["status"] == "delivered"
     assert notification["callback"]["attempts"] == 3
     # First wait is the policy's, the second honours the receiver's Retry-After.
-    assert run.timers == [T0 + timedelta(seconds=5), T0 + timedelta(seconds=47)]
-    assert [arg["attempt"] for _, arg in run.calls] == [1, 2, 3]
+    assert run.timers == [5.0, 42.0]
+    assert [call.input["attempt"] for call in run.calls] == [1, 2, 3]
 
 
 def test_a_permanent_failure_is_not_retried_and_does_not_fail_the_job():
@@ -112,7 +116,7 @@ def test_the_status_never_shows_the_callback_signature():
     run = replay(orchestrator_for(CALLBACK), {CALLBACK_ACTIVITY: scripted(GONE)})
     assert run.output["notification"]["callback"]["url"] == "https://flows.example.com/hook"
     assert "SECRET" not in str(run.output)
-    assert "SECRET" not in str(run.custom_status)
+    assert "SECRET" not in str(run.statuses)
 
 
 def test_results_queue_only():
@@ -128,7 +132,7 @@ def test_results_queue_only():
         "queue": "image-results",
     }
     assert notification["status"] == "delivered"
-    assert run.calls[0][1]["queue"] == "image-results"
+    assert run.calls[0].input["queue"] == "image-results"
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ async def test_a_reply_cut_inside_an_image_is_a_retryable_fault():
 
 async def test_a_character_outside_the_alphabet_is_refused_not_skipped():
     """A lenient decoder would drop the stray characters and store a different image."""
-    for value in ("AA*AA", "AA AA", "AAAA\\u0041AAA"):
+    for value in ("AA*AA", "AA AA", "AAAA\\u0041AAA", "QUFB    QUFB", "QU**FB**QUFB"):
         body = b'{"data":[{"b64_json":"' + value.encode() + b'"}]}'
         with pytest.raises(ImageApiError) as err:
             await split(body, 1 << 20)

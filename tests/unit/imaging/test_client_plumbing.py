@@ -24,6 +24,7 @@ from shared.imaging import (
 )
 from shared.imaging.base import request_body
 from shared.imaging.factory import client_for
+from tests.unit.imaging.memory import generate
 
 SECRET = "0123456789abcdef0123456789abcdef"
 
@@ -61,7 +62,7 @@ async def test_network_faults_are_unavailable_and_retryable(exc):
     client, http = client_with(handler)
     async with http:
         with pytest.raises(ImageApiError) as info:
-            await client.generate(GenerationParams(prompt="p"))
+            await generate(client, GenerationParams(prompt="p"))
     assert info.value.code is ErrorCode.UNAVAILABLE
     assert info.value.retryable
     assert SECRET not in str(info.value)
@@ -84,7 +85,7 @@ async def test_a_success_status_with_an_unusable_body_is_retryable(content):
     client, http = client_with(handler)
     async with http:
         with pytest.raises(ImageApiError) as info:
-            await client.generate(GenerationParams(prompt="p"))
+            await generate(client, GenerationParams(prompt="p"))
     assert info.value.code is ErrorCode.UNAVAILABLE
 
 

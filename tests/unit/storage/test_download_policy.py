@@ -12,7 +12,7 @@ import pytest
 
 from shared.addresses import is_internal_address
 from shared.imaging.types import ErrorCode, ImageApiError
-from shared.notify.callback import callback_url_problem
+from shared.notify.urls import callback_url_problem
 from shared.storage.policy import DEFAULT_MAX_BYTES, DownloadPolicy
 
 BLOB = "dalleprodsec.blob.core.windows.net"

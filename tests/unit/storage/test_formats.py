@@ -89,14 +89,15 @@ def _jpeg_with(before_frame: bytes) -> bytes:
 @pytest.mark.parametrize(
     "extra",
     [
-        b"\xff\xff",  # fill bytes before a marker
+        b"\xff",  # a fill byte before a marker
+        b"\xff\xff",  # fill bytes
         b"\xff\x01",  # TEM: a marker without a length
         b"\xff\xd0",  # RST0 ...
         b"\xff\xd7",  # ... to RST7: markers without a length
         b"\xff\xfe\x00\x02",  # an empty comment segment
         b"\xff\xfe\x00\x05abc",  # a comment
     ],
-    ids=["fill", "tem", "rst0", "rst7", "empty-comment", "comment"],
+    ids=["fill", "fills", "tem", "rst0", "rst7", "empty-comment", "comment"],
 )
 def test_jpeg_markers_before_the_frame_are_stepped_over(extra):
     assert dimensions(_jpeg_with(extra)) == SIZE
@@ -109,8 +110,9 @@ def test_jpeg_markers_before_the_frame_are_stepped_over(extra):
         b"\xff\xda\x00\x02",  # start of scan before any frame
         b"\xff\xfe\x00\x01",  # a segment length too short to be one
         b"\x00\xff",  # lost sync: not a marker where one must be
+        b"\xff\xd8",  # a second start of image: corrupt
     ],
-    ids=["eoi", "sos", "short-length", "no-marker"],
+    ids=["eoi", "sos", "short-length", "no-marker", "second-soi"],
 )
 def test_a_jpeg_without_a_frame_header_where_it_must_be_has_no_dimensions(extra):
     assert dimensions(_jpeg_with(extra)) is None

@@ -35,6 +35,8 @@ def host_far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_blob_name_uses_the_utc_date(host_far_from_utc):
     created = datetime(2026, 3, 8, 1, 0, tzinfo=timezone(timedelta(hours=5)))
     assert blob_name("j", created, 0, "png") == "2026/03/07/j/0.png"
+    just_after_midnight = datetime(2026, 3, 8, 0, 30, tzinfo=UTC)  # still the 7th at UTC-12
+    assert blob_name("j", just_after_midnight, 0, "png") == "2026/03/08/j/0.png"
 
 
 def test_a_naive_timestamp_is_taken_as_utc_not_local_time(host_far_from_utc):
