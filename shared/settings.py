@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.imaging.types import Deployment, Family, Flavour
+from shared.storage.policy import DEFAULT_ALLOWED_HOSTS
 
 DALLE2_API_VERSION = "2023-06-01-preview"
 DALLE3_API_VERSION = "2024-10-21"
@@ -68,7 +69,6 @@ class ModelEntry(BaseModel):
 
 
 _QUEUE_NAME = r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$"  # Azure Storage's queue-name rule
-DEFAULT_ALLOWED_HOSTS = ("*.blob.core.windows.net",)
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_SAFE_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+from shared.ids import is_job_id
+
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
 
 
 def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
     """The blob name of image `index` of job `job_id` created at `created` (UTC date parts)."""
-    if not _SAFE_JOB_ID.match(job_id) or ".." in job_id:
+    if not is_job_id(job_id):  # the one job-id rule: no '/', '.', or '..' can reach a name
         raise ValueError(f"job id not usable in a blob name: {job_id!r}")
     ext = ext.lower().lstrip(".")
     if not _SAFE_EXT.match(ext):

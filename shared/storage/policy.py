@@ -11,17 +11,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from shared.addresses import is_internal_address
 from shared.imaging.types import ErrorCode, ImageApiError
 
-AZURE_IMAGE_HOSTS = ("*.blob.core.windows.net", "dalleprodsec.blob.core.windows.net")
-OPENAI_IMAGE_HOSTS = ("oaidalleapiprodscus.blob.core.windows.net",)
+if TYPE_CHECKING:
+    import httpx
+
+# Where Azure OpenAI and OpenAI serve generated images (dalleprodsec..., oaidalleapiprodscus...):
+# the default of IMAGE_SOURCE_ALLOWED_HOSTS, written once (shared/settings.py uses it).
+DEFAULT_ALLOWED_HOSTS = ("*.blob.core.windows.net",)
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=10.0)
+
+
+def _download_timeout() -> httpx.Timeout:
+    import httpx  # on first use: this module is pure enough for the settings to import
+
+    return httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=10.0)
 
 
 def refused(reason: str) -> ImageApiError:
@@ -32,17 +40,11 @@ def refused(reason: str) -> ImageApiError:
 class DownloadPolicy:
     """Rules for fetching a generated image. Host patterns are fnmatch-style, case-insensitive."""
 
-    allowed_hosts: tuple[str, ...] = AZURE_IMAGE_HOSTS + OPENAI_IMAGE_HOSTS
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     allow_http_hosts: tuple[str, ...] = ()  # e.g. ("127.0.0.1", "localhost") for local dev
     max_bytes: int = DEFAULT_MAX_BYTES
     max_redirects: int = 3
-    timeout: httpx.Timeout = field(default_factory=lambda: DOWNLOAD_TIMEOUT)
-
-    @classmethod
-    def local_dev(cls, *hosts: str, max_bytes: int = DEFAULT_MAX_BYTES) -> DownloadPolicy:
-        """Azure hosts plus plain-http loopback hosts (the emulator, Azurite)."""
-        local = hosts or ("127.0.0.1", "localhost")
-        return cls(allow_http_hosts=tuple(local), max_bytes=max_bytes)
+    timeout: httpx.Timeout = field(default_factory=_download_timeout)
 
     def check(self, url: str) -> str:
         """The URL if it may be fetched; raises IMAGE_DOWNLOAD_FAILED (no URL in the message:

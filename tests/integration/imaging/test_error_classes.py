@@ -19,7 +19,7 @@ from shared.imaging.factory import client_for
 from shared.storage.policy import DownloadPolicy
 from tests.unit.imaging.memory import generate
 
-LOCAL = DownloadPolicy.local_dev("127.0.0.1")
+LOCAL = DownloadPolicy(allow_http_hosts=("127.0.0.1",))  # the emulator, Azurite
 SYNC = [
     (Flavour.AZURE_DEPLOYMENT, "dall-e-3"),
     (Flavour.AZURE_V1, "gpt-image-1"),

@@ -28,7 +28,7 @@ from shared.storage.policy import DownloadPolicy
 from tests.integration.blobs import read_blob
 from tests.unit.imaging.memory import generate
 
-LOCAL = DownloadPolicy.local_dev("127.0.0.1")
+LOCAL = DownloadPolicy(allow_http_hosts=("127.0.0.1",))  # the emulator, Azurite
 END_STATES = {
     OperationStatus.SUCCEEDED,
     OperationStatus.FAILED,

@@ -16,7 +16,7 @@ from shared.storage.policy import DownloadPolicy
 from shared.storage.store import ImageStore
 from tests.integration.blobs import blob_exists, read_blob
 
-LOCAL = DownloadPolicy.local_dev("127.0.0.1")
+LOCAL = DownloadPolicy(allow_http_hosts=("127.0.0.1",))  # the emulator, Azurite
 META = {
     "model": "dall-e-3",
     "size": "1024x1024",

@@ -69,24 +69,20 @@ def test_disallowed_urls_are_refused_with_the_reason(url, reason):
     assert refused_reason(DownloadPolicy(), url) == reason
 
 
-def test_local_dev_allows_plain_http_only_on_the_named_hosts():
-    policy = DownloadPolicy.local_dev("127.0.0.1")
+def test_plain_http_only_on_the_named_hosts():
+    policy = DownloadPolicy(allow_http_hosts=("127.0.0.1",))
     assert policy.check("http://127.0.0.1:7072/images/a.png")
+    assert policy.check(f"https://{BLOB}/a.png")  # the Azure hosts stay allowed
     assert "http" in refused_reason(policy, "http://localhost:7072/images/a.png")
     assert "http" in refused_reason(policy, "http://10.0.0.5/a.png")
 
 
-def test_local_dev_without_hosts_means_the_loopback_emulator_and_azurite():
-    policy = DownloadPolicy.local_dev()
-    assert policy.check("http://127.0.0.1:10000/devstoreaccount1/images/a.png")
-    assert policy.check("http://localhost:7072/images/a.png")
-    assert policy.check(f"https://{BLOB}/a.png")  # the Azure hosts stay allowed
-    assert "http" in refused_reason(policy, "http://10.0.0.5/a.png")
-
-
-def test_local_dev_keeps_the_size_limit_it_is_given():
-    assert DownloadPolicy.local_dev().max_bytes == DEFAULT_MAX_BYTES
-    assert DownloadPolicy.local_dev("127.0.0.1", max_bytes=1234).max_bytes == 1234
+def test_the_default_hosts_are_where_azure_and_openai_serve_images():
+    policy = DownloadPolicy()
+    assert policy.check("https://dalleprodsec.blob.core.windows.net/private/images/a.png")
+    assert policy.check("https://oaidalleapiprodscus.blob.core.windows.net/private/a.png")
+    assert "allow" in refused_reason(policy, "https://images.example.com/a.png").lower()
+    assert policy.max_bytes == DEFAULT_MAX_BYTES
 
 
 def test_http_host_names_match_whatever_their_case():

@@ -43,7 +43,9 @@ def test_a_naive_timestamp_is_taken_as_utc_not_local_time(host_far_from_utc):
     assert blob_name("j", datetime(2026, 3, 7, 23, 0), 0, "png") == "2026/03/07/j/0.png"
 
 
-@pytest.mark.parametrize("job_id", ["", "../x", "a/b", "a b", "a?b", "-x", "a..b", "x" * 201])
+@pytest.mark.parametrize(
+    "job_id", ["", "../x", "a/b", "a b", "a?b", "-x", "a..b", "a.b", "x" * 101, "job\n"]
+)
 def test_blob_name_refuses_ids_that_would_escape_the_layout(job_id):
     with pytest.raises(ValueError, match="job id"):
         blob_name(job_id, datetime.now(UTC), 0, "png")
