@@ -22,6 +22,8 @@ from pathlib import Path
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
+from shared.blueprints.queue_trigger import MESSAGE_MAX_BYTES, stored_size
+
 DEFAULT_QUEUE = "image-requests"
 
 
@@ -89,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
                 print("not a JSON object; use --no-check to send it anyway", file=sys.stderr)
                 return 2
             job_id = data.get("id")
+        size = stored_size(text)
+        if size > MESSAGE_MAX_BYTES:
+            # Storage would refuse it (RequestBodyTooLarge): say so in the sender's terms.
+            print(
+                f"message is {size} bytes once base64-encoded; Azure Storage accepts at most "
+                f"{MESSAGE_MAX_BYTES} (about {MESSAGE_MAX_BYTES // 4 * 3} bytes of UTF-8 text)",
+                file=sys.stderr,
+            )
+            return 2
         message = client.send_message(text)
         job_id = job_id or f"q-{message.id}"
         print(json.dumps({"queue": args.queue, "message_id": message.id, "job_id": job_id}))

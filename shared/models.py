@@ -165,9 +165,10 @@ class ValidatedRequest(BaseModel):
 
 
 def _pydantic_error(exc: ValidationError) -> RequestError:
+    # Only a JSON object is validated (parse_body refuses anything else first), so the first
+    # error always names a field.
     first = exc.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    field = ".".join(loc) if loc else None
+    field = ".".join(str(p) for p in first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
         return RequestError(f"unknown field {field!r}", field=field)
@@ -175,12 +176,30 @@ def _pydantic_error(exc: ValidationError) -> RequestError:
         return RequestError(f"{field} is required", field=field)
     if kind == "string_too_short" and field == "prompt":
         return RequestError("prompt must not be empty", field=field)
-    if kind == "model_type":
-        return RequestError("the body must be a JSON object", field=None)
     message = str(first["msg"]).removeprefix("Value error, ")
-    if field and not message.startswith(field):
+    if not message.startswith(field):
         message = f"{field}: {message}"
     return RequestError(message, field=field)
+
+
+def _load_json(body: bytes) -> Any:
+    """json.loads with every way it can refuse a body turned into a 400 naming the body.
+
+    Not all of them are ValueErrors: a deeply nested array or object (``[[[[...``) raises
+    RecursionError from the C scanner, which would otherwise escape as a 500. A valid JSON number
+    with more than 4300 digits raises a plain ValueError (int's digit limit), which is valid JSON
+    but nothing this API can read, so it is told apart from a syntax error.
+    """
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise RequestError("the body is not UTF-8 text (send a JSON object)") from None
+    except json.JSONDecodeError:
+        raise RequestError("the body is not valid JSON") from None
+    except RecursionError:
+        raise RequestError("the body is nested too deeply to be a request") from None
+    except ValueError:
+        raise RequestError("the body holds a number too long to read") from None
 
 
 def parse_body(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> ImageRequest:
@@ -191,10 +210,7 @@ def parse_body(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> Image
         raise RequestError(f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
     if not body.strip():
         raise RequestError("the body is empty: send a JSON object with at least a prompt")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestError("the body is not valid JSON") from None
+    data = _load_json(body)
     if not isinstance(data, dict):
         raise RequestError("the body must be a JSON object")
     try:

@@ -3,6 +3,11 @@
 The app's own libraries log URLs (httpx logs each request, query string included): an emulator or
 Blob SAS URL carries ``sig=``, a function URL ``code=``, a connection string ``AccountKey=``. The
 filter rewrites the values, so no log line of the host ever shows one.
+
+Log lines also quote what callers sent (a request path, a header, a job id): the same filter
+backslash-escapes control characters (CR, LF, NUL, ESC...) and undecodable bytes (lone surrogates)
+in every message, so one record is one line starting with the usual prefix, and no request can
+forge a log line or break the handler's UTF-8 output.
 """
 
 from __future__ import annotations
@@ -17,6 +22,24 @@ _SECRET = re.compile(
 )
 
 
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators, lone surrogates (bytes that
+# were not UTF-8, as aiohttp hands them over).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_UNSAFE_IN_TRACEBACK = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    ch = match.group()
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
+        f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+    )
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line: control characters and lone surrogates as backslash escapes."""
+    return _UNSAFE.sub(_escaped, text)
+
+
 def redact(text: str) -> str:
     return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}REDACTED", text)
 
@@ -26,14 +49,15 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = escape_controls(redact(message))
         if cleaned != message:
             record.msg, record.args = cleaned, None
         # Tracebacks quote exception messages, which can carry URLs too.
         if record.exc_info and not record.exc_text:
             record.exc_text = _FORMATTER.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            # A traceback is several lines by nature; within them, the same escaping.
+            record.exc_text = _UNSAFE_IN_TRACEBACK.sub(_escaped, redact(record.exc_text))
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True

@@ -58,11 +58,17 @@ def connection_string(setting: str | None, env: Mapping[str, str]) -> str:
     raise KeyError(f"connection setting {name} is not set")
 
 
+_BASE64_WHITESPACE = str.maketrans("", "", " \t\r\n")
+
+
 def decode_body(text: str, encoding: str) -> bytes:
+    """The bytes the function gets. Like .NET's ``Convert.FromBase64String`` (what the host
+    uses), whitespace is ignored: ``base64`` without ``-w0`` wraps lines, and Azure reads that.
+    """
     if encoding == "none":
         return text.encode("utf-8")
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(text.translate(_BASE64_WHITESPACE), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise BadMessageEncoding(
             "message is not valid base64 (host.json extensions.queues.messageEncoding is base64)"

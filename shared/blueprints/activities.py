@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shared.orchestration import contracts as c
     from shared.orchestration.polling import DurationEstimate
     from shared.storage.formats import ImageFormat
+    from shared.storage.receipts import Receipt
     from shared.storage.store import StagedImage
 
 # The contracts (pydantic), settings, runtime and storage are imported inside the functions, on
@@ -162,47 +163,141 @@ async def _store_sources(
     return c.Generated(images=stored, sources=left)
 
 
+async def _buy(job: c.GenerateInput) -> Receipt:
+    """Call the service once: base64 images are decoded into staged blocks as the reply streams
+    in and sealed (every block staged, nothing committed) once it has all arrived; URL images are
+    kept as URLs. The answer, as a receipt to keep before anything is stored."""
+    from shared.storage import receipts
+
+    rt = _runtime()
+    params = job.params
+    created = datetime.fromisoformat(job.created)
+    staged: dict[int, StagedImage] = {}
+
+    async def open_sink(ordinal: int) -> StagedImage:
+        def name_for(fmt: ImageFormat) -> str:
+            return rt.store.blob_name(job.job_id, created, job.first_index + ordinal, fmt.ext)
+
+        staged[ordinal] = await rt.store.open_staged(name_for, rt.policy.max_bytes)
+        return staged[ordinal]
+
+    images = await rt.client(_deployment(job.model)).generate_streamed(params, open_sink)
+    urls: list[receipts.UrlImage] = []
+    blocks: list[receipts.StagedBlocks] = []
+    for offset, image in enumerate(images[: params.n]):
+        if image.streamed is not None:
+            if image.streamed >= params.n:
+                continue
+            sink = staged[image.streamed]
+            block_ids = await sink.seal()
+            width, height = sink.dimensions()
+            assert sink.blob_name is not None  # sealed: identified, so named
+            assert sink.fmt is not None
+            blocks.append(
+                receipts.StagedBlocks(
+                    index=job.first_index + image.streamed,
+                    blob=sink.blob_name,
+                    content_type=sink.fmt.content_type,
+                    bytes=sink.total,
+                    width=width,
+                    height=height,
+                    revised_prompt=image.revised_prompt,
+                    writer=sink.writer,
+                    block_ids=block_ids,
+                )
+            )
+        elif image.url:
+            urls.append(
+                receipts.UrlImage(
+                    index=job.first_index + offset,
+                    url=image.url,
+                    revised_prompt=image.revised_prompt,
+                    expires=receipts.url_expiry(image.url),
+                )
+            )
+    return receipts.Receipt(
+        job_id=job.job_id,
+        first_index=job.first_index,
+        received=datetime.now(UTC),
+        urls=urls,
+        staged=blocks,
+    )
+
+
+async def _store_answer(job: c.GenerateInput, receipt: Receipt) -> c.Generated:
+    """Store what the service answered, from the receipt (fresh, or left by a crashed run):
+    commit the staged blocks it names, copy its URLs. A URL already past its expiry fails the
+    job at once with `image_download_failed`: buying the image again is the caller's decision,
+    not a retry's."""
+    from shared.imaging.types import ErrorCode, ImageApiError
+    from shared.orchestration import contracts as c
+
+    rt = _runtime()
+    expired = [u.index for u in receipt.urls if u.expired(datetime.now(UTC))]
+    if expired:
+        raise ImageApiError(
+            ErrorCode.IMAGE_DOWNLOAD_FAILED,
+            f"The image service's URL of image {expired[0]} expired before the image could be "
+            "copied (the worker restarted in between); it was not generated again.",
+        )
+    stored: list[c.IndexedImage] = []
+    for part in receipt.staged:
+        meta = _metadata(job, part.revised_prompt)
+        await rt.store.commit_blocks(part.blob, part.block_ids, part.content_type, meta)
+        stored.append(
+            c.IndexedImage(
+                blob=part.blob,
+                content_type=part.content_type,
+                bytes=part.bytes,
+                width=part.width,
+                height=part.height,
+                revised_prompt=part.revised_prompt,
+                index=part.index,
+            )
+        )
+    sources = [
+        c.ImageSource(index=u.index, url=u.url, revised_prompt=u.revised_prompt)
+        for u in receipt.urls
+    ]
+    copied = await _store_sources(job, sources)
+    return c.Generated(images=stored + copied.images, sources=copied.sources)
+
+
 @activity(bp, GENERATE)
 async def generate_images(payload: Json) -> Json:
     """Generate and store: base64 images are decoded into Blob Storage as the reply streams in,
     URL images are copied at once; a URL copy that fails goes back as a source for
-    `persist_image`. Input `GenerateInput`, payload `Generated`."""
+    `persist_image`. Input `GenerateInput`, payload `Generated`.
+
+    The service's answer is kept as a receipt (shared/storage/receipts.py) before anything is
+    stored, and removed once it has been: a run that finds one (its predecessor died after the
+    service answered) stores from it instead of calling the service, so a crash after the answer
+    never buys the images twice. A retryable storage failure keeps the receipt for the retry;
+    a terminal one removes it."""
     from shared.imaging.types import ImageApiError
     from shared.orchestration import contracts as c
+    from shared.storage import receipts
 
     try:
         job = c.GenerateInput.model_validate(payload)
         rt = _runtime()
-        params = job.params
-        created = datetime.fromisoformat(job.created)
-        staged: dict[int, StagedImage] = {}
-
-        async def open_sink(ordinal: int) -> StagedImage:
-            def name_for(fmt: ImageFormat) -> str:
-                return rt.store.blob_name(job.job_id, created, job.first_index + ordinal, fmt.ext)
-
-            staged[ordinal] = await rt.store.open_staged(name_for, rt.policy.max_bytes)
-            return staged[ordinal]
-
-        images = await rt.client(_deployment(job.model)).generate_streamed(params, open_sink)
-        stored: list[c.IndexedImage] = []
-        sources: list[c.ImageSource] = []
-        for offset, image in enumerate(images[: params.n]):
-            if image.streamed is not None:
-                if image.streamed >= params.n:
-                    continue
-                record = await staged[image.streamed].commit(_metadata(job, image.revised_prompt))
-                stored.append(_indexed(record, job.first_index + image.streamed))
-            elif image.url:
-                sources.append(
-                    c.ImageSource(
-                        index=job.first_index + offset,
-                        url=image.url,
-                        revised_prompt=image.revised_prompt,
-                    )
-                )
-        copied = await _store_sources(job, sources)
-        return c.ok(c.Generated(images=stored + copied.images, sources=copied.sources))
+        name = receipts.receipt_name(
+            job.job_id, datetime.fromisoformat(job.created), job.first_index
+        )
+        receipt = await receipts.find(rt.store, name)
+        if receipt is None:
+            receipt = await _buy(job)
+            await receipts.keep(rt.store, name, receipt)
+        else:
+            log.info("generate_images: storing job %s from its receipt, not generating", job.job_id)
+        try:
+            generated = await _store_answer(job, receipt)
+        except ImageApiError as exc:
+            if not exc.retryable:
+                await receipts.discard(rt.store, name)
+            raise
+        await receipts.discard(rt.store, name)
+        return c.ok(generated)
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:

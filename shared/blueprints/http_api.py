@@ -37,6 +37,11 @@ MAX_RETRY_AFTER_S = 30
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_NS = uuid.UUID("5d0f4b8e-3f49-4a7c-9a8e-0c2f1d1c6a11")
 _RUNNING = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+# An image index with more digits than this is out of range for any job (n is at most 10), and
+# int() refuses strings over 4300 digits with a ValueError: it is never parsed.
+MAX_INDEX_DIGITS = 6
+_SHOWN_ID_CHARS = 64
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -53,6 +58,46 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> fu
     if field is not None:
         body["field"] = field
     return _json(status, {"error": body})
+
+
+def shown(value: str) -> str:
+    """A caller's id as quoted in an error message: repr-escaped (NULs, newlines and the like
+    stay visible and harmless) and cut short, so a 10 000-character id does not come back whole.
+    """
+    if len(value) <= _SHOWN_ID_CHARS:
+        return repr(value)
+    return f"{value[:_SHOWN_ID_CHARS]!r}... ({len(value)} characters)"
+
+
+def idempotency_key(headers: Any) -> str | None:
+    """The request's Idempotency-Key, None when absent or blank; ValueError when unusable.
+
+    The key is an HTTP header value: printable ASCII by the IETF Idempotency-Key draft (an
+    sf-string). The host hands over bytes it could not decode as UTF-8 as lone surrogates, which
+    uuid5 cannot encode (it raised, a 500); other non-ASCII text would map to an id only by
+    accident of decoding. Both are refused with a 400 naming the header instead.
+    """
+    raw = headers.get(IDEMPOTENCY_HEADER)
+    key = (raw or "").strip()
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise ValueError(f"{IDEMPOTENCY_HEADER} is too long (at most {MAX_IDEMPOTENCY_KEY_CHARS})")
+    if not all(" " <= ch <= "~" for ch in key):
+        raise ValueError(f"{IDEMPOTENCY_HEADER} must be printable ASCII text")
+    return key
+
+
+def image_index(raw: str) -> int | None:
+    """The ``{index}`` route value as a number, or None when it is not a plain decimal number (a
+    404 naming ``index``). ``"²".isdigit()`` is True, hence the ASCII check. A 5000-digit index
+    is never given to int(), which refuses over 4300 digits with a ValueError (it was a 500): it
+    stands for "past the last image", which the caller is told once the job is known."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    if len(raw) > MAX_INDEX_DIGITS:
+        return 10**MAX_INDEX_DIGITS  # beyond every job's images: "the job has N image(s)"
+    return int(raw)
 
 
 def status_url(req: func.HttpRequest, instance_id: str) -> str:
@@ -156,9 +201,10 @@ async def start_image_job(
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
         return _error(500, "configuration_error", str(exc))
-    key = (req.headers.get(IDEMPOTENCY_HEADER) or "").strip() or None
-    if key is not None and len(key) > 200:
-        return _error(400, "invalid_request", "Idempotency-Key is too long", IDEMPOTENCY_HEADER)
+    try:
+        key = idempotency_key(req.headers)
+    except ValueError as exc:
+        return _error(400, "invalid_request", str(exc), IDEMPOTENCY_HEADER)
     instance_id = instance_id_for(key)
     job = new_job_input(instance_id, request, valid, settings, datetime.now(UTC))
     if key is not None:
@@ -305,7 +351,7 @@ async def get_image_job(
     try:
         runtime_status, custom, output = await _lookup(client, instance_id)
         if runtime_status is None:
-            return _error(404, "not_found", f"no image job with id {instance_id!r}")
+            return _error(404, "not_found", f"no image job with id {shown(instance_id)}", "id")
         return await _job_response(req, instance_id, runtime_status, custom, output)
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
@@ -322,18 +368,17 @@ async def get_image_file(
     from shared.settings import SettingsError
 
     instance_id = req.route_params.get("id", "")
-    raw_index = req.route_params.get("index", "")
-    if not (raw_index.isascii() and raw_index.isdigit()):  # "²".isdigit() is True
+    index = image_index(req.route_params.get("index", ""))
+    if index is None:
         return _error(404, "not_found", "the image index must be a number", "index")
     try:
         runtime_status, _custom, output = await _lookup(client, instance_id)
         if runtime_status is None:
-            return _error(404, "not_found", f"no image job with id {instance_id!r}")
+            return _error(404, "not_found", f"no image job with id {shown(instance_id)}", "id")
         if runtime_status in _RUNNING:
             return _error(409, "not_ready", "the job has not finished yet")
         if output is None or output.status != "succeeded":
             return _failed_response(output, runtime_status)
-        index = int(raw_index)
         if index >= len(output.images):
             return _error(404, "not_found", f"the job has {len(output.images)} image(s)", "index")
         rt = runtime()

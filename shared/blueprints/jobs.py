@@ -16,6 +16,8 @@ def new_job_input(
     settings: Settings,
     created: datetime,
 ) -> JobInput:
+    """Raises pydantic's ValidationError (a ValueError) only for a request no retry can fix;
+    the queue trigger poisons the message on it instead of retrying."""
     return JobInput(
         id=job_id,
         model=valid.deployment.name,

@@ -3,6 +3,10 @@
 Which URLs may be called is shared/notify/urls.py (checked at the POST, and again here at
 delivery, where a host NAME resolving into the app's own network is refused too). Redirects are
 never followed (a redirect could point anywhere).
+
+Every ``reason`` returned is a fixed phrase (at most an HTTP status, an httpx exception class name
+or a rule of `shared.addresses.url_problem`): it goes into the job's status and the completion
+record, so no exception text — which could carry a server path or a traceback — ever does.
 """
 
 from __future__ import annotations
@@ -10,11 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from shared.addresses import is_internal_address
+from shared.addresses import is_internal_address, origin
 from shared.http_hints import retry_after_s
 from shared.notify.urls import callback_url_problem
 
@@ -28,12 +31,12 @@ async def _resolves_inside(url: str, http_hosts: Iterable[str]) -> str | None:
     """A host NAME that resolves to a private, loopback or link-local address is refused like an
     IP literal would be: a callback must not make the app call into its own network. (Checked
     at delivery, in the activity; a name that does not resolve is left to the HTTP call.)"""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    _scheme, host, port = origin(url)  # a URL that passed callback_url_problem
+    host = host.strip("[]")
     if not host or host in http_hosts or is_internal_address(host):
         return None  # no host, explicitly allowed, or an IP literal already judged
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
     except OSError:
         return None
     if any(is_internal_address(str(info[4][0])) for info in infos):
@@ -75,6 +78,8 @@ async def post_callback(
             timeout=CALLBACK_TIMEOUT_S, follow_redirects=False, transport=transport
         ) as client:
             response = await client.post(url, json=dict(body), headers=headers)
+    except httpx.InvalidURL:  # the client read the checked URL differently: never call it
+        return _outcome(False, False, reason="callback_url could not be used by the HTTP client")
     except httpx.TimeoutException:
         return _outcome(False, True, reason="callback timed out")
     except httpx.HTTPError as exc:

@@ -1,6 +1,8 @@
 """Which callback URLs a caller may give: the pure part of the callback policy.
 
-A callback URL comes from the caller, so it is an outbound request the caller aims: only
+A callback URL comes from the caller, so it is an outbound request the caller aims: it must be
+canonical (`shared.addresses.url_problem`: no control characters, whitespace, credentials,
+fragment or non-canonical host spelling, so the URL checked is the URL called), only
 ``https`` is accepted (plain ``http`` only for hosts an operator lists in
 ``CALLBACK_ALLOW_HTTP_HOSTS``, for local development), no credentials in the URL, no IP literal
 of a private, loopback or link-local network unless listed there too (the instance metadata
@@ -18,42 +20,41 @@ from collections.abc import Iterable
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import BeforeValidator, Field, ValidationInfo
 
-from shared.addresses import is_internal_address
+from shared.addresses import MAX_URL_LENGTH, is_internal_address, origin, url_problem
 
 ALLOW_HTTP_HOSTS_SETTING = "CALLBACK_ALLOW_HTTP_HOSTS"
 HTTP_HOSTS_CONTEXT = "callback_allow_http_hosts"
-MAX_URL_LENGTH = 2048
 
 
 def callback_url_problem(url: str, http_hosts: Iterable[str] = ()) -> str | None:
     """Why ``url`` may not be used as a callback, or None when it may. ``http_hosts`` are the
-    hosts that may be called over plain http (and may be internal addresses)."""
-    if len(url) > MAX_URL_LENGTH:
-        return f"longer than {MAX_URL_LENGTH} characters"
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        _ = parts.port  # raises on a malformed port
-    except ValueError:
-        return "not a valid URL"
-    if not host:
-        return "not an absolute URL with a host"
-    if parts.username is not None or parts.password is not None:
-        return "must not carry credentials before the host"
-    allowed = frozenset(h.lower() for h in http_hosts)
-    if parts.scheme not in ("http", "https"):
-        return "must use https"
-    if parts.scheme == "http" and host not in allowed:
+    hosts that may be called over plain http (and may be internal addresses).
+
+    The canonical-form rules come first and are the app's one URL check (`url_problem`), so
+    a callback and any other URL a request carries are refused for the same reasons."""
+    problem = url_problem(url, max_length=MAX_URL_LENGTH)
+    if problem is not None:
+        return problem
+    scheme, host, _port = origin(url)
+    host = host.strip("[]")  # an IPv6 host is listed without its URL brackets
+    allowed = frozenset(h.lower().strip("[]") for h in http_hosts)
+    if scheme == "http" and host not in allowed:
         return f"must use https (plain http only for hosts in {ALLOW_HTTP_HOSTS_SETTING})"
     if is_internal_address(host) and host not in allowed:
         return "must not point at a private, loopback or link-local address"
     return None
 
 
-def check_callback_url(url: str, info: ValidationInfo) -> str:
-    """Pydantic validator: the URL unchanged, or a ValueError naming the problem."""
+def check_callback_url(url: object, info: ValidationInfo) -> object:
+    """Pydantic validator: the URL unchanged, or a ValueError naming the problem.
+
+    It runs BEFORE pydantic's own str handling: a request model may strip whitespace, and a URL
+    sent with a trailing CR/LF must be refused, not quietly repaired. A value that is not a str
+    is left to pydantic's type check."""
+    if not isinstance(url, str):
+        return url
     context = info.context if isinstance(info.context, dict) else {}
     problem = callback_url_problem(url, context.get(HTTP_HOSTS_CONTEXT, ()))
     if problem is not None:
@@ -71,7 +72,7 @@ CallbackUrl = Annotated[
         ),
         json_schema_extra={"format": "uri"},
     ),
-    AfterValidator(check_callback_url),
+    BeforeValidator(check_callback_url),
 ]
 """The type of a request's ``callback_url``: use it in the request model so bad URLs are a 400."""
 

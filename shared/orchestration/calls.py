@@ -71,7 +71,7 @@ class JobRun:
     def show(self, **changes: Any) -> None:
         self.progress = self.progress.model_copy(update=changes)
         self.progress.images_done = sum(1 for i in self.images if i is not None)
-        self.context.set_custom_status(self.progress.model_dump(mode="json", exclude_none=True))
+        self.context.set_custom_status(dump(self.progress))
 
     def timer(self, seconds: float) -> Any:
         return self.context.create_timer(self.now + timedelta(seconds=seconds))

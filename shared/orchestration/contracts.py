@@ -238,11 +238,12 @@ def read_result(payload: type[P], raw: Any) -> Ok[P] | Retry | Failed:
 
 def ok(value: BaseModel) -> dict[str, Any]:
     """An activity's success answer, as it goes into history."""
-    return {"outcome": "ok", "value": value.model_dump(mode="json", exclude_none=True)}
+    return {"outcome": "ok", "value": dump(value)}
 
 
 def dump(message: BaseModel) -> dict[str, Any]:
-    """Any message of this module as it goes into history (no nulls: history stays small)."""
+    """Any message as it goes into history: this module's, and the job's customStatus and
+    output (no nulls: history stays small)."""
     return message.model_dump(mode="json", exclude_none=True)
 
 

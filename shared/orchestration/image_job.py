@@ -52,7 +52,7 @@ def _generate_sync(run: JobRun) -> Gen:
     """gpt-image / DALL-E 3: one call (or one per image for DALL-E 3 with n>1)."""
     job = run.job
     caps = CAPABILITIES[job.deployment.family]
-    if caps.single_image_per_call and job.params.n > 1:
+    if caps.single_image_per_call:
         single = job.params.model_copy(update={"n": 1})
         firsts = range(job.params.n)
     else:
@@ -82,7 +82,6 @@ def _persist(run: JobRun, sources: Mapping[int, c.ImageSource]) -> Gen:
         )
         for index, source in sources.items()
     }
-    run.show(stage="storing")
     results = yield from call_with_retries(run, c.PERSIST, inputs, c.Persisted, stage="storing")
     for result in results.values():
         run.keep(result.image.index, result.image.record())
@@ -181,12 +180,8 @@ def _poll_and_store(run: JobRun, operation: _Operation, expected: float | None) 
         hint = result.retry_after
         # a worker that has learnt nothing yet (fresh, scaled out) answers None: keep ours
         expected = result.expected_s or expected
-        run.show(
-            stage="polling",
-            operation_status=result.status,
-            last_error=None,
-            retry_after_seconds=None,
-        )
+        # (call_with_retries showed stage "polling" and no wait for the attempt that answered)
+        run.show(operation_status=result.status, last_error=None)
         if result.status in ("notRunning", "running"):
             running_until = made_at[-1]
             continue
@@ -260,9 +255,9 @@ def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
     last_error = error.code if error is not None else None
     if job.callback_url or job.results_queue:
         run.show(stage="notifying", retry_after_seconds=None, last_error=last_error)
-        result = output.model_dump(mode="json", exclude_none=True)
+        result = c.dump(output)
         output.notification = yield from notify_completion(
             context, job.callback_url, result, results_queue=job.results_queue
         )
     run.show(stage=final_stage, retry_after_seconds=None, last_error=last_error)
-    return output.model_dump(mode="json", exclude_none=True)
+    return c.dump(output)

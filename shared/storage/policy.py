@@ -1,10 +1,14 @@
 """Which source URLs `copy_from_url` will fetch, and how much it will take from them.
 
-The URL comes from an API reply, so it is treated as untrusted: https only, on hosts matching an
-allow-list (e.g. `*.blob.core.windows.net`), no IP literals in private/loopback/link-local ranges
-(`shared.addresses`, the same check callbacks get) unless listed exactly, redirects
-followed only on the same host. Plain http is allowed only for hosts named in `allow_http_hosts`
-(local development: the emulator on 127.0.0.1).
+The URL comes from an API reply, so it is treated as untrusted: canonical
+(`shared.addresses.url_problem`, the same rules as a caller's callback URL, so that the URL
+checked is the URL fetched), https only, on hosts matching an allow-list (e.g.
+`*.blob.core.windows.net`), no IP literals in private/loopback/link-local ranges
+(`shared.addresses`, the same check callbacks get) unless listed exactly. A redirect is followed
+only when its target passes all of that AND keeps the ORIGIN of the first URL (scheme, host and
+port): an https → http downgrade or a move to another port of the same host is refused, since
+either could reach a different service than the one the allow-list names. Plain http is allowed
+only for hosts named in `allow_http_hosts` (local development: the emulator on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -12,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from shared.addresses import is_internal_address
+from shared.addresses import is_internal_address, origin, url_problem
 from shared.imaging.types import ErrorCode, ImageApiError
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 # the default of IMAGE_SOURCE_ALLOWED_HOSTS, written once (shared/settings.py uses it).
 DEFAULT_ALLOWED_HOSTS = ("*.blob.core.windows.net",)
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+# A signed blob URL is a few hundred characters; this bounds what an API reply can make us parse.
+MAX_SOURCE_URL_LENGTH = 8192
 
 
 def _download_timeout() -> httpx.Timeout:
@@ -49,26 +54,33 @@ class DownloadPolicy:
     def check(self, url: str) -> str:
         """The URL if it may be fetched; raises IMAGE_DOWNLOAD_FAILED (no URL in the message:
         it is signed) otherwise."""
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            _ = parts.port  # raises on a malformed port
-        except ValueError:
-            raise refused("The image URL is malformed.") from None
-        if not host:
-            raise refused("The image URL has no host.")
-        if parts.username or parts.password:
-            raise refused("The image URL carries credentials.")
-        explicit_http = host in {h.lower() for h in self.allow_http_hosts}
-        if parts.scheme == "http":
-            if not explicit_http:
-                raise refused(f"Plain http is not allowed for image host {host}.")
-        elif parts.scheme != "https":
-            raise refused("The image URL is not https.")
+        problem = url_problem(url, max_length=MAX_SOURCE_URL_LENGTH)
+        if problem is not None:
+            raise refused(f"The image URL {problem}.")
+        scheme, host, _port = origin(url)
+        bare = host.strip("[]")  # hosts are listed without an IPv6 URL's brackets
+        explicit_http = bare in {h.lower() for h in self.allow_http_hosts}
+        if scheme == "http" and not explicit_http:
+            raise refused(f"Plain http is not allowed for image host {bare}.")
         if explicit_http:
             return url
-        if is_internal_address(host) and not any(h.lower() == host for h in self.allowed_hosts):
-            raise refused(f"The image host {host} is a private or loopback address.")
-        if not any(fnmatchcase(host, pattern.lower()) for pattern in self.allowed_hosts):
-            raise refused(f"The image host {host} is not on the allow-list.")
+        if is_internal_address(bare) and not any(h.lower() == bare for h in self.allowed_hosts):
+            raise refused(f"The image host {bare} is a private or loopback address.")
+        if not any(fnmatchcase(bare, pattern.lower()) for pattern in self.allowed_hosts):
+            raise refused(f"The image host {bare} is not on the allow-list.")
         return url
+
+    def check_redirect(self, first_url: str, target: str) -> str:
+        """``target`` if a redirect from the download of ``first_url`` may be followed there: it
+        passes `check` and has the first URL's origin. The first URL is the one judged (and, in
+        production, the one the image service signed); a hop may move within that origin only.
+        """
+        self.check(target)
+        before, after = origin(first_url), origin(target)
+        if after.scheme != before.scheme:
+            raise refused(f"The image URL redirected from {before.scheme} to {after.scheme}.")
+        if after.host != before.host:
+            raise refused("The image URL redirected to another host.")
+        if after.port != before.port:
+            raise refused("The image URL redirected to another port.")
+        return target

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 from shared.imaging.types import ErrorCode, ImageApiError
 from shared.storage import naming
@@ -216,6 +217,43 @@ class ImageStore:
             )
         return await staged.commit(metadata)
 
+    async def commit_blocks(
+        self,
+        blob_name: str,
+        block_ids: list[str],
+        content_type: str,
+        metadata: Mapping[str, str | None],
+    ) -> None:
+        """Commit blocks another writer staged (maybe in a process that has since died), named
+        by a receipt (shared/storage/receipts.py). The ids are sent as "latest", so a blob whose
+        commit already went through commits the same bytes again, harmlessly; ids the service
+        no longer holds (uncommitted blocks are dropped after about a week) are a terminal
+        `image_download_failed`: the bytes are gone, and buying them again is not ours to do."""
+        from azure.core.exceptions import AzureError, HttpResponseError
+        from azure.storage.blob import BlobBlock, ContentSettings
+
+        await self.ensure_container()
+        try:
+            await self._blob(blob_name).commit_block_list(
+                [BlobBlock(block_id=block_id) for block_id in block_ids],
+                content_settings=ContentSettings(content_type=content_type),
+                metadata=encode_metadata(metadata),
+            )
+        except HttpResponseError as exc:
+            code = getattr(exc, "error_code", None)
+            code = getattr(code, "value", code)  # a StorageErrorCode (a str enum) or a str
+            if code in ("InvalidBlockList", "InvalidBlockId", "BlobNotFound"):
+                raise ImageApiError(
+                    ErrorCode.IMAGE_DOWNLOAD_FAILED,
+                    "The generated image's staged blocks are no longer in Blob Storage "
+                    "(uncommitted blocks are dropped after about a week); it was not "
+                    "generated again.",
+                    status=exc.status_code,
+                ) from None
+            raise _storage_error(exc) from None
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+
     async def open_staged(
         self, name_for: Callable[[ImageFormat], str], max_bytes: int
     ) -> StagedImage:
@@ -309,6 +347,26 @@ class StagedImage:
         self._blocks: list[BlobBlock] = []
         self._writer = uuid.uuid4().hex  # activities may be random; see _block_id
 
+    @property
+    def writer(self) -> str:
+        """The nonce in this writer's block ids (see `_block_id`): a receipt names it."""
+        return self._writer
+
+    async def seal(self) -> list[str]:
+        """Stage every byte received so far, commit nothing, and answer the block ids in order:
+        with them a receipt lets another process commit exactly this image after a crash
+        (`ImageStore.commit_blocks`). `commit` still works afterwards. Only once the whole image
+        has arrived."""
+        if self.fmt is None:
+            self._identify()
+        if self._pending:
+            await self._flush()
+        return [block.id for block in self._blocks]
+
+    def dimensions(self) -> tuple[int | None, int | None]:
+        """(width, height) from the image's header, once its head has arrived."""
+        return dimensions(bytes(self._head)) or (None, None)
+
     def _identify(self) -> None:
         fmt = sniff(bytes(self._head[:MAGIC_BYTES_NEEDED]))
         if fmt is None:
@@ -391,19 +449,19 @@ def _content_length(response: httpx.Response) -> int | None:
 async def _open_source(
     http: httpx.AsyncClient, url: str, policy: DownloadPolicy
 ) -> AsyncIterator[httpx.Response]:
-    """GET the source URL, following redirects only on the same host and within the policy."""
-    import httpx
+    """GET the source URL, following redirects only within its origin and the policy.
 
-    host = httpx.URL(url).host
+    The client never follows a redirect itself: each hop's target is the Location joined to the
+    URL as written (urllib, which keeps every character, so the policy judges the raw target and
+    not a form httpx has already escaped) and must pass `DownloadPolicy.check_redirect` against
+    the FIRST URL, so a chain cannot walk step by step to another scheme, host or port."""
+    first = url
     for _ in range(policy.max_redirects + 1):
         request = http.build_request("GET", url, timeout=policy.timeout)
         response = await http.send(request, stream=True, follow_redirects=False)
         try:
-            if response.is_redirect:
-                url = str(httpx.URL(url).join(response.headers.get("location", "")))
-                if httpx.URL(url).host != host:
-                    raise refused("The image URL redirected to another host.")
-                policy.check(url)
+            if response.has_redirect_location:
+                url = policy.check_redirect(first, urljoin(url, response.headers["location"]))
                 continue
             if response.status_code != 200:
                 raise _source_status_error(response.status_code)

@@ -141,3 +141,101 @@ def emulator_patch(emulator: EmulatorHandle, **changes: Any) -> None:
 
 def emulator_stats(emulator: EmulatorHandle) -> dict[str, Any]:
     return emulator.stats()
+
+
+class BlobGate:
+    """A pass-through proxy in front of Azurite's blob endpoint that holds the first block-list
+    commit (``PUT ?comp=blocklist``) it sees, until ``drop()``: the one way to stop the app
+    between "every block staged, receipt kept" and "blob committed" without a timer. The held
+    commit is never forwarded, so the blob stays uncommitted, as if the host had died just
+    before sending it. Every other request (and every commit after the first) goes through
+    byte for byte, SharedKey signatures included: they sign the path, not the host.
+    """
+
+    _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"})
+
+    def __init__(self, azurite: AzuriteEndpoints) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.azurite = azurite
+        self.held = threading.Event()  # a commit is being held
+        self._dropped = threading.Event()
+        self.held_body = b""
+        self._armed = True
+        self._lock = threading.Lock()
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                gate._handle(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def connection_string(self) -> str:
+        """Azurite's connection string with the blob endpoint on this proxy."""
+        port = self._server.server_address[1]
+        return self.azurite.connection_string.replace(
+            f"BlobEndpoint={self.azurite.blob_url}",
+            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1",
+        )
+
+    def drop(self) -> None:
+        """Let go of the held commit without forwarding it; later commits pass."""
+        self._dropped.set()
+
+    def close(self) -> None:
+        self._dropped.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handle(self, req: Any) -> None:
+        import http.client
+
+        length = int(req.headers.get("Content-Length") or 0)
+        body = req.rfile.read(length) if length else b""
+        with self._lock:
+            hold = self._armed and req.command == "PUT" and "comp=blocklist" in req.path
+            if hold:
+                self._armed = False
+        if hold:
+            self.held_body = body
+            self.held.set()
+            self._dropped.wait(timeout=300)
+            req.close_connection = True
+            return  # no answer at all: the sender (SIGKILLed by now) never learns
+        upstream = http.client.HTTPConnection(self.azurite.host, self.azurite.blob_port, timeout=60)
+        try:
+            headers = {k: v for k, v in req.headers.items() if k.lower() not in self._HOP}
+            headers["Host"] = f"{self.azurite.host}:{self.azurite.blob_port}"
+            upstream.request(req.command, req.path, body=body or None, headers=headers)
+            answer = upstream.getresponse()
+            data = answer.read()
+        finally:
+            upstream.close()
+        req.send_response(answer.status, answer.reason)
+        for key, value in answer.getheaders():
+            if key.lower() not in self._HOP and key.lower() != "content-length":
+                req.send_header(key, value)
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        if req.command != "HEAD":
+            req.wfile.write(data)
+
+
+@pytest.fixture
+def blob_gate(azurite: AzuriteEndpoints) -> Iterator[BlobGate]:
+    gate = BlobGate(azurite)
+    yield gate
+    gate.close()

@@ -158,3 +158,101 @@ async def test_the_documented_one_liner_starts_a_job_named_after_the_message(ent
     response = await _job_result(entry_stack.base_url, job_id)
     assert response.status_code == 200, response.text
     assert response.json()["prompt"] == prompt
+
+
+# ---- every hopeless message lands in {queue}-poison once, with a reason, within 64 KiB -------
+
+STORED_MAX = 64 * 1024  # Azure Storage's per-message limit, counted on the stored base64 text
+
+
+def _raw_sender(entry_stack) -> QueueClient:
+    """A sender that puts text on the queue as is: we base64 the bytes ourselves."""
+    return QueueClient.from_connection_string(
+        entry_stack.connection_string, entry_stack.requests_queue
+    )
+
+
+def _kept_original(envelope: dict[str, Any]) -> bytes:
+    if "original" in envelope:
+        return str(envelope["original"]).encode("utf-8")
+    return base64.b64decode(envelope.get("original_base64", ""))
+
+
+async def _mine(entry_stack, marker: bytes, *, within_s: float = 30) -> list[tuple[str, dict]]:
+    """Poison messages (raw text, decoded envelope) whose kept original holds ``marker``."""
+    client = QueueClient.from_connection_string(
+        entry_stack.connection_string, f"{entry_stack.requests_queue}-poison"
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        found: list[tuple[str, dict]] = []
+        try:
+            texts = [m.content for m in client.peek_messages(max_messages=32)]
+        except Exception as exc:
+            if "QueueNotFound" not in str(exc):
+                raise
+            texts = []
+        for text in texts:
+            try:
+                envelope = json.loads(base64.b64decode(text, validate=True))
+            except ValueError:
+                continue  # another test's raw copy
+            if isinstance(envelope, dict) and marker in _kept_original(envelope):
+                found.append((text, envelope))
+        if found:
+            return found
+        if loop.time() > deadline:
+            raise AssertionError("no poison message with a reason for this message")
+        await asyncio.sleep(0.2)
+
+
+def _cases(marker: str) -> dict[str, tuple[bytes, str]]:
+    m = marker.encode()
+    return {
+        "deep-nesting": (
+            b'{"prompt": "' + m + b'", "user": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "too_deeply_nested",
+        ),
+        "multibyte-near-limit": (
+            json.dumps(
+                {"prompt": marker + "狐" * 16_300, "model": "dall-e-2"}, ensure_ascii=False
+            ).encode(),
+            "validation_failed",
+        ),
+        "binary-garbage": (b"\xff\xfe" + m + b"\xff" * 48_000, "not_utf8"),
+        "latin-1": (b'{"prompt": "caf\xe9 ' + m + b'"}', "not_utf8"),
+        "huge-number": (
+            b'{"prompt": "' + m + b'", "n": ' + b"9" * 6000 + b"}",
+            "validation_failed",
+        ),
+        "callback-nul": (
+            json.dumps({"prompt": marker, "callback_url": "https://e.com/\u0000"}).encode(),
+            "validation_failed",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_cases("x")))
+async def test_a_hopeless_message_is_poisoned_at_once_with_a_reason_within_the_limit(
+    entry_stack, hooks, case
+):
+    hooks.require(QUEUE_FUNCTION)
+    marker = uuid.uuid4().hex
+    body, reason = _cases(marker)[case]
+    stored = base64.b64encode(body).decode()
+    assert len(stored) <= STORED_MAX  # a message Azure Storage itself would accept
+    _raw_sender(entry_stack).send_message(stored)
+    found = await _mine(entry_stack, marker.encode())
+    assert len(found) == 1
+    ((text, envelope),) = found
+    assert len(text.encode("utf-8")) <= STORED_MAX
+    assert envelope["reason"] == reason
+    assert envelope["error"]["message"]
+    assert envelope["dequeue_count"] == 1  # the first delivery, not the host's fifth
+    kept = _kept_original(envelope)
+    assert body.startswith(kept)
+    if len(kept) < len(body):
+        assert envelope["original_truncated"] is True
+        assert envelope["original_bytes"] == len(body)
+    await _queue_drained(entry_stack)

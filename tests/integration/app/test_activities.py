@@ -3,6 +3,7 @@ end up in history."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from datetime import UTC, datetime
@@ -11,11 +12,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from devstack.emulator.images import render
+from devstack.emulator.images import pad, render
 from shared.blueprints import activities
 from shared.imaging.types import GenerationParams
 from shared.models import JobInput
 from shared.settings import get_settings
+from shared.storage.store import ImageStore
 from tests.unit.app.engine import make_job
 
 CREATED = datetime.now(UTC).isoformat()
@@ -251,3 +253,134 @@ async def test_the_apps_own_logs_carry_no_signed_url_or_key(app_env, caplog):
     key = get_settings().azure_openai_api_key
     assert key is not None
     assert key.get_secret_value() not in logged
+
+
+# ---- a crash after the service answered: the re-run stores from the receipt ----------------------
+
+
+class HostDied(BaseException):
+    """What the activity sees of a SIGKILL: it stops right there, nothing of it is caught."""
+
+
+def billed_for(app_env: Any, prompt: str = PROMPT) -> int:
+    return int(
+        app_env.emulator_stats()["billed"]["by_prompt"].get(prompt, {}).get("generations", 0)
+    )
+
+
+def receipt_of(names: list[str]) -> str:
+    (receipt,) = [n for n in names if "/receipts/" in n]
+    return receipt
+
+
+async def _die(*_args: Any, **_kwargs: Any) -> None:
+    raise HostDied
+
+
+async def test_a_crash_while_a_url_image_is_copied_does_not_buy_it_again(app_env, monkeypatch):
+    payload = gen_payload("dall-e-3", "rcptjob", size="1792x1024")
+    with monkeypatch.context() as patch:
+        patch.setattr(ImageStore, "copy_from_url", _die)
+        with pytest.raises(HostDied):
+            await activities.generate_images(payload)
+    names = await app_env.blob_names()
+    receipt = receipt_of(names)
+    assert receipt.endswith("/rcptjob/receipts/0.json")
+    kept = json.loads((await app_env.blob(receipt)).data)
+    assert kept["urls"][0]["url"].startswith(app_env.emulator.base_url)  # the service's URL
+    assert kept["urls"][0]["expires"]  # from the URL's `se`
+
+    result = await activities.generate_images(payload)  # Durable runs it again, same input
+
+    assert result["outcome"] == "ok", result
+    assert billed_for(app_env) == 1
+    (record,) = result["value"]["images"]
+    assert (await app_env.blob(record["blob"])).data == render(PROMPT, 1792, 1024, 0, "png")
+    assert record["revised_prompt"] == kept["urls"][0]["revised_prompt"]
+    assert await app_env.blob_names() == [record["blob"]]  # the receipt is gone
+    assert "receipt" not in json.dumps(result)
+
+
+async def test_a_crash_between_staging_and_commit_commits_the_staged_blocks(app_env, monkeypatch):
+    # 5 MiB: three blocks, two staged while the reply streamed and one when it was sealed.
+    app_env.configure_emulator(image_min_bytes=5 * 1024 * 1024)
+    payload = gen_payload("gpt-image-1", "b64rcpt", n=2, output_format="png")
+    with monkeypatch.context() as patch:
+        patch.setattr(ImageStore, "commit_blocks", _die)
+        with pytest.raises(HostDied):
+            await activities.generate_images(payload)
+    receipt = receipt_of(await app_env.blob_names())  # no image is visible yet, only the receipt
+    kept = json.loads((await app_env.blob(receipt)).data)
+    assert [len(part["block_ids"]) for part in kept["staged"]] == [3, 3]
+
+    result = await activities.generate_images(payload)
+
+    assert result["outcome"] == "ok", result
+    assert billed_for(app_env) == 1
+    for part, record in zip(kept["staged"], result["value"]["images"], strict=True):
+        expected = pad(render(PROMPT, 1024, 1024, record["index"], "png"), "png", 5 * 1024 * 1024)
+        assert (await app_env.blob(record["blob"])).data == expected
+        client = app_env.service.get_blob_client(app_env.container, record["blob"])
+        committed, _ = await client.get_block_list("committed")
+        assert [b.id for b in committed] == part["block_ids"]  # exactly the first writer's blocks
+    assert receipt not in await app_env.blob_names()
+
+
+async def _rewrite_receipt(app_env: Any, name: str, change: Any) -> None:
+    kept = json.loads((await app_env.blob(name)).data)
+    change(kept)
+    client = app_env.service.get_blob_client(app_env.container, name)
+    await client.upload_blob(json.dumps(kept).encode(), overwrite=True)
+
+
+async def test_an_expired_url_in_a_receipt_fails_clearly_instead_of_buying_again(
+    app_env, monkeypatch
+):
+    payload = gen_payload("dall-e-3", "oldjob")
+    with monkeypatch.context() as patch:
+        patch.setattr(ImageStore, "copy_from_url", _die)
+        with pytest.raises(HostDied):
+            await activities.generate_images(payload)
+    receipt = receipt_of(await app_env.blob_names())
+
+    def expire(kept: dict[str, Any]) -> None:
+        kept["urls"][0]["expires"] = "2000-01-01T00:00:00Z"
+
+    await _rewrite_receipt(app_env, receipt, expire)
+
+    result = await activities.generate_images(payload)
+
+    assert result["outcome"] == "error", result
+    assert result["code"] == "image_download_failed"
+    assert "expired" in result["message"]
+    assert "not generated again" in result["message"]
+    assert "sig=" not in json.dumps(result)
+    assert billed_for(app_env) == 1
+    assert await app_env.blob_names() == []  # no image, and the receipt is gone
+
+
+async def test_staged_blocks_that_are_gone_fail_clearly_instead_of_buying_again(
+    app_env, monkeypatch
+):
+    payload = gen_payload("gpt-image-1", "gonejob")
+    with monkeypatch.context() as patch:
+        patch.setattr(ImageStore, "commit_blocks", _die)
+        with pytest.raises(HostDied):
+            await activities.generate_images(payload)
+    receipt = receipt_of(await app_env.blob_names())
+
+    def forget(kept: dict[str, Any]) -> None:  # as if Blob Storage had dropped them (a week on)
+        ids = kept["staged"][0]["block_ids"]
+        kept["staged"][0]["block_ids"] = [
+            base64.b64encode(b"f" * 32 + b"-%08d" % i).decode() for i, _ in enumerate(ids)
+        ]
+
+    await _rewrite_receipt(app_env, receipt, forget)
+
+    result = await activities.generate_images(payload)
+
+    assert result["outcome"] == "error", result
+    assert result["code"] == "image_download_failed"
+    assert "staged blocks" in result["message"]
+    assert billed_for(app_env) == 1
+    assert await app_env.blob_names() == []

@@ -11,6 +11,7 @@ from asyncio.subprocess import PIPE, STDOUT
 from shared.notify.activities import notify_callback
 from shared.notify.callback import post_callback
 from shared.settings import reset_settings_cache
+from tests.integration.entrypoints.callback_server import CallbackServer
 
 LOOPBACK = ["127.0.0.1"]  # CALLBACK_ALLOW_HTTP_HOSTS of a local setup
 RESULT = {"id": "job-7", "status": "succeeded", "images": [{"blob": "job-7/0.png"}]}
@@ -126,3 +127,38 @@ async def test_a_host_name_resolving_inside_is_refused():
     assert outcome["delivered"] is False
     assert outcome["retryable"] is False
     assert "private, loopback or link-local" in outcome["reason"]
+
+
+async def test_a_redirect_to_a_willing_receiver_is_still_not_followed(callback_server):
+    """Callbacks never follow redirects, not even within loopback to a receiver that would take
+    the POST: the answer is the first receiver's own, final, and names only its status."""
+    other = await CallbackServer().start()
+    try:
+        callback_server.statuses = [308]
+        callback_server.extra_headers = {"Location": other.url}
+        outcome = await post_callback(
+            callback_server.url, RESULT, job_id="j", attempt=1, http_hosts=LOOPBACK
+        )
+    finally:
+        await other.stop()
+    assert outcome["delivered"] is False
+    assert outcome["retryable"] is False
+    assert outcome["reason"] == "callback answered HTTP 308"
+    assert len(callback_server.received) == 1
+    assert other.received == []
+
+
+async def test_a_non_canonical_url_is_refused_at_delivery_before_any_request(callback_server):
+    """Checked at the POST and again at delivery (a job accepted before the rules existed): a CR
+    LF in the URL would let the caller write headers of our request."""
+    port = callback_server.url.split(":")[2].split("/")[0]
+    for url in (
+        f"{callback_server.url}\r\nX-Injected: 1",
+        f"http://127.1:{port}/hooks/job-done",
+        f"http://127.0.0.1:{port}/hooks/job-done#frag",
+    ):
+        outcome = await post_callback(url, RESULT, job_id="j", attempt=1, http_hosts=LOOPBACK)
+        assert outcome["delivered"] is False
+        assert outcome["retryable"] is False
+        assert outcome["reason"].startswith("callback_url ")
+    assert callback_server.received == []

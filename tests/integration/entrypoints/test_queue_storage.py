@@ -6,6 +6,7 @@ Every message is checked the way the Functions host would read it: raw text that
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -148,3 +149,150 @@ def test_enqueue_cli_refuses_non_json_unless_told(azurite):
     subprocess.run([*base, "--no-check"], cwd=REPO, capture_output=True, timeout=60, check=True)
     (text,) = _raw_messages(azurite.connection_string, queue)
     assert base64.b64decode(text) == b"not json"
+
+
+# ---- every hopeless message reaches {queue}-poison once, with a reason, within 64 KiB --------
+
+STORED_MAX = 64 * 1024  # Azure Storage's limit, on the stored (base64) text; Azurite enforces it
+
+
+def _settings_for(conn: str, queue: str):
+    return load_settings(
+        {
+            "AzureWebJobsStorage": conn,
+            "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
+            "IMAGE_REQUESTS_QUEUE": queue,
+        }
+    )
+
+
+async def _poison_once(conn: str, body: bytes) -> tuple[dict, str]:
+    """Deliver ``body`` once through handle_message; the one poison message (decoded, raw)."""
+    queue = f"req-{uuid.uuid4().hex[:12]}"
+    msg = QueueMessage(id="m-1", body=body, dequeue_count=1)
+    outcome = await handle_message(
+        msg, _unreachable_client(), settings=_settings_for(conn, queue), queue=queue
+    )
+    assert outcome.action == "poisoned"
+    texts = _raw_messages(conn, f"{queue}-poison")
+    assert len(texts) == 1
+    (text,) = texts
+    assert len(text.encode("utf-8")) <= STORED_MAX
+    envelope = _host_reads(text)
+    assert envelope["reason"] == outcome.reason
+    assert envelope["error"]["message"]
+    assert envelope["dequeue_count"] == 1
+    assert envelope["message_id"] == "m-1"
+    return envelope, text
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "words"),
+    [
+        (b"[" * 50_000 + b"]" * 50_000, "too_deeply_nested", "nests"),
+        (
+            b'{"prompt": ' + b'{"a":' * 3000 + b"1" + b"}" * 3000 + b"}",
+            "too_deeply_nested",
+            "nests",
+        ),
+        ('{"prompt": "café"}'.encode("latin-1"), "not_utf8", "not UTF-8"),
+        ('{"prompt": "a fox"}'.encode("utf-16"), "not_utf8", "not UTF-8"),
+        (b'{"prompt": "a fox", "n": ' + b"9" * 5000 + b"}", "validation_failed", "digits"),
+        (
+            json.dumps({"prompt": "a fox", "callback_url": "https://e.com/\u0000x"}).encode(),
+            "validation_failed",
+            "control character",
+        ),
+        (json.dumps(json.dumps({"prompt": "a fox"})).encode(), "not_json", "encoded twice"),
+    ],
+    ids=["deep-array", "deep-object", "latin-1", "utf-16", "huge-int", "url-nul", "twice"],
+)
+async def test_every_hopeless_message_is_poisoned_once_with_its_reason(
+    storage_env, body, reason, words
+):
+    envelope, _ = await _poison_once(storage_env, body)
+    assert envelope["reason"] == reason
+    assert words in envelope["error"]["message"]
+    if "original" in envelope:
+        assert envelope["original"].encode("utf-8") == body[: len(envelope["original"].encode())]
+    else:
+        assert body.startswith(base64.b64decode(envelope["original_base64"]))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["狐" * 16_200, "🦊" * 12_200, "a" * 47_000 + "é" * 900],
+    ids=["cjk", "emoji", "near-limit"],
+)
+async def test_a_multibyte_original_near_the_limit_is_poisoned_truncated_with_its_hash(
+    storage_env, text
+):
+    """The old envelope cut at 32 000 characters and escaped non-ASCII to 6 bytes: Storage
+    refused it, the function failed five times and the host poisoned the message with no reason."""
+    body = json.dumps({"prompt": text, "size": "1x1"}).encode()  # \\u escapes: ASCII, long
+    raw = json.dumps({"prompt": text, "size": "1x1"}, ensure_ascii=False).encode()
+    for original in (body, raw):
+        envelope, _ = await _poison_once(storage_env, original)
+        assert envelope["reason"] == "validation_failed"
+        if envelope.get("original_truncated"):
+            assert envelope["original_bytes"] == len(original)
+            assert envelope["original_sha256"] == hashlib.sha256(original).hexdigest()
+            assert original.decode().startswith(envelope["original"])
+        else:
+            assert envelope["original"] == original.decode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff" * 49_000, bytes(range(128, 256)) * 300, b"\xc3" * 30_000],
+    ids=["ff", "high-bytes", "lead-bytes"],
+)
+async def test_binary_garbage_is_poisoned_within_the_limit_as_base64(storage_env, body):
+    envelope, _ = await _poison_once(storage_env, body)
+    assert envelope["reason"] == "not_utf8"
+    kept = base64.b64decode(envelope["original_base64"])
+    assert kept
+    assert body.startswith(kept)
+    if len(kept) < len(body):
+        assert envelope["original_truncated"] is True
+        assert envelope["original_bytes"] == len(body)
+
+
+async def test_a_valid_message_with_durable_down_raises_for_a_retry_and_poisons_nothing(
+    storage_env,
+):
+    queue = f"req-{uuid.uuid4().hex[:12]}"
+    msg = QueueMessage(id="m-2", body=json.dumps({"prompt": "a fox"}).encode(), dequeue_count=1)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any transport error: the host retries
+        await handle_message(
+            msg, _unreachable_client(), settings=_settings_for(storage_env, queue), queue=queue
+        )
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with pytest.raises(ResourceNotFoundError):  # not even created: nothing was poisoned
+        _raw_messages(storage_env, f"{queue}-poison")
+
+
+def test_enqueue_cli_refuses_a_message_storage_would_refuse(azurite):
+    queue = f"cli-{uuid.uuid4().hex[:12]}"
+    request = json.dumps({"prompt": "狐" * 17_000}, ensure_ascii=False)  # 51 KB of UTF-8
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devstack.enqueue",
+            request,
+            "--queue",
+            queue,
+            "--connection-string",
+            azurite.connection_string,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "base64" in done.stderr
+    assert "65536" in done.stderr
+    assert _raw_messages(azurite.connection_string, queue) == []

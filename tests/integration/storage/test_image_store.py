@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from shared.imaging.types import ErrorCode, ImageApiError
@@ -213,3 +216,103 @@ async def test_two_writers_of_one_blob_never_commit_a_mix(store):
         assert (await read_blob(store, "race/0.png"))[0] == first
     else:
         assert (await read_blob(store, "race/0.png"))[0] == second
+
+
+# ------------------------------------------------------------------ redirect chains on loopback
+
+
+@dataclass
+class ImageHost:
+    """A real HTTP server on 127.0.0.1: ``routes`` maps a path to its answer (a Location to
+    redirect to, or image bytes); ``hits`` is every path it was asked for, in order."""
+
+    routes: dict[str, str | bytes] = field(default_factory=dict)
+    hits: list[str] = field(default_factory=list)
+    port: int = 0
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits.append(request.path)
+        answer = self.routes.get(request.path)
+        if isinstance(answer, bytes):
+            return web.Response(body=answer, content_type="image/png")
+        if isinstance(answer, str):
+            return web.Response(status=302, headers={"Location": answer})
+        return web.Response(status=404)
+
+
+@pytest.fixture
+async def image_hosts() -> AsyncIterator[Callable[[], Awaitable[ImageHost]]]:
+    """``await image_hosts()`` starts one more image host, each on its own free port."""
+    runners: list[web.AppRunner] = []
+
+    async def start() -> ImageHost:
+        host = ImageHost()
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", host.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host.port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        return host
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def test_a_redirect_within_the_origin_is_followed(store, http, image_hosts):
+    data = image()
+    host = await image_hosts()
+    host.routes = {"/a.png": "/moved/a.png", "/moved/a.png": host.url("/b.png"), "/b.png": data}
+    stored = await store.copy_from_url(host.url("/a.png"), "r/0.png", META, http, LOCAL)
+    assert stored.bytes == len(data)
+    assert (await read_blob(store, "r/0.png"))[0] == data
+    assert host.hits == ["/a.png", "/moved/a.png", "/b.png"]
+
+
+async def test_a_redirect_to_another_port_is_refused_before_calling_it(store, http, image_hosts):
+    """Both ports are on an allowed host (127.0.0.1): the old same-host rule followed this."""
+    first, other = await image_hosts(), await image_hosts()
+    other.routes = {"/b.png": image()}
+    first.routes = {"/a.png": other.url("/b.png")}
+    err = await refused(store, http, first.url("/a.png"))
+    assert err.code is ErrorCode.IMAGE_DOWNLOAD_FAILED
+    assert err.message == "The image URL redirected to another port."
+    assert other.hits == []
+
+
+async def test_a_chain_cannot_walk_to_another_origin_hop_by_hop(store, http, image_hosts):
+    """Each hop is compared with the FIRST URL, not only with the hop before it."""
+    first, other = await image_hosts(), await image_hosts()
+    other.routes = {"/c.png": image()}
+    first.routes = {"/a.png": "/b.png", "/b.png": other.url("/c.png")}
+    err = await refused(store, http, first.url("/a.png"))
+    assert "another port" in err.message
+    assert first.hits == ["/a.png", "/b.png"]
+    assert other.hits == []
+
+
+async def test_a_redirect_to_another_scheme_is_refused(store, http, image_hosts):
+    """http -> https on the same host and port (a TLS-less test can only go this way; the
+    https -> http downgrade is the same comparison, test_download_policy.py)."""
+    host = await image_hosts()
+    host.routes = {"/a.png": host.url("/b.png", scheme="https"), "/b.png": image()}
+    err = await refused(store, http, host.url("/a.png"))
+    assert err.message == "The image URL redirected from http to https."
+    assert host.hits == ["/a.png"]
+
+
+async def test_a_redirect_location_is_judged_as_written(store, http, image_hosts):
+    """A backslash Location (`\\\\host:port/...`, which browsers read as `//host:port/...`) is
+    refused as it is written, not after httpx has escaped it into a path."""
+    first, other = await image_hosts(), await image_hosts()
+    other.routes = {"/b.png": image()}
+    first.routes = {"/a.png": f"\\\\127.0.0.1:{other.port}/b.png"}
+    err = await refused(store, http, first.url("/a.png"))
+    assert "backslash" in err.message
+    assert first.hits == ["/a.png"]
+    assert other.hits == []

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from shared.imaging.types import Family, Flavour
+from shared.orchestration import contracts
 from tests.unit.app.fakes import (
     OPERATION,
     SERVICE_URL,
@@ -22,6 +24,7 @@ from tests.unit.app.fakes import (
     generated,
     persisted,
     polled,
+    stored_image,
     submitted,
     throttled,
     unavailable,
@@ -210,7 +213,8 @@ def test_a_crashing_activity_fails_the_job_with_a_clean_error(replay, make_job):
     run = replay(make_job(), respond)
 
     assert run.output["status"] == "failed"
-    assert run.output["error"]["code"] == "internal_error"
+    # the exception's class only: its text may carry a signed URL or a server path
+    assert run.output["error"] == {"code": "internal_error", "message": "the job failed: Exception"}
     assert "sig=" not in json.dumps(run.output)
 
 
@@ -280,15 +284,26 @@ def test_dalle2_images_the_poll_could_not_copy_are_persisted_before_the_delete(r
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "code"),
+    ("status", "error", "job_error"),
     [
-        ("failed", {"code": "content_filter", "message": "filtered"}, "content_filter"),
-        ("failed", None, "operation_failed"),
-        ("canceled", None, "operation_failed"),
+        (
+            "failed",
+            {"code": "content_filter", "message": "filtered"},
+            {"code": "content_filter", "message": "filtered"},  # the service's own words
+        ),
+        ("failed", None, {"code": "operation_failed", "message": "the image operation failed"}),
+        (
+            "canceled",
+            None,
+            {
+                "code": "operation_failed",
+                "message": "the image operation was canceled (it timed out)",
+            },
+        ),
     ],
 )
 def test_dalle2_failed_or_canceled_operation_fails_the_job_and_is_deleted(
-    replay, make_job, status, error, code
+    replay, make_job, status, error, job_error
 ):
     answer: dict[str, Any] = {"status": status}
     if error:
@@ -298,15 +313,19 @@ def test_dalle2_failed_or_canceled_operation_fails_the_job_and_is_deleted(
     assert run.names()[-1] == "delete_operation"
     assert "persist_image" not in run.names()
     assert run.output["status"] == "failed"
-    assert run.output["error"]["code"] == code
+    assert run.output["error"] == job_error
 
 
 def test_dalle2_deleted_operation_fails_without_images(replay, make_job):
     run = replay(make_job(*DALLE2), dalle2_responder([{"status": "deleted"}]))
 
     assert run.output["status"] == "failed"
-    assert run.output["error"]["code"] == "operation_failed"
-    assert "deleted" in run.output["error"]["message"]
+    assert run.output["error"] == {
+        "code": "operation_failed",
+        "message": "the image operation is 'deleted': it was deleted before its images were stored",
+    }
+    assert run.output["images"] == []
+    assert "delete_operation" not in run.names()  # it is gone already
 
 
 def test_dalle2_poll_throttling_is_retried_then_completes(replay, make_job):
@@ -569,3 +588,271 @@ def test_without_a_callback_nothing_is_notified(replay, make_job):
 
     assert run.names() == ["generate_images"]
     assert "notification" not in run.output
+
+
+# ---- what the job's status shows while it runs (customStatus) ---------------------------------
+
+
+def test_the_status_shows_each_stage_its_attempts_and_the_wait(replay, make_job):
+    answers = iter([throttled(7.0), None])
+
+    def respond(name, payload):
+        if name == "generate_images":
+            return next(answers) or generated(payload, copy_fails=[0])
+        return persisted(payload)
+
+    run = replay(make_job(), respond)
+
+    job = {"images_done": 0, "images_total": 1}
+    assert run.statuses == [
+        {"stage": "generating", **job, "attempts": 1},
+        {
+            "stage": "waiting_to_retry",
+            **job,
+            "attempts": 1,
+            "retry_after_seconds": 7.0,
+            "last_error": "throttled",
+        },
+        # the wait is over: no retry_after_seconds; the error that caused it is still shown
+        {"stage": "generating", **job, "attempts": 2, "last_error": "throttled"},
+        {"stage": "storing", **job, "attempts": 1, "last_error": "throttled"},
+        {"stage": "completed", "images_done": 1, "images_total": 1, "attempts": 1},
+    ]
+
+
+def test_dalle2_status_shows_the_operation_while_polling_then_the_clean_up(replay, make_job):
+    polls = iter([{"status": "running"}, throttled(5.0), {"status": "succeeded"}])
+
+    def respond(name, payload):
+        if name == "submit_operation":
+            return submitted()
+        if name == "poll_operation":
+            answer = next(polls)
+            return answer if "outcome" in answer else polled(payload, answer["status"])
+        assert name == "delete_operation"
+        return deleted()
+
+    run = replay(make_job(*DALLE2), respond)
+
+    job = {"images_done": 0, "images_total": 1}
+    polling = {"stage": "polling", **job, "attempts": 1}
+    assert run.statuses == [
+        {"stage": "generating", **job, "attempts": 1},  # the submit
+        {**polling, "operation_status": "notRunning"},  # waiting for the first poll
+        {**polling, "operation_status": "notRunning"},  # the first poll
+        {**polling, "operation_status": "running"},  # waiting for the second
+        {**polling, "operation_status": "running"},  # the second poll: throttled
+        {
+            **polling,
+            "retry_after_seconds": 5.0,
+            "operation_status": "running",
+            "last_error": "throttled",
+        },
+        {**polling, "attempts": 2, "operation_status": "running", "last_error": "throttled"},
+        # an answer clears the error; the operation is deleted once its images are stored
+        {
+            "stage": "cleaning_up",
+            "images_done": 1,
+            "images_total": 1,
+            "attempts": 2,
+            "operation_status": "succeeded",
+        },
+        {
+            "stage": "completed",
+            "images_done": 1,
+            "images_total": 1,
+            "attempts": 2,
+            "operation_status": "succeeded",
+        },
+    ]
+    assert run.timers == [1.0, 3.0, 5.0]
+    assert run.output["status"] == "succeeded"
+
+
+def test_a_failed_job_shows_its_error_code_while_notifying_and_at_the_end(replay, make_job):
+    job = make_job(*GPT).model_copy(update={"callback_url": "https://hooks.example/cb"})
+
+    def respond(name, payload):
+        if name == "generate_images":
+            return failed("content_filter", "filtered")
+        return delivered()
+
+    run = replay(job, respond)
+
+    end = {"images_done": 0, "images_total": 1, "attempts": 1, "last_error": "content_filter"}
+    assert run.statuses[-2:] == [{"stage": "notifying", **end}, {"stage": "failed", **end}]
+
+
+def test_a_job_that_succeeds_after_a_retry_ends_without_the_old_error(replay, make_job):
+    job = make_job(*GPT).model_copy(update={"callback_url": "https://hooks.example/cb"})
+    answers = iter([unavailable(), None])
+
+    def respond(name, payload):
+        if name == "generate_images":
+            return next(answers) or generated(payload)
+        return delivered()
+
+    run = replay(job, respond)
+
+    end = {"images_done": 1, "images_total": 1, "attempts": 2}
+    assert run.statuses[-2:] == [{"stage": "notifying", **end}, {"stage": "completed", **end}]
+
+
+# ---- notifications ------------------------------------------------------------------------------
+
+
+def test_the_callback_gets_the_jobs_output_as_it_is_kept(replay, make_job):
+    job = make_job(*GPT).model_copy(update={"callback_url": "https://hooks.example/cb"})
+    sent = []
+
+    def respond(name, payload):
+        if name == "generate_images":
+            return generated(payload)
+        sent.append(payload["result"])
+        return delivered()
+
+    run = replay(job, respond)
+
+    kept = {k: v for k, v in run.output.items() if k != "notification"}
+    assert sent == [kept]
+    assert "error" not in sent[0]  # no nulls: a succeeded job has no error at all
+
+
+def test_the_result_is_put_on_the_results_queue_when_the_job_ends(replay, make_job):
+    job = make_job(*GPT).model_copy(update={"results_queue": "image-results"})
+
+    def respond(name, payload):
+        if name == "generate_images":
+            return generated(payload)
+        assert name == "notify_results_queue"
+        assert payload["queue"] == "image-results"
+        assert payload["result"]["status"] == "succeeded"
+        return contracts.dump(contracts.Delivery(delivered=True, message_id="m1"))
+
+    run = replay(job, respond)
+
+    assert run.names() == ["generate_images", "notify_results_queue"]
+    assert run.output["notification"] == {
+        "status": "delivered",
+        "callback": None,
+        "results_queue": {"status": "published", "attempts": 1, "queue": "image-results"},
+    }
+
+
+# ---- what the service returns ------------------------------------------------------------------
+
+
+def test_dalle3_with_two_images_makes_two_single_image_calls(replay, make_job):
+    run = replay(make_job(n=2), lambda name, payload: generated(payload))
+
+    assert run.names() == ["generate_images", "generate_images"]
+    inputs = [(call.input["params"]["n"], call.input["first_index"]) for call in run.calls]
+    assert inputs == [(1, 0), (1, 1)]
+    assert len(run.output["images"]) == 2
+
+
+def test_a_service_that_returns_fewer_images_than_asked_fails_the_job(replay, make_job):
+    def respond(name, payload):
+        job = contracts.GenerateInput.model_validate(payload)
+        return contracts.ok(contracts.Generated(images=[stored_image(job, 0)]))
+
+    run = replay(make_job(*GPT, n=2), respond)
+
+    assert run.output["status"] == "failed"
+    assert run.output["error"] == {
+        "code": "operation_failed",
+        "message": "the service returned fewer images than asked",
+    }
+    assert [i["blob"] for i in run.output["images"]] == ["2026/03/01/job1/0.png"]
+
+
+def test_a_service_that_returns_more_images_than_asked_does_not_grow_the_job(replay, make_job):
+    def respond(name, payload):
+        job = contracts.GenerateInput.model_validate(payload)
+        # one image more than asked, stored, and another one more left at the service's URL
+        images = [stored_image(job, 0), stored_image(job, 1)]
+        sources = [contracts.ImageSource(index=1, url=SERVICE_URL.format(i=1))]
+        return contracts.ok(contracts.Generated(images=images, sources=sources))
+
+    run = replay(make_job(*GPT, n=1), respond)
+
+    assert run.names() == ["generate_images"]  # the extra one is not copied either
+    assert run.output["status"] == "succeeded"
+    assert [i["blob"] for i in run.output["images"]] == ["2026/03/01/job1/0.png"]
+
+
+def test_the_error_of_a_fan_out_names_the_image_that_failed_most(replay, make_job):
+    def respond(name, payload):
+        if payload["first_index"] == 0:
+            return contracts.dump(contracts.Retry(code="unavailable", message="503 for image 0"))
+        return throttled(1.0)
+
+    run = replay(make_job(n=2, max_attempts=2), respond)
+
+    assert run.names() == ["generate_images"] * 4
+    assert run.output["error"] == {
+        "code": "unavailable",
+        "message": "gave up after 2 attempts: 503 for image 0",
+    }
+
+
+def test_dalle2_operation_that_succeeds_without_images_fails_the_job(replay, make_job):
+    empty = contracts.ok(contracts.Polled(status="succeeded"))
+
+    run = replay(make_job(*DALLE2), dalle2_with_polls([], poll_operation=lambda payload: empty))
+
+    assert run.output["error"] == {
+        "code": "operation_failed",
+        "message": "the operation succeeded without images",
+    }
+    assert run.names()[-1] == "delete_operation"
+
+
+def test_dalle2_a_deadline_too_close_for_the_first_poll_fails_without_polling(replay, make_job):
+    # The submit answers 1 s into a 2 s deadline and the first poll is due 1 s later: a poll at
+    # the deadline itself is not made. The operation was just queued, so no delete is tried.
+    run = replay(make_job(*DALLE2, deadline_seconds=2), dalle2_responder([]), activity_s=1.0)
+
+    assert run.names() == ["submit_operation"]
+    assert run.timers == []
+    assert run.output["error"] == {
+        "code": "deadline_exceeded",
+        "message": "the image operation did not finish within the job's deadline (2 s)",
+    }
+
+
+# ---- the job's clock is UTC --------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_zone_not_utc(monkeypatch):
+    """A worker whose local time zone is UTC+5:30 (TZ / WEBSITE_TIME_ZONE on a host)."""
+    monkeypatch.setenv("TZ", "IST-5:30")
+    time.tzset()
+    assert time.timezone == -19800
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        "2026-03-01T12:00:00+00:00",
+        "2026-03-01T13:00:00+01:00",  # the same instant, written with another offset
+        "2026-03-01T12:00:00",  # no offset: UTC, never the worker's local time
+    ],
+)
+def test_the_deadline_counts_from_when_the_job_was_accepted(
+    replay, make_job, local_zone_not_utc, created
+):
+    job = make_job(*GPT, deadline_seconds=30, max_attempts=50).model_copy(
+        update={"created": created}
+    )
+
+    run = replay(job, lambda name, payload: throttled(20.0))
+
+    assert run.timers == [20.0]  # a second 20 s wait would end past the 30 s deadline
+    assert run.output["error"]["code"] == "deadline_exceeded"
+    assert run.output["completed"] == run.finished_at.isoformat()  # in UTC
+    assert run.output["completed"].endswith("+00:00")

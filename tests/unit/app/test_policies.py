@@ -121,13 +121,6 @@ def test_the_estimate_keeps_only_recent_operations():
     assert estimate.value() == 12.0
 
 
-def test_service_retry_after_wins_and_is_bounded():
-    assert next_poll_delay(10, 5, retry_after_s=7) == 7
-    assert next_poll_delay(10, 5, expected_s=10.5, retry_after_s=7) == 7
-    assert next_poll_delay(10, 5, retry_after_s=0.01) == 0.5
-    assert next_poll_delay(10, 5, retry_after_s=3600) == 30
-
-
 def test_retry_honours_the_hint_then_backs_off_and_respects_limits():
     assert decide_retry(0, 1, 5, 7.0, 100).wait_s == 7.0
     assert [decide_retry(f, 0, 9, None, 1000).wait_s for f in (1, 2, 3)] == [2.0, 4.0, 8.0]

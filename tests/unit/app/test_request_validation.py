@@ -210,3 +210,84 @@ def test_the_capability_table_and_request_schema_are_introspectable():
     assert CAPABILITIES[Family.DALLE3].sizes == ("1024x1024", "1792x1024", "1024x1792")
     assert CAPABILITIES[Family.GPT_IMAGE].returns == "b64_json"
     assert CAPABILITIES[Family.DALLE2].qualities is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"prompt": "x", "colour": "red"}, "unknown field 'colour'"),
+        ({}, "prompt is required"),
+        ({"prompt": "  "}, "prompt must not be empty"),
+        # pydantic's words, after the field they are about
+        ({"prompt": "x", "n": 0}, "n: Input should be greater than or equal to 1"),
+        # a message that already starts with the field is not prefixed again
+        (
+            {"prompt": "x", "callback_url": "http://example.com/hook"},
+            "callback_url must use https (plain http only for hosts in CALLBACK_ALLOW_HTTP_HOSTS)",
+        ),
+        (
+            {"prompt": "x", "model": "dall-e-9"},
+            f"unknown model 'dall-e-9'; available: {', '.join(sorted(SETTINGS.image_models))}",
+        ),
+        (
+            {"prompt": "x", "model": "dall-e-2", "quality": "hd"},
+            "dall-e-2 does not support quality",
+        ),
+        (
+            {"prompt": "x", "model": "dall-e-2", "size": "1792x1024"},
+            "size '1792x1024' is not available for dall-e-2; choose one of "
+            "256x256, 512x512, 1024x1024",
+        ),
+        (
+            {
+                "prompt": "x",
+                "model": "gpt-image-1",
+                "background": "transparent",
+                "output_format": "jpeg",
+            },
+            "a transparent background needs output_format png",
+        ),
+    ],
+)
+def test_each_refusal_says_what_is_wrong_in_one_sentence(body, message):
+    assert refused(body).message == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "the body is empty: send a JSON object with at least a prompt"),
+        (b" \r\n", "the body is empty: send a JSON object with at least a prompt"),
+        (b"not json", "the body is not valid JSON"),
+        (b"[1, 2]", "the body must be a JSON object"),
+        (b'{"prompt": "caf\xe9"}', "the body is not UTF-8 text (send a JSON object)"),
+        (b"[" * 100_000, "the body is nested too deeply to be a request"),
+        (
+            b'{"prompt": "x", "n": 1' + b"0" * 5000 + b"}",
+            "the body holds a number too long to read",
+        ),
+    ],
+)
+def test_a_body_that_is_no_request_is_refused_saying_why(raw, message):
+    assert refused(raw).message == message
+
+
+def test_a_body_of_exactly_the_size_limit_is_read():
+    head = b'{"prompt": "a badger"'
+    body = head + b" " * (MAX_BODY_BYTES - len(head) - 1) + b"}"
+    assert len(body) == MAX_BODY_BYTES
+    assert check(body).params.prompt == "a badger"
+    err = refused(body + b" ")
+    assert (err.code, err.message) == (
+        "body_too_large",
+        f"the body is larger than {MAX_BODY_BYTES} bytes",
+    )
+
+
+def test_a_model_that_makes_fewer_images_refuses_more_naming_n(monkeypatch):
+    fewer = CAPABILITIES[Family.DALLE2].model_copy(update={"n_max": 4})
+    monkeypatch.setitem(CAPABILITIES, Family.DALLE2, fewer)
+
+    assert check({"prompt": "x", "model": "dall-e-2", "n": 4}).params.n == 4
+    err = refused({"prompt": "x", "model": "dall-e-2", "n": 5})
+    assert (err.field, err.message) == ("n", "n must be between 1 and 4 for dall-e-2")

@@ -112,6 +112,45 @@ def test_a_crashing_activity_is_retried():
     assert run.output["notification"]["callback"]["attempts"] == 2
 
 
+# What the Functions host puts in a TaskFailed of a Python activity: the message, then the stack
+# with the server's file paths (and the SDK's out-of-process marker).
+CRASH_TEXT = (
+    "Result: Failure\nException: PermissionError: [Errno 13] Permission denied: "
+    "'/home/site/wwwroot/.python_packages/lib/site-packages/secret.cfg'\n"
+    'Stack:   File "/azure-functions-host/workers/python/3.11/LINUX/X64/azure_functions_worker/'
+    'dispatcher.py", line 512, in _handle__invocation_request\n'
+    'Traceback (most recent call last):\n  File "/home/site/wwwroot/shared/notify/callback.py",'
+    ' line 77, in post_callback\n\n$OutOfProcData$ {"internal": true}'
+)
+LEAKS = ("/home/site", "wwwroot", "Traceback", "line 77", "Errno", "secret.cfg", "Stack", "$OutOf")
+
+
+def test_a_crashing_activity_is_recorded_by_a_fixed_reason_without_its_text():
+    policy = NotifyPolicy(max_attempts=2, backoff=Backoff(base_s=1, factor=2, max_s=10))
+    run = replay(
+        orchestrator_for(CALLBACK, policy=policy),
+        {CALLBACK_ACTIVITY: scripted(ActivityError(CRASH_TEXT), ActivityError(CRASH_TEXT))},
+    )
+    callback = run.output["notification"]["callback"]
+    assert callback["status"] == "failed"
+    assert callback["reason"] == (
+        f"the {CALLBACK_ACTIVITY} activity failed (Exception) (gave up after 2 attempts)"
+    )
+    shown = str(run.output) + str(run.statuses)
+    for leak in LEAKS:
+        assert leak not in shown
+
+
+def test_a_crashing_results_queue_activity_is_named_as_such():
+    run = replay(
+        orchestrator_for(None, results_queue="image-results", policy=NotifyPolicy(max_attempts=1)),
+        {RESULTS_QUEUE_ACTIVITY: scripted(ActivityError(CRASH_TEXT))},
+    )
+    queued = run.output["notification"]["results_queue"]
+    assert queued["reason"].startswith(f"the {RESULTS_QUEUE_ACTIVITY} activity failed (")
+    assert not any(leak in str(run.output) for leak in LEAKS)
+
+
 def test_the_status_never_shows_the_callback_signature():
     run = replay(orchestrator_for(CALLBACK), {CALLBACK_ACTIVITY: scripted(GONE)})
     assert run.output["notification"]["callback"]["url"] == "https://flows.example.com/hook"
@@ -158,3 +197,23 @@ def test_nothing_to_notify_calls_nothing():
     run = replay(orchestrator_for(None), {})
     assert run.output["notification"] == {"status": "none", "callback": None, "results_queue": None}
     assert run.calls == []
+
+
+def test_a_delivery_after_a_failed_attempt_keeps_no_reason():
+    run = replay(orchestrator_for(CALLBACK), {CALLBACK_ACTIVITY: scripted(BUSY, OK)})
+    assert run.output["notification"]["callback"] == {
+        "status": "delivered",
+        "attempts": 2,
+        "url": "https://flows.example.com/hook",
+        "http_status": 200,
+    }
+
+
+def test_a_refusal_without_a_reason_is_recorded_as_not_delivered():
+    run = replay(orchestrator_for(CALLBACK), {CALLBACK_ACTIVITY: scripted({"delivered": False})})
+    assert run.output["notification"]["callback"] == {
+        "status": "failed",
+        "attempts": 1,
+        "url": "https://flows.example.com/hook",
+        "reason": "not delivered",
+    }

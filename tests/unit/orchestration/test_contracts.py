@@ -104,3 +104,15 @@ def test_every_activity_has_an_input_and_an_answer_check():
         c.check_answer(c.CALLBACK, {"delivered": True, "traceback": "..."})
     with pytest.raises(ValidationError):
         c.check_answer(c.SUBMIT, c.ok(c.Deleted(deleted=True)))
+
+
+def test_history_messages_carry_no_nulls():
+    assert c.dump(c.Retry(code="unavailable", message="503")) == {
+        "outcome": "retry",
+        "code": "unavailable",
+        "message": "503",
+    }
+    assert c.ok(c.Submitted(operation_url="u")) == {
+        "outcome": "ok",
+        "value": {"operation_url": "u"},
+    }
