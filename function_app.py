@@ -6,7 +6,7 @@ Importing this module reads no settings and opens no connection; everything is b
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.blueprints import activities, http_api, orchestration, queue_trigger
+from shared.blueprints import activities, http_api, models_api, orchestration, queue_trigger
 from shared.notify.activities import bp as notify_bp
 from shared.openapi.blueprint import bp as openapi_bp
 
@@ -17,3 +17,4 @@ app.register_functions(activities.bp)  # its activities
 app.register_functions(queue_trigger.bp)  # batch jobs from the image-requests queue
 app.register_functions(notify_bp)  # completion callbacks / results queue activities
 app.register_functions(openapi_bp)  # GET /api/openapi.json
+app.register_functions(models_api.bp)  # GET /api/models

@@ -156,6 +156,18 @@ def render_markdown(results: list[Result], order: list[str] | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
+KEPT_SECTION = "## Mutation testing"  # written by `make mutation`, not by a benchmark run
+
+
 def write_latest(order: list[str] | None = None, results_dir: Path = RESULTS_DIR) -> Path:
-    LATEST_MD.write_text(render_markdown(load_results(results_dir), order), encoding="utf-8")
+    """Rewrite LATEST.md from the results, keeping the mutation section a bench run cannot
+    remake (it comes from `make mutation`, minutes of its own)."""
+    kept = ""
+    if LATEST_MD.exists():
+        old = LATEST_MD.read_text(encoding="utf-8")
+        start = old.find(f"\n{KEPT_SECTION}")
+        if start >= 0:
+            kept = old[start:].lstrip("\n")
+    text = render_markdown(load_results(results_dir), order)
+    LATEST_MD.write_text(text + ("\n" + kept if kept else ""), encoding="utf-8")
     return LATEST_MD

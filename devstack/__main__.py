@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate an image and save a copy")
     gen.add_argument("prompt")
-    gen.add_argument("--model", help="dall-e-3, gpt-image-1, … (default: the app's default)")
+    gen.add_argument("--model", help="gpt-image-2, gpt-image-1.5, … (default: the app's default)")
     gen.add_argument("--n", type=int)
     gen.add_argument("--size")
     gen.add_argument(

@@ -1,30 +1,96 @@
 """Request, job and result models: the one source for validation, error messages and the API schema.
 
 `ImageRequest` checks the shape of a request (types, unknown fields, ranges every model shares);
-`CAPABILITIES` says what each model family accepts; `validate_request` applies both and answers
-with a `RequestError` that names the offending field. The OpenAPI document is generated from the
-same two objects, so the documentation cannot drift from what the API enforces.
+`CAPABILITIES` says what each model accepts, narrowed per platform by `OPENAI_ONLY`
+(`capabilities_for`); `validate_request` applies them and answers with a `RequestError` that
+names the offending field. The OpenAPI document and `GET /api/models` are generated from the same
+objects, so the documentation cannot drift from what the API enforces.
+
+Option facts come from `../shared/reference/image-models-2026.md` §2 (source keys P3, A1, A8, A9
+beside them); the app never reads that file.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.imaging.types import Deployment, Family, GenerationParams
+from shared.imaging.types import Deployment, Family, Flavour, GenerationParams
 from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl
 from shared.storage.records import ImageRecord
 
 MAX_BODY_BYTES = 256 * 1024  # the longest prompt (32 000 chars) is ~128 KiB even fully escaped
 MAX_N = 10
 MAX_USER_CHARS = 256
+ALPHA_FORMATS = ("png", "webp")  # a transparent background needs one of these (P3)
+COMPRESSIBLE_FORMATS = ("jpeg", "webp")  # output_compression applies to these only (P3)
+COMPRESSION_RANGE = (0, 100)
+# Values only OpenAI's own API takes. Azure documents png/jpeg only ("WEBP isn't supported") and
+# no moderation parameter (A1); its v1-preview spec enums still list webp, the how-to wins.
+OPENAI_ONLY: dict[str, tuple[str, ...]] = {
+    "output_format": ("webp",),
+    "moderation": ("low", "auto"),
+}
+_SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
+
+
+class SizeRule(BaseModel):
+    """Free `WxH` sizes (gpt-image-2): Azure's rule (A1), which also satisfies OpenAI's (P3)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    multiple_of: int
+    max_edge: int
+    max_ratio: float
+    min_pixels: int
+    max_pixels: int
+    source: str
+
+    def describe(self) -> str:
+        return (
+            f"any WxH with both edges multiples of {self.multiple_of}, the long edge at most "
+            f"{self.max_edge}, long:short at most {self.max_ratio:g}:1 and "
+            f"{self.min_pixels:,}–{self.max_pixels:,} pixels in total"
+        )
+
+    def problem(self, size: str) -> str | None:
+        """Why `size` breaks the rule (None: it keeps it)."""
+        m = _SIZE.match(size)
+        if m is None:
+            return "is not WxH (e.g. 2048x1152)"
+        width, height = int(m.group(1)), int(m.group(2))
+        if width % self.multiple_of or height % self.multiple_of:
+            return f"needs both edges to be multiples of {self.multiple_of}"
+        if max(width, height) > self.max_edge:
+            return f"has an edge over {self.max_edge}"
+        if max(width, height) > self.max_ratio * min(width, height):
+            return f"is wider than {self.max_ratio:g}:1 (long:short)"
+        pixels = width * height
+        if not self.min_pixels <= pixels <= self.max_pixels:
+            return (
+                f"has {pixels:,} pixels; between {self.min_pixels:,} and {self.max_pixels:,} "
+                "are accepted"
+            )
+        return None
+
+
+GPT_IMAGE_2_SIZES = SizeRule(
+    multiple_of=16,
+    max_edge=3840,
+    max_ratio=3,
+    min_pixels=655_360,
+    max_pixels=8_294_400,
+    source="A1, P3",
+)
 
 
 class ModelCapabilities(BaseModel):
-    """What one model family accepts. `None` for an option means the family has no such option."""
+    """What one model accepts (on OpenAI's API, the widest platform; `capabilities_for` narrows
+    it). `None` for an option means the model has no such option."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -33,12 +99,18 @@ class ModelCapabilities(BaseModel):
     n_max: int
     sizes: tuple[str, ...]
     default_size: str
+    size_rule: SizeRule | None = None  # free sizes besides `sizes`
     qualities: tuple[str, ...] | None = None
     styles: tuple[str, ...] | None = None
     output_formats: tuple[str, ...] | None = None
     backgrounds: tuple[str, ...] | None = None
+    moderations: tuple[str, ...] | None = None
+    output_compression: bool = False  # 0-100, with a format in COMPRESSIBLE_FORMATS
     returns: Literal["url", "b64_json"] = "url"
     single_image_per_call: bool = False  # DALL-E 3: n>1 fans out into n calls
+    # Image edits are not served by this app yet (a later issue): no model edits here.
+    edits: bool = False
+    max_input_images: int = 0
 
     def options(self, field: str) -> tuple[str, ...] | None:
         return {
@@ -47,7 +119,56 @@ class ModelCapabilities(BaseModel):
             "style": self.styles,
             "output_format": self.output_formats,
             "background": self.backgrounds,
+            "moderation": self.moderations,
         }[field]
+
+    def compression_formats(self) -> tuple[str, ...]:
+        if not self.output_compression:
+            return ()
+        return tuple(f for f in self.output_formats or () if f in COMPRESSIBLE_FORMATS)
+
+    def alpha_formats(self) -> tuple[str, ...]:
+        return tuple(f for f in self.output_formats or () if f in ALPHA_FORMATS)
+
+    def describe(self) -> dict[str, Any]:
+        """The options as `GET /api/models` and the OpenAPI document show them."""
+        entry: dict[str, Any] = {
+            "family": self.family.value,
+            "prompt_max_chars": self.prompt_max_chars,
+            "n_max": self.n_max,
+            "default_size": self.default_size,
+        }
+        for option in OPTION_FIELDS:
+            values = self.options(option)
+            if values is not None:
+                entry[option] = list(values)
+        if self.size_rule is not None:
+            entry["size_rule"] = self.size_rule.describe()
+        formats = self.compression_formats()
+        if formats:
+            low, high = COMPRESSION_RANGE
+            entry["output_compression"] = {"min": low, "max": high, "formats": list(formats)}
+        entry["edits"] = self.edits
+        entry["max_input_images"] = self.max_input_images
+        return entry
+
+
+def _gpt_image(family: Family, size_rule: SizeRule | None = None) -> ModelCapabilities:
+    """The GPT image line shares its options (P3, A1): only gpt-image-2's sizes differ."""
+    return ModelCapabilities(
+        family=family,
+        prompt_max_chars=32000,
+        n_max=MAX_N,
+        sizes=("1024x1024", "1024x1536", "1536x1024", "auto"),
+        default_size="auto",
+        size_rule=size_rule,
+        qualities=("low", "medium", "high", "auto"),
+        output_formats=("png", "jpeg", "webp"),
+        backgrounds=("transparent", "opaque", "auto"),
+        moderations=("low", "auto"),
+        output_compression=True,
+        returns="b64_json",
+    )
 
 
 CAPABILITIES: dict[Family, ModelCapabilities] = {
@@ -68,20 +189,31 @@ CAPABILITIES: dict[Family, ModelCapabilities] = {
         styles=("vivid", "natural"),
         single_image_per_call=True,
     ),
-    Family.GPT_IMAGE: ModelCapabilities(
-        family=Family.GPT_IMAGE,
-        prompt_max_chars=32000,
-        n_max=MAX_N,
-        sizes=("1024x1024", "1024x1536", "1536x1024", "auto"),
-        default_size="auto",
-        qualities=("low", "medium", "high", "auto"),
-        output_formats=("png", "jpeg"),
-        backgrounds=("transparent", "opaque", "auto"),
-        returns="b64_json",
-    ),
+    Family.GPT_IMAGE: _gpt_image(Family.GPT_IMAGE),
+    Family.GPT_IMAGE_1_MINI: _gpt_image(Family.GPT_IMAGE_1_MINI),
+    Family.GPT_IMAGE_1_5: _gpt_image(Family.GPT_IMAGE_1_5),
+    Family.GPT_IMAGE_2: _gpt_image(Family.GPT_IMAGE_2, GPT_IMAGE_2_SIZES),
 }
 
-OPTION_FIELDS = ("size", "quality", "style", "output_format", "background")
+OPTION_FIELDS = ("size", "quality", "style", "output_format", "background", "moderation")
+
+
+def capabilities_for(family: Family, flavour: Flavour) -> ModelCapabilities:
+    """What a model takes on the platform a flavour reaches: OPENAI_ONLY values are dropped
+    everywhere but OpenAI's API (an option left with no value is no option at all)."""
+    caps = CAPABILITIES[family]
+    if flavour is Flavour.OPENAI:
+        return caps
+    update: dict[str, tuple[str, ...] | None] = {}
+    for option, only in OPENAI_ONLY.items():
+        values = caps.options(option)
+        if values is None:
+            continue
+        kept = tuple(v for v in values if v not in only)
+        update[{"output_format": "output_formats", "moderation": "moderations"}[option]] = (
+            kept or None
+        )
+    return caps.model_copy(update=update)
 
 
 class ImageRequest(BaseModel):
@@ -91,7 +223,7 @@ class ImageRequest(BaseModel):
         extra="forbid",
         str_strip_whitespace=True,
         json_schema_extra={
-            "examples": [{"prompt": "a badger wearing a tuxedo", "model": "dall-e-3"}]
+            "examples": [{"prompt": "a badger wearing a tuxedo", "model": "gpt-image-2"}]
         },
     )
 
@@ -99,7 +231,7 @@ class ImageRequest(BaseModel):
         min_length=1,
         max_length=32000,
         description="What to draw. Longest accepted: 1000 chars (dall-e-2), 4000 (dall-e-3), "
-        "32000 (gpt-image).",
+        "32000 (the gpt-image models).",
     )
     model: str | None = Field(
         default=None, min_length=1, max_length=64, description="A configured model name."
@@ -110,6 +242,14 @@ class ImageRequest(BaseModel):
     style: str | None = Field(default=None, max_length=16)
     output_format: str | None = Field(default=None, max_length=16)
     background: str | None = Field(default=None, max_length=16)
+    output_compression: int | None = Field(
+        default=None,
+        ge=COMPRESSION_RANGE[0],
+        le=COMPRESSION_RANGE[1],
+        strict=True,
+        description="0-100 (100: least compressed); only with output_format jpeg or webp.",
+    )
+    moderation: str | None = Field(default=None, max_length=16)
     user: str | None = Field(
         default=None,
         max_length=MAX_USER_CHARS,
@@ -223,14 +363,15 @@ def parse_body(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> Image
 def validate_request(
     request: ImageRequest, models: dict[str, Deployment], default_model: str
 ) -> ValidatedRequest:
-    """Apply the chosen model's capabilities; the first broken rule becomes a RequestError."""
+    """Apply the chosen model's capabilities on its deployment's platform (flavour); the first
+    broken rule becomes a RequestError naming the field."""
     name = request.model or default_model
     deployment = models.get(name)
     if deployment is None:
         raise RequestError(
             f"unknown model {name!r}; available: {', '.join(sorted(models))}", field="model"
         )
-    caps = CAPABILITIES[deployment.family]
+    caps = capabilities_for(deployment.family, deployment.flavour)
     if len(request.prompt) > caps.prompt_max_chars:
         raise RequestError(
             f"prompt is {len(request.prompt)} characters; {name} accepts at most "
@@ -242,21 +383,10 @@ def validate_request(
     values: dict[str, str | None] = {}
     for field in OPTION_FIELDS:
         value = getattr(request, field)
-        allowed = caps.options(field)
-        if value is None:
-            values[field] = None
-            continue
-        if allowed is None:
-            raise RequestError(f"{name} does not support {field}", field=field)
-        if value not in allowed:
-            raise RequestError(
-                f"{field} {value!r} is not available for {name}; choose one of "
-                f"{', '.join(allowed)}",
-                field=field,
-            )
         values[field] = value
-    if values["background"] == "transparent" and values["output_format"] == "jpeg":
-        raise RequestError("a transparent background needs output_format png", field="background")
+        if value is not None:
+            _check_option(name, caps, field, value)
+    _check_format_rules(name, caps, values, request.output_compression)
     params = GenerationParams(
         prompt=request.prompt,
         n=request.n,
@@ -265,9 +395,59 @@ def validate_request(
         style=values["style"],
         output_format=values["output_format"],
         background=values["background"],
+        output_compression=request.output_compression,
+        moderation=values["moderation"],
         user=request.user,
     )
     return ValidatedRequest(deployment=deployment, params=params)
+
+
+def _check_option(name: str, caps: ModelCapabilities, field: str, value: str) -> None:
+    allowed = caps.options(field)
+    if allowed is None:
+        elsewhere = " on this platform (OpenAI's API only)" if field in OPENAI_ONLY else ""
+        raise RequestError(f"{name} does not support {field}{elsewhere}", field=field)
+    if value in allowed:
+        return
+    if field == "size" and caps.size_rule is not None:
+        problem = caps.size_rule.problem(value)
+        if problem is None:
+            return
+        raise RequestError(
+            f"size {value!r} {problem}; {name} takes {', '.join(allowed)} or "
+            f"{caps.size_rule.describe()}",
+            field=field,
+        )
+    hint = " (webp only on OpenAI's API)" if value in OPENAI_ONLY.get(field, ()) else ""
+    raise RequestError(
+        f"{field} {value!r} is not available for {name}{hint}; choose one of {', '.join(allowed)}",
+        field=field,
+    )
+
+
+def _check_format_rules(
+    name: str, caps: ModelCapabilities, values: dict[str, str | None], compression: int | None
+) -> None:
+    """Rules between options: transparency needs alpha, compression a lossy format. An absent
+    output_format is the service's default, png (P3)."""
+    fmt = values["output_format"] or "png"
+    if values["background"] == "transparent" and fmt not in ALPHA_FORMATS:
+        raise RequestError(
+            f"a transparent background needs output_format {' or '.join(caps.alpha_formats())}",
+            field="background",
+        )
+    if compression is None:
+        return
+    formats = caps.compression_formats()
+    if not formats:
+        raise RequestError(
+            f"{name} does not support output_compression", field="output_compression"
+        )
+    if fmt not in formats:
+        raise RequestError(
+            f"output_compression needs output_format {' or '.join(formats)} (the format is {fmt})",
+            field="output_compression",
+        )
 
 
 # ---- what travels through the orchestration (small, no bytes, no signed URLs) ----------------
@@ -362,3 +542,86 @@ class JobAccepted(BaseModel):
     status: str
     statusQueryGetUri: str  # the name Power Automate and Durable clients expect
     progress: Progress | None = None
+
+
+# ---- GET /api/models ---------------------------------------------------------------------------
+
+
+class CompressionInfo(BaseModel):
+    min: int
+    max: int
+    formats: list[str]
+
+
+class LifecycleInfo(BaseModel):
+    """Where the model stands on its platform today (shared.lifecycle, with the sources)."""
+
+    platform: Literal["azure", "openai"]
+    status: Literal["GA", "preview", "deprecated", "retired"]
+    deprecation_date: str | None = None
+    retirement_date: str | None = None
+    replacement: str | None = None
+    source: str
+    note: str | None = None
+
+
+class ModelInfo(BaseModel):
+    """One configured model and what a request to it may say (on its deployment's platform)."""
+
+    # a response may gain fields: its schema does not promise there are no others
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(description="What a request puts in `model`.")
+    model: str = Field(description="The model behind it, e.g. gpt-image-1.5.")
+    family: Family
+    flavour: Flavour
+    default: bool = Field(description="Used when a request names no model.")
+    prompt_max_chars: int
+    n_max: int
+    sizes: list[str]
+    size_rule: str | None = Field(
+        default=None, description="Free WxH sizes, when the model has them."
+    )
+    default_size: str
+    quality: list[str] | None = None
+    style: list[str] | None = None
+    output_format: list[str] | None = None
+    background: list[str] | None = None
+    moderation: list[str] | None = None
+    output_compression: CompressionInfo | None = None
+    returns: Literal["url", "b64_json"]
+    edits: bool
+    max_input_images: int
+    lifecycle: LifecycleInfo | None = None
+
+
+class ModelList(BaseModel):
+    """`GET /api/models`."""
+
+    default_model: str
+    models: list[ModelInfo]
+
+
+def model_list(
+    models: dict[str, Deployment], default_model: str, lifecycle: dict[str, Any]
+) -> ModelList:
+    """The configured models with their options; `lifecycle` maps a name to its row (as
+    `Lifecycle.as_dict(today)`), so this stays free of the clock."""
+    entries = []
+    for name, deployment in models.items():
+        caps = capabilities_for(deployment.family, deployment.flavour)
+        described = caps.describe()
+        described.pop("size", None)
+        entries.append(
+            ModelInfo(
+                name=name,
+                model=deployment.family.model_id,
+                flavour=deployment.flavour,
+                default=name == default_model,
+                sizes=list(caps.sizes),
+                returns=caps.returns,
+                lifecycle=lifecycle.get(name),
+                **described,
+            )
+        )
+    return ModelList(default_model=default_model, models=entries)

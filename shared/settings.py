@@ -9,7 +9,9 @@ an activity with an SDK error.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -24,26 +26,37 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.imaging.types import Deployment, Family, Flavour
+from shared.imaging.types import GPT_IMAGE_FAMILIES, Deployment, Family, Flavour
+from shared.lifecycle import model_warnings
 from shared.storage.policy import DEFAULT_ALLOWED_HOSTS
+
+log = logging.getLogger(__name__)
 
 DALLE2_API_VERSION = "2023-06-01-preview"
 DALLE3_API_VERSION = "2024-10-21"
 GPT_IMAGE_API_VERSION = "2025-04-01-preview"
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-# The deployments assumed when IMAGE_MODELS is not set: public name → (family, flavour, version).
+DEFAULT_MODEL = "gpt-image-2"
+
+# The deployments assumed when IMAGE_MODELS is not set: public name → (family, flavour, version),
+# each deployed under its public name. Newest first; the seeds' DALL-E models stay (old
+# deployments may still answer) although both are retired on Azure (shared.lifecycle).
 DEFAULT_MODELS: dict[str, tuple[Family, Flavour, str]] = {
+    "gpt-image-2": (Family.GPT_IMAGE_2, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
+    "gpt-image-1.5": (Family.GPT_IMAGE_1_5, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
+    "gpt-image-1-mini": (Family.GPT_IMAGE_1_MINI, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
+    "gpt-image-1": (Family.GPT_IMAGE, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
     "dall-e-2": (Family.DALLE2, Flavour.AZURE_DALLE2_ASYNC, DALLE2_API_VERSION),
     "dall-e-3": (Family.DALLE3, Flavour.AZURE_DEPLOYMENT, DALLE3_API_VERSION),
-    "gpt-image-1": (Family.GPT_IMAGE, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
-    "gpt-image-1-mini": (Family.GPT_IMAGE, Flavour.AZURE_DEPLOYMENT, GPT_IMAGE_API_VERSION),
 }
 
+# Azure's dated api-versions stop at 2025-04-01-preview, which serves the whole GPT image line
+# (image-models-2026.md §1a, A13).
 _DEFAULT_VERSION_BY_FAMILY = {
     Family.DALLE2: DALLE2_API_VERSION,
     Family.DALLE3: DALLE3_API_VERSION,
-    Family.GPT_IMAGE: GPT_IMAGE_API_VERSION,
+    **{family: GPT_IMAGE_API_VERSION for family in GPT_IMAGE_FAMILIES},
 }
 
 
@@ -121,7 +134,7 @@ class Settings(BaseSettings):
     image_models: Annotated[dict[str, Deployment], NoDecode] = Field(
         default_factory=dict, alias="IMAGE_MODELS"
     )
-    image_default_model: str = Field(default="dall-e-3", alias="IMAGE_DEFAULT_MODEL")
+    image_default_model: str = Field(default=DEFAULT_MODEL, alias="IMAGE_DEFAULT_MODEL")
     image_source_allowed_hosts: HostList = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS), alias="IMAGE_SOURCE_ALLOWED_HOSTS"
     )
@@ -301,8 +314,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read on first use (importing function_app.py reads nothing)."""
-    return load_settings()
+    """The process's settings, read on first use (importing function_app.py reads nothing).
+
+    A configured model that is retired, or retires within 30 days, is logged as a warning here,
+    once per worker: the operator sees it in the host log before the first job fails."""
+    settings = load_settings()
+    for warning in model_warnings(settings.image_models, datetime.now(UTC).date()):
+        log.warning("%s", warning)
+    return settings
 
 
 def reset_settings_cache() -> None:

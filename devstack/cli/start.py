@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 
+from devstack.host.settings import local_settings_values
 from devstack.stack import (
     DEFAULT_AZURITE_PORTS,
     DEFAULT_EMULATOR_PORT,
@@ -16,7 +19,26 @@ from devstack.stack import (
 )
 
 
-def banner(stack: Stack) -> str:
+def model_warnings_for(env: Mapping[str, str], today: date) -> list[str]:
+    """The app's own lifecycle warnings for the models these settings configure: the same lines
+    the host logs when it first reads its settings, shown in the banner where they are seen.
+    Settings the app would refuse give none here: the host reports those itself."""
+    from shared.lifecycle import model_warnings
+    from shared.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(env)
+    except SettingsError:
+        return []
+    return model_warnings(settings.image_models, today)
+
+
+def host_settings(stack: Stack) -> dict[str, str]:
+    """The settings the app sees: local.settings(.sample).json under the host's environment."""
+    return {**local_settings_values(stack.app_dir), **stack.host_env()}
+
+
+def banner(stack: Stack, warnings: list[str] | None = None) -> str:
     assert stack.storage is not None
     emulator = (
         f"{stack.emulator_url} (Azure OpenAI emulator)"
@@ -40,6 +62,7 @@ def banner(stack: Stack) -> str:
             "",
             "Ctrl-C stops everything.",
             "",
+            *[f"warning: {line}" for line in warnings or []],
         ]
     )
 
@@ -70,7 +93,8 @@ def run(
     )
     try:
         stack.start()
-        print(banner(stack), flush=True)
+        warnings = model_warnings_for(host_settings(stack), datetime.now(UTC).date())
+        print(banner(stack, warnings), flush=True)
         while not stopping.wait(1.0):
             if not stack.host_process.running:
                 print("the host exited; stopping the stack", flush=True)

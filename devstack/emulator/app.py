@@ -251,7 +251,7 @@ async def _generate(
     try:
         req = validate_request(body, spec, route)
     except InvalidParameter as exc:
-        return errors.invalid_payload(exc.field, style)
+        return errors.invalid_payload(exc.field, style, exc.detail)
     if route == "azure" and api_version is not None and api_version_too_old(spec, api_version):
         return errors.error(
             400,
@@ -289,9 +289,20 @@ async def _generate(
     return json_response(200, answer)
 
 
-def _deployment(request: web.Request, name: str) -> ModelSpec | None:
-    model = _state(request).config.deployments.get(name)
-    return MODELS.get(model) if model else None
+def _deployment(request: web.Request, name: str, style: Style) -> ModelSpec | web.Response:
+    """The model behind deployment ``name``, or the refusal: unknown (404) or retired.
+
+    Checked where the service checks the deployment (before quota and faults), so a retired
+    model costs nothing and is never throttled first.
+    """
+    config = _state(request).config
+    model = config.deployments.get(name)
+    spec = MODELS.get(model) if model else None
+    if spec is None:
+        return errors.deployment_not_found(name, style)
+    if spec.name in config.retired_models:
+        return errors.model_retired(name, style)
+    return spec
 
 
 async def deployment_generations(request: web.Request) -> web.Response:
@@ -300,9 +311,9 @@ async def deployment_generations(request: web.Request) -> web.Response:
     if refusal is not None:
         return refusal
     name = request.match_info["deployment"]
-    spec = _deployment(request, name)
-    if spec is None:
-        return errors.deployment_not_found(name, "azure")
+    spec = _deployment(request, name, "azure")
+    if isinstance(spec, web.Response):
+        return spec
     body = await _json_body(request)
     return await _generate(request, name, spec, body, "azure", "azure", version)
 
@@ -317,9 +328,9 @@ async def azure_v1_generations(request: web.Request) -> web.Response:
     name = body.get("model")
     if not isinstance(name, str) or not name:
         return errors.invalid_payload("model", "azure")
-    spec = _deployment(request, name)
-    if spec is None:
-        return errors.deployment_not_found(name, "azure")
+    spec = _deployment(request, name, "azure")
+    if isinstance(spec, web.Response):
+        return spec
     return await _generate(request, name, spec, body, "azure", "azure", None)
 
 
@@ -338,9 +349,9 @@ async def openai_generations(request: web.Request) -> web.Response:
     name = body.get("model") or "dall-e-2"  # OpenAI's documented default
     if not isinstance(name, str):
         return errors.invalid_payload("model", "openai")
-    spec = _deployment(request, name)
-    if spec is None:
-        return errors.deployment_not_found(name, "openai")
+    spec = _deployment(request, name, "openai")
+    if isinstance(spec, web.Response):
+        return spec
     return await _generate(request, name, spec, body, "openai", "openai", None)
 
 
@@ -360,6 +371,8 @@ async def submit_generation(request: web.Request) -> web.Response:
     if refusal is not None:
         return refusal
     state = _state(request)
+    if ASYNC_DEPLOYMENT in state.config.retired_models:  # the route's implied deployment is gone
+        return errors.model_retired(ASYNC_DEPLOYMENT, "azure")
     refusal = _admit(request, ASYNC_DEPLOYMENT, "BeginAzureBatchImageGeneration", version, "azure")
     if refusal is not None:
         return refusal
@@ -370,7 +383,7 @@ async def submit_generation(request: web.Request) -> web.Response:
         spec = dataclasses.replace(MODELS["dall-e-2"], max_n=state.config.async_max_n)
         req = validate_request(body, spec, "async")
     except InvalidParameter as exc:
-        return errors.invalid_payload(exc.field, "azure")
+        return errors.invalid_payload(exc.field, "azure", exc.detail)
     if _prompt_filtered(state, req.prompt):
         state.stats.event("prompt_filtered")
         return errors.prompt_rejected(state.config.content_filter_shape, req.prompt, "azure")

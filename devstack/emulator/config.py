@@ -30,6 +30,8 @@ class EmulatorConfig(BaseModel):
 
     api_keys: list[str] = Field(default_factory=lambda: [DEFAULT_API_KEY], min_length=1)
     deployments: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DEPLOYMENTS))
+    # Models past their retirement date: their deployments answer as the service does then.
+    retired_models: list[str] = Field(default_factory=list)
 
     latency_seconds: float = Field(default=0.0, ge=0.0)
     latency_jitter_seconds: float = Field(default=0.0, ge=0.0)
@@ -71,6 +73,14 @@ class EmulatorConfig(BaseModel):
             if model not in MODELS:
                 known = ", ".join(MODELS)
                 raise ValueError(f"deployment {deployment!r}: unknown model {model!r} ({known})")
+        return value
+
+    @field_validator("retired_models")
+    @classmethod
+    def _known_retired(cls, value: list[str]) -> list[str]:
+        for model in value:
+            if model not in MODELS:
+                raise ValueError(f"unknown model {model!r} ({', '.join(MODELS)})")
         return value
 
     @field_validator("rpm_per_deployment")
@@ -168,6 +178,7 @@ def _split(value: str) -> list[str]:
 _OPTIONS: list[tuple[str, str, str, str]] = [
     ("api_keys", "--api-key", "EMULATOR_API_KEYS", "list"),
     ("deployments", "--deployment", "EMULATOR_DEPLOYMENTS", "map"),
+    ("retired_models", "--retired-model", "EMULATOR_RETIRED_MODELS", "list"),
     ("latency_seconds", "--latency", "EMULATOR_LATENCY_SECONDS", "float"),
     ("latency_jitter_seconds", "--latency-jitter", "EMULATOR_LATENCY_JITTER_SECONDS", "float"),
     ("rpm_default", "--rpm-default", "EMULATOR_RPM_DEFAULT", "int"),
@@ -221,6 +232,7 @@ _REPEATABLE = {"list", "map", "intmap"}
 _HELP: dict[str, str] = {
     "api_keys": "accepted key (api-key header or Bearer); repeatable; default emulator-key",
     "deployments": "NAME=MODEL, added to the defaults (each model by its name); repeatable",
+    "retired_models": "MODEL past retirement: its deployments answer 404 (Azure) / 400 (OpenAI)",
     "latency_seconds": "fixed generation latency in seconds (default 0)",
     "latency_jitter_seconds": "extra uniform random latency 0..J seconds (default 0)",
     "rpm_default": "requests per minute per deployment, 0 = unlimited (default 0)",

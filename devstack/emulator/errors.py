@@ -84,14 +84,36 @@ def deployment_not_found(name: str, style: Style) -> web.Response:
     )
 
 
-def invalid_payload(field: str, style: Style) -> web.Response:
-    return error(
-        400,
-        "invalidPayload",
-        f"Invalid payload: Value for property {field} is invalid.",
-        style=style,
-        param=field,
-    )
+def invalid_payload(field: str, style: Style, detail: str | None = None) -> web.Response:
+    """The contract's invalid-property body; ``detail`` (the rule broken) follows the sentence.
+
+    The service's documented text names only the property; for rules nobody can guess from the
+    name (gpt-image-2's free sizes, per-platform options) the reason is appended, after the
+    documented prefix so a client matching on it still matches.
+    """
+    message = f"Invalid payload: Value for property {field} is invalid."
+    if detail:
+        message = f"{message} {detail}"
+    return error(400, "invalidPayload", message, style=style, param=field)
+
+
+def model_retired(name: str, style: Style) -> web.Response:
+    """A deployment of a retired model, as each platform answers after the retirement date.
+
+    Azure documents only that "existing deployments stop working" (image-models-2026.md §1a):
+    the emulator answers as for a deployment that no longer exists, the contract's 404
+    ``DeploymentNotFound``. OpenAI's shut-down ids fail with 400 ``invalid_request_error``,
+    code ``model_not_found`` (§1b, third-party observation T8).
+    """
+    if style == "openai":
+        return error(
+            400,
+            "model_not_found",
+            f"The model `{name}` does not exist or you do not have access to it.",
+            style="openai",
+            param="model",
+        )
+    return deployment_not_found(name, "azure")
 
 
 def missing_api_version() -> web.Response:

@@ -7,6 +7,7 @@ real API would refuse must be refused here too, or the app's validation is never
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +26,8 @@ class ModelSpec:
     qualities: tuple[str, ...]
     default_quality: str
     min_api_version: str | None  # on the Azure deployment route
+    # gpt-image-2: any WxH under `free_size_rule` besides `sizes` (which are then only examples).
+    free_sizes: bool = False
 
 
 _DALLE2 = ModelSpec(
@@ -51,7 +54,7 @@ _DALLE3 = ModelSpec(
 )
 
 
-def _gpt_image(name: str) -> ModelSpec:
+def _gpt_image(name: str, *, free_sizes: bool = False) -> ModelSpec:
     return ModelSpec(
         name,
         "gpt-image",
@@ -62,6 +65,7 @@ def _gpt_image(name: str) -> ModelSpec:
         ("low", "medium", "high", "auto"),
         "auto",
         "2025-04-01-preview",
+        free_sizes,
     )
 
 
@@ -71,6 +75,32 @@ MODELS: dict[str, ModelSpec] = {
     "gpt-image-1": _gpt_image("gpt-image-1"),
     "gpt-image-1-mini": _gpt_image("gpt-image-1-mini"),
     "gpt-image-1.5": _gpt_image("gpt-image-1.5"),
+    "gpt-image-2": _gpt_image("gpt-image-2", free_sizes=True),
+}
+
+# gpt-image-2's size rules (image-models-2026.md §2, Azure A1; OpenAI's SDK text agrees).
+FREE_SIZE_MULTIPLE = 16
+FREE_SIZE_MAX_EDGE = 3840
+FREE_SIZE_MAX_RATIO = 3
+FREE_SIZE_MIN_PIXELS = 655_360  # 1024x640
+FREE_SIZE_MAX_PIXELS = 8_294_400  # 3840x2160
+_WXH = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
+
+# Per platform (§2): what each route accepts for the gpt-image options.
+_FORMATS: dict[Route, tuple[str, ...]] = {
+    "openai": ("png", "jpeg", "webp"),
+    "azure": ("png", "jpeg"),
+    "async": ("png",),
+}
+_COMPRESSIBLE: dict[Route, tuple[str, ...]] = {
+    "openai": ("jpeg", "webp"),
+    "azure": ("jpeg",),
+    "async": (),
+}
+_WITH_ALPHA: dict[Route, tuple[str, ...]] = {
+    "openai": ("png", "webp"),
+    "azure": ("png",),
+    "async": ("png",),
 }
 
 _COMMON = {"prompt", "model", "n", "size", "user", "quality"}
@@ -82,12 +112,18 @@ _ALLOWED: dict[Family, set[str]] = {
 
 
 class InvalidParameter(ValueError):
-    """The body breaks a rule; ``field`` is the property the service would name."""
+    """The body breaks a rule; ``field`` is the property the service would name.
 
-    def __init__(self, field: str, reason: str) -> None:
+    ``detail`` is a sentence for the wire, set only for rules a client cannot guess from the
+    property name alone (gpt-image-2's size rules, per-platform options): plain enum mismatches
+    keep the service's bare "Value for property X is invalid." message.
+    """
+
+    def __init__(self, field: str, reason: str, detail: str | None = None) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -133,6 +169,98 @@ def _int(body: dict[str, Any], field: str, low: int, high: int) -> int | None:
     return value
 
 
+def free_size_rule(width: int, height: int) -> str | None:
+    """The first gpt-image-2 size rule ``width``x``height`` breaks, or None if it is allowed."""
+    long, short = max(width, height), min(width, height)
+    if width % FREE_SIZE_MULTIPLE or height % FREE_SIZE_MULTIPLE:
+        return f"both edges must be multiples of {FREE_SIZE_MULTIPLE}"
+    if long > FREE_SIZE_MAX_EDGE:
+        return f"the long edge must be at most {FREE_SIZE_MAX_EDGE} pixels"
+    if long > FREE_SIZE_MAX_RATIO * short:
+        return f"the long edge must be at most {FREE_SIZE_MAX_RATIO} times the short edge (3:1)"
+    pixels = width * height
+    if pixels < FREE_SIZE_MIN_PIXELS:
+        return f"the image must have at least {FREE_SIZE_MIN_PIXELS:,} pixels (1024x640)"
+    if pixels > FREE_SIZE_MAX_PIXELS:
+        return f"the image must have at most {FREE_SIZE_MAX_PIXELS:,} pixels (3840x2160)"
+    return None
+
+
+def _size(body: dict[str, Any], spec: ModelSpec) -> str | None:
+    """``size`` as given (None when absent): a fixed value, or for gpt-image-2 a free WxH."""
+    if not spec.free_sizes:
+        return _str(body, "size", spec.sizes)
+    size = _str(body, "size")
+    if size is None or size == "auto":
+        return size
+    match = _WXH.match(size)
+    if match is None:
+        raise InvalidParameter(
+            "size",
+            "is not WxH",
+            f"{spec.name} takes size auto or WIDTHxHEIGHT in pixels (e.g. 2048x1152), "
+            f"not {size!r}.",
+        )
+    broken = free_size_rule(int(match.group(1)), int(match.group(2)))
+    if broken is not None:
+        raise InvalidParameter("size", broken, f"{size} is not allowed for {spec.name}: {broken}.")
+    return size
+
+
+def _platform(route: Route) -> str:
+    return "OpenAI's API" if route == "openai" else "Azure OpenAI"
+
+
+def _gpt_image_options(
+    body: dict[str, Any], route: Route
+) -> tuple[str, int | None, str, str | None]:
+    """output_format, output_compression, background, moderation: what each platform allows.
+
+    The platforms differ (image-models-2026.md §2): webp, `moderation`, and compression for
+    webp exist only on OpenAI's own API, so a client tested against one route must be refused
+    what the other route would refuse.
+    """
+    formats = _FORMATS[route]
+    if body.get("output_format") == "webp" and "webp" not in formats:
+        raise InvalidParameter(
+            "output_format",
+            "webp is not supported on Azure",
+            f"WEBP isn't supported on {_platform(route)}: use png or jpeg.",
+        )
+    output_format = _str(body, "output_format", formats) or "png"
+
+    compression = _int(body, "output_compression", 0, 100)
+    lossy = _COMPRESSIBLE[route]
+    if compression is not None and output_format not in lossy:
+        raise InvalidParameter(
+            "output_compression",
+            "needs a lossy output_format",
+            f"output_compression applies only to output_format {' or '.join(lossy)} on "
+            f"{_platform(route)}, not to {output_format}.",
+        )
+
+    background = _str(body, "background", ("transparent", "opaque", "auto")) or "auto"
+    alpha = _WITH_ALPHA[route]
+    if background == "transparent" and output_format not in alpha:
+        raise InvalidParameter(
+            "background",
+            "transparent needs an output_format with alpha",
+            f"background transparent needs output_format {' or '.join(alpha)} on "
+            f"{_platform(route)}, not {output_format}.",
+        )
+
+    moderation: str | None = None
+    if route == "openai":
+        moderation = _str(body, "moderation", ("low", "auto")) or "auto"
+    elif body.get("moderation") is not None:
+        raise InvalidParameter(
+            "moderation",
+            "is not supported on Azure",
+            f"moderation is not supported on {_platform(route)}.",
+        )
+    return output_format, compression, background, moderation
+
+
 def api_version_too_old(spec: ModelSpec, api_version: str) -> bool:
     """Dates compare as strings; a `-preview` suffix counts as the same date."""
     if spec.min_api_version is None:
@@ -156,7 +284,7 @@ def validate_request(body: object, spec: ModelSpec, route: Route) -> ImageReques
         raise InvalidParameter("prompt", f"is longer than {spec.max_prompt_chars} characters")
 
     n = _int(body, "n", 1, spec.max_n)
-    size = _str(body, "size", spec.sizes) or spec.default_size
+    size = _size(body, spec) or spec.default_size
     quality = _str(body, "quality", spec.qualities) or spec.default_quality
     _str(body, "user")
     user = body.get("user")
@@ -171,13 +299,7 @@ def validate_request(body: object, spec: ModelSpec, route: Route) -> ImageReques
     compression: int | None = None
     moderation: str | None = None
     if spec.family == "gpt-image":
-        formats = ("png", "jpeg", "webp") if route == "openai" else ("png", "jpeg")
-        output_format = _str(body, "output_format", formats) or "png"
-        compression = _int(body, "output_compression", 0, 100)
-        background = _str(body, "background", ("transparent", "opaque", "auto")) or "auto"
-        if background == "transparent" and output_format == "jpeg":
-            raise InvalidParameter("background", "transparent needs output_format png")
-        moderation = _str(body, "moderation", ("low", "auto")) or "auto"
+        output_format, compression, background, moderation = _gpt_image_options(body, route)
     else:
         fmt = _str(body, "response_format", ("url", "b64_json")) or "url"
         response_format = "url" if fmt == "url" else "b64_json"
@@ -211,11 +333,23 @@ _OUTPUT_TOKENS = {
 }
 
 
+def output_tokens(quality: str, width: int, height: int) -> int:
+    """Tokens of one image: OpenAI's table for the standard sizes, else scaled by pixel count.
+
+    gpt-image-2's free sizes have no published table; scaling the 1024x1024 figure keeps the
+    number deterministic and monotonic in the pixel count, which is all a test can rely on.
+    """
+    table = _OUTPUT_TOKENS["medium" if quality == "auto" else quality]
+    known = table.get(f"{width}x{height}")
+    if known is not None:
+        return known
+    return max(1, round(table["1024x1024"] * width * height / (1024 * 1024)))
+
+
 def usage(req: ImageRequest) -> dict[str, Any]:
     """A plausible, deterministic `usage` block for a gpt-image answer."""
-    quality = "medium" if req.quality == "auto" else req.quality
     text_tokens = max(1, math.ceil(len(req.prompt) / 4))
-    output = _OUTPUT_TOKENS[quality][req.size] * req.n
+    output = output_tokens(req.quality, req.width, req.height) * req.n
     return {
         "input_tokens": text_tokens,
         "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0},

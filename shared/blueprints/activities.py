@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from shared.orchestration import contracts as c
     from shared.orchestration.polling import DurationEstimate
     from shared.storage.formats import ImageFormat
-    from shared.storage.receipts import Receipt
+    from shared.storage.receipts import Receipt, StagedBlocks, StoredImage, UrlImage
     from shared.storage.store import StagedImage
 
 # The contracts (pydantic), settings, runtime and storage are imported inside the functions, on
@@ -80,6 +80,19 @@ def _crash(name: str, exc: Exception) -> Json:
     if isinstance(exc, ValidationError):  # the orchestrator sent what this activity cannot read
         log.error("activity %s got an invalid input: %s", name, safe_message(str(exc)))
         return c.dump(c.Failed(code="internal_error", message=f"{name} got an invalid input"))
+    _log_unexpected(name, exc)
+    return c.dump(c.Failed(code="internal_error", message=_unexpected(name, exc)))
+
+
+def _unexpected(name: str, exc: Exception) -> str:
+    """The message of an unexpected failure: the type only (texts may hold signed URLs)."""
+    return f"{name} failed unexpectedly ({type(exc).__name__})"
+
+
+def _log_unexpected(name: str, exc: Exception) -> None:
+    """Log an unexpected exception with its frames and a redacted message."""
+    from shared.imaging.errors import safe_message
+
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error(
         "activity %s failed unexpectedly: %s: %s\n%s",
@@ -87,12 +100,6 @@ def _crash(name: str, exc: Exception) -> Json:
         type(exc).__name__,
         safe_message(str(exc)),
         frames,
-    )
-    return c.dump(
-        c.Failed(
-            code="internal_error",
-            message=f"{name} failed unexpectedly ({type(exc).__name__})",
-        )
     )
 
 
@@ -127,40 +134,96 @@ def _deployment(model: str) -> Deployment:
 
 
 async def _store_url(
-    job: c.GenerateInput | c.PersistInput | c.PollInput, source: c.ImageSource
+    job: c.GenerateInput | c.PersistInput | c.PollInput, image: UrlImage
 ) -> c.IndexedImage:
+    """Copy one image from the service's URL. A URL already past its expiry fails at once with
+    `image_download_failed`: buying the image again is the caller's decision, not a retry's."""
+    from shared.imaging.types import ErrorCode, ImageApiError
+
+    if image.expired(datetime.now(UTC)):
+        raise ImageApiError(
+            ErrorCode.IMAGE_DOWNLOAD_FAILED,
+            f"The image service's URL of image {image.index} expired before the image could be "
+            "copied; it was not generated again.",
+        )
     rt = _runtime()
     created = datetime.fromisoformat(job.created)
-    name = rt.store.blob_name(job.job_id, created, source.index, "png")
-    meta = _metadata(job, source.revised_prompt)
-    stored = await rt.store.copy_from_url(source.url, name, meta, rt.http, rt.policy)
-    return _indexed(stored, source.index)
+    name = rt.store.blob_name(job.job_id, created, image.index, "png")
+    meta = _metadata(job, image.revised_prompt)
+    stored = await rt.store.copy_from_url(image.url, name, meta, rt.http, rt.policy)
+    return _indexed(stored, image.index)
 
 
-async def _store_sources(
-    job: c.GenerateInput | c.PersistInput | c.PollInput, sources: list[c.ImageSource]
-) -> c.Generated:
-    """Copy URL images at once, in parallel: the stored records, and the sources still to copy.
-    A copy that fails is left to `persist_image`, which the orchestrator retries on its own, so
-    a flaky download never costs a second generation."""
+async def _commit(job: c.GenerateInput | c.PersistInput, part: StagedBlocks) -> c.IndexedImage:
+    """Commit exactly the staged blocks a receipt names (maybe staged by a process that died)."""
+    from shared.orchestration import contracts as c
+
+    meta = _metadata(job, part.revised_prompt)
+    await _runtime().store.commit_blocks(part.blob, part.block_ids, part.content_type, meta)
+    return c.IndexedImage(
+        blob=part.blob,
+        content_type=part.content_type,
+        bytes=part.bytes,
+        width=part.width,
+        height=part.height,
+        revised_prompt=part.revised_prompt,
+        index=part.index,
+    )
+
+
+async def _store_pending(
+    job: c.GenerateInput | c.PersistInput, entry: UrlImage | StagedBlocks
+) -> c.IndexedImage:
+    """Store one image a receipt holds: copy its URL or commit its blocks."""
+    from shared.storage.receipts import UrlImage
+
+    if isinstance(entry, UrlImage):
+        return await _store_url(job, entry)
+    return await _commit(job, entry)
+
+
+async def _store_sources(job: c.PollInput, images: list[UrlImage]) -> c.Generated:
+    """DALL-E 2: copy a succeeded operation's images at once, in parallel: the stored records,
+    and the indexes of those still to copy. A copy that fails is left to `persist_image`, which
+    polls the operation again for a fresh URL, so a flaky download never costs a second
+    generation (and no URL goes back through history)."""
     from shared.imaging.types import ImageApiError
     from shared.orchestration import contracts as c
 
-    if not sources:
+    if not images:
         return c.Generated()
-    results = await asyncio.gather(*(_store_url(job, s) for s in sources), return_exceptions=True)
+    results = await asyncio.gather(*(_store_url(job, i) for i in images), return_exceptions=True)
     stored: list[c.IndexedImage] = []
     left: list[c.ImageSource] = []
-    for source, result in zip(sources, results, strict=True):
+    for image, result in zip(images, results, strict=True):
         if isinstance(result, c.IndexedImage):
             stored.append(result)
         elif isinstance(result, Exception):
             if not isinstance(result, ImageApiError):
                 log.warning("storing an image failed: %s", type(result).__name__)
-            left.append(source)
+            left.append(c.ImageSource(index=image.index))
         else:  # a BaseException such as cancellation
             raise result
     return c.Generated(images=stored, sources=left)
+
+
+def _stored(image: c.IndexedImage) -> StoredImage:
+    from shared.storage.receipts import StoredImage
+
+    return StoredImage.model_validate(image.model_dump())
+
+
+def _answer(receipt: Receipt) -> Json:
+    """What a generation answers, from its receipt alone: the first image given up on fails the
+    call; otherwise the stored images, and the pending ones by index for `persist_image`."""
+    from shared.orchestration import contracts as c
+
+    if receipt.failed:
+        failure = receipt.failed[0]
+        return c.dump(c.Failed(code=failure.code, message=failure.message))
+    images = [_indexed(s.record(), s.index) for s in receipt.stored]
+    left = [c.ImageSource(index=e.index) for e in receipt.pending]
+    return c.ok(c.Generated(images=images, sources=left))
 
 
 async def _buy(job: c.GenerateInput) -> Receipt:
@@ -224,56 +287,47 @@ async def _buy(job: c.GenerateInput) -> Receipt:
     )
 
 
-async def _store_answer(job: c.GenerateInput, receipt: Receipt) -> c.Generated:
-    """Store what the service answered, from the receipt (fresh, or left by a crashed run):
-    commit the staged blocks it names, copy its URLs. A URL already past its expiry fails the
-    job at once with `image_download_failed`: buying the image again is the caller's decision,
-    not a retry's."""
-    from shared.imaging.types import ErrorCode, ImageApiError
+async def _store_answer(job: c.GenerateInput, receipt: Receipt) -> Receipt:
+    """Store every pending image of the receipt (fresh, or left by a crashed run), in parallel,
+    and answer the receipt as it is then. An image whose storing failed retryably stays pending,
+    for `persist_image` (so its retries never generate again); a terminal failure (an expired
+    URL, staged blocks that are gone, not an image) or an unexpected one gives up on the whole
+    call, and every image still pending with it: the job fails, so nothing would ever use the
+    URLs or block ids, and the receipt must not keep them."""
+    from shared.imaging.types import ImageApiError
     from shared.orchestration import contracts as c
 
-    rt = _runtime()
-    expired = [u.index for u in receipt.urls if u.expired(datetime.now(UTC))]
-    if expired:
-        raise ImageApiError(
-            ErrorCode.IMAGE_DOWNLOAD_FAILED,
-            f"The image service's URL of image {expired[0]} expired before the image could be "
-            "copied (the worker restarted in between); it was not generated again.",
-        )
-    stored: list[c.IndexedImage] = []
-    for part in receipt.staged:
-        meta = _metadata(job, part.revised_prompt)
-        await rt.store.commit_blocks(part.blob, part.block_ids, part.content_type, meta)
-        stored.append(
-            c.IndexedImage(
-                blob=part.blob,
-                content_type=part.content_type,
-                bytes=part.bytes,
-                width=part.width,
-                height=part.height,
-                revised_prompt=part.revised_prompt,
-                index=part.index,
-            )
-        )
-    sources = [
-        c.ImageSource(index=u.index, url=u.url, revised_prompt=u.revised_prompt)
-        for u in receipt.urls
-    ]
-    copied = await _store_sources(job, sources)
-    return c.Generated(images=stored + copied.images, sources=copied.sources)
+    pending = receipt.pending
+    results = await asyncio.gather(
+        *(_store_pending(job, entry) for entry in pending), return_exceptions=True
+    )
+    failure: tuple[str, str] | None = None
+    for result in results:
+        if isinstance(result, c.IndexedImage):
+            receipt = receipt.with_stored(_stored(result))
+        elif isinstance(result, ImageApiError):
+            if not result.retryable and failure is None:
+                failure = (result.code.value, result.message)
+        elif isinstance(result, Exception):
+            _log_unexpected(GENERATE, result)
+            failure = failure or ("internal_error", _unexpected(GENERATE, result))
+        else:  # a BaseException such as cancellation: the receipt stays as it was, for a re-run
+            raise result
+    return receipt if failure is None else receipt.all_failed(*failure)
 
 
 @activity(bp, GENERATE)
 async def generate_images(payload: Json) -> Json:
     """Generate and store: base64 images are decoded into Blob Storage as the reply streams in,
-    URL images are copied at once; a URL copy that fails goes back as a source for
-    `persist_image`. Input `GenerateInput`, payload `Generated`.
+    URL images are copied at once; an image whose storing failed retryably goes back, by index
+    only, for `persist_image`. Input `GenerateInput`, payload `Generated`.
 
     The service's answer is kept as a receipt (shared/storage/receipts.py) before anything is
-    stored, and removed once it has been: a run that finds one (its predecessor died after the
-    service answered) stores from it instead of calling the service, so a crash after the answer
-    never buys the images twice. A retryable storage failure keeps the receipt for the retry;
-    a terminal one removes it."""
+    stored, and rewritten — never deleted — once it has been: the stored images' records, the
+    pending ones' URL or blocks, the ones given up on. A run that finds one (its predecessor
+    died after the service answered, even after storing, before Durable recorded its result)
+    stores the pending images from it, or just answers from it, never calling the service: a
+    crash after the answer never buys the images twice."""
     from shared.imaging.types import ImageApiError
     from shared.orchestration import contracts as c
     from shared.storage import receipts
@@ -288,33 +342,107 @@ async def generate_images(payload: Json) -> Json:
         if receipt is None:
             receipt = await _buy(job)
             await receipts.keep(rt.store, name, receipt)
+        elif not receipt.pending:
+            log.info("generate_images: answering job %s from its receipt", job.job_id)
+            return _answer(receipt)
         else:
             log.info("generate_images: storing job %s from its receipt, not generating", job.job_id)
         try:
-            generated = await _store_answer(job, receipt)
-        except ImageApiError as exc:
-            if not exc.retryable:
-                await receipts.discard(rt.store, name)
+            receipt = await _store_answer(job, receipt)
+        except Exception as exc:  # never leave the URL / block ids behind a call that ends here
+            given_up = receipt.all_failed("internal_error", _unexpected(GENERATE, exc))
+            await receipts.keep(rt.store, name, given_up)
             raise
-        await receipts.discard(rt.store, name)
-        return c.ok(generated)
+        if not await receipts.keep(rt.store, name, receipt) and receipt.pending:
+            # The images still to store are known only here: without the receipt persist_image
+            # could not find them. A retry stores them from the first receipt, if it was kept.
+            retry = c.Retry(code="unavailable", message="Blob Storage refused the receipt.")
+            return c.dump(retry)
+        return _answer(receipt)
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
         return _crash(GENERATE, exc)
 
 
+async def _from_operation(job: c.PersistInput, operation_url: str) -> UrlImage:
+    """DALL-E 2: poll the operation once for a fresh URL of image `job.index` (re-polling is
+    free: the operation was billed at submit)."""
+    from shared.imaging.types import ErrorCode, ImageApiError, OperationStatus
+    from shared.storage.receipts import UrlImage, url_expiry
+
+    state = await _runtime().client(_deployment(job.model)).get_operation(operation_url)
+    images = state.images if state.status is OperationStatus.SUCCEEDED else []
+    image = images[job.index] if job.index < len(images) else None
+    if image is None or not image.url:
+        raise ImageApiError(
+            ErrorCode.OPERATION_FAILED,
+            f"The image operation is {state.status.value}: image {job.index} can no longer be "
+            "fetched from it.",
+        )
+    return UrlImage(
+        index=job.index,
+        url=image.url,
+        revised_prompt=image.revised_prompt,
+        expires=url_expiry(image.url),
+    )
+
+
+async def _persist_from_receipt(job: c.PersistInput, first_index: int) -> Json:
+    """Store image `job.index` from the receipt of the generation that bought it, and record
+    the outcome there: stored (its URL / blocks dropped), or given up on when this attempt ends
+    the activity's use of the answer for good (a terminal or unexpected failure, or a retryable
+    one on the orchestrator's `final` attempt). A re-run answers from the receipt."""
+    from shared.imaging.types import ErrorCode, ImageApiError
+    from shared.orchestration import contracts as c
+    from shared.storage import receipts
+
+    rt = _runtime()
+    name = receipts.receipt_name(job.job_id, datetime.fromisoformat(job.created), first_index)
+    receipt = await receipts.find(rt.store, name)
+    entry = receipt.entry(job.index) if receipt is not None else None
+    if entry is None:
+        raise ImageApiError(
+            ErrorCode.IMAGE_DOWNLOAD_FAILED,
+            f"No receipt of the generation holds image {job.index}; it was not generated again.",
+        )
+    if isinstance(entry, receipts.StoredImage):
+        return c.ok(c.Persisted(image=_indexed(entry.record(), entry.index)))
+    if isinstance(entry, receipts.FailedImage):
+        return c.dump(c.Failed(code=entry.code, message=entry.message))
+
+    def give_up(code: str, message: str) -> Any:
+        return receipts.update(rt.store, name, lambda r: r.with_failed(job.index, code, message))
+
+    try:
+        image = await _store_pending(job, entry)
+    except ImageApiError as exc:
+        if not exc.retryable or job.final:
+            await give_up(exc.code.value, exc.message)
+        raise
+    except Exception as exc:
+        await give_up("internal_error", _unexpected(PERSIST, exc))
+        raise
+    await receipts.update(rt.store, name, lambda r: r.with_stored(_stored(image)))
+    return c.ok(c.Persisted(image=image))
+
+
 @activity(bp, PERSIST)
 async def persist_image(payload: Json) -> Json:
-    """Copy one generated image from the service's URL into our container (when the activity
-    that got the URL could not). Input `PersistInput`, payload `Persisted`."""
+    """Store one generated image the activity that got it could not store. Its input names no
+    URL (history holds none): a synchronous generation's image is read from its receipt, a
+    DALL-E 2 image from a fresh poll of its operation. Input `PersistInput`, payload
+    `Persisted`."""
     from shared.imaging.types import ImageApiError
     from shared.orchestration import contracts as c
 
     try:
         job = c.PersistInput.model_validate(payload)
-        source = c.ImageSource(index=job.index, url=job.url, revised_prompt=job.revised_prompt)
-        return c.ok(c.Persisted(image=await _store_url(job, source)))
+        if job.operation_url is not None:
+            image = await _from_operation(job, job.operation_url)
+            return c.ok(c.Persisted(image=await _store_url(job, image)))
+        assert job.first_index is not None  # PersistInput: exactly one of the two
+        return await _persist_from_receipt(job, job.first_index)
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
@@ -348,6 +476,7 @@ async def poll_operation(payload: Json) -> Json:
     the input gives. Input `PollInput`, payload `Polled`."""
     from shared.imaging.types import ImageApiError, OperationStatus
     from shared.orchestration import contracts as c
+    from shared.storage.receipts import UrlImage
 
     try:
         job = c.PollInput.model_validate(payload)
@@ -356,12 +485,12 @@ async def poll_operation(payload: Json) -> Json:
         stored = c.Generated()
         if state.status is OperationStatus.SUCCEEDED:
             _duration(deployment.name).add_bounds(job.running_until_s, job.elapsed_s)
-            sources = [
-                c.ImageSource(index=i, url=image.url, revised_prompt=image.revised_prompt)
+            images = [
+                UrlImage(index=i, url=image.url, revised_prompt=image.revised_prompt)
                 for i, image in enumerate(state.images[: job.n])
                 if image.url
             ]
-            stored = await _store_sources(job, sources)
+            stored = await _store_sources(job, images)
         error = None
         if state.error is not None:
             error = c.OperationError(code=state.error.code.value, message=state.error.message)

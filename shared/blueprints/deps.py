@@ -138,7 +138,8 @@ def runtime() -> Runtime:
 
 
 async def close_runtime() -> None:
-    """Close this loop's Runtime (tests, and a worker shutting down)."""
+    """Close this loop's Runtime. Tests use it between settings; the Functions worker has no
+    shutdown hook for a v2 app, so a worker's Runtime lives as long as its process."""
     current = _runtimes.pop(asyncio.get_running_loop(), None)
     if current is not None:
         await current.aclose()

@@ -2,9 +2,9 @@
 
 `@activity(bp, NAME)` adds the activity trigger to the module's blueprint and hands the coroutine
 back unchanged, so the module keeps a plain `async def` that tests (and other activities) call
-directly, and the name the orchestrator schedules (shared/orchestration/contracts.py) is written
-once. Every activity takes its input as `payload` (JSON, validated by the activity with its
-contract model) and returns JSON.
+directly, and the name the orchestrator schedules (shared/orchestration/names.py, pure so that
+registering loads no pydantic) is written once. Every activity takes its input as `payload`
+(JSON, validated by the activity with its contract model) and returns JSON.
 """
 
 from __future__ import annotations

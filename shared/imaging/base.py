@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -18,6 +19,7 @@ from shared.imaging.b64stream import B64JsonSplitter
 from shared.imaging.errors import (
     classify_response,
     classify_transport_error,
+    explain_retired,
     invalid_body_error,
 )
 from shared.imaging.types import (
@@ -109,8 +111,10 @@ class BaseImageClient:
         except httpx.HTTPError as exc:
             raise classify_transport_error(exc) from None
         if response.status_code not in ok:
-            raise classify_response(
-                response.status_code, response.headers, response.content, operation=operation
+            raise self._refused(
+                classify_response(
+                    response.status_code, response.headers, response.content, operation=operation
+                )
             )
         return response
 
@@ -131,7 +135,9 @@ class BaseImageClient:
         try:
             if response.status_code != 200:
                 content = await response.aread()
-                raise classify_response(response.status_code, response.headers, content)
+                raise self._refused(
+                    classify_response(response.status_code, response.headers, content)
+                )
             total = 0
             async for chunk in response.aiter_bytes():
                 total += len(chunk)
@@ -143,6 +149,10 @@ class BaseImageClient:
         finally:
             await response.aclose()
         return response.status_code
+
+    def _refused(self, exc: ImageApiError) -> ImageApiError:
+        """The service's refusal, saying so when this deployment's model has been retired."""
+        return explain_retired(exc, self.deployment, datetime.now(UTC).date())
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:
@@ -199,20 +209,20 @@ def request_body(
     """The JSON body for a family: only the parameters that family accepts.
 
     DALL-E asks for URLs explicitly (we copy them to Blob Storage, never through history);
-    gpt-image rejects `response_format` and always answers base64.
+    the GPT image line rejects `response_format` and always answers base64. Which values a
+    platform takes (webp, moderation) was checked by `validate_request`: here a family that has
+    the option gets it when it was asked for, and no other body ever carries it.
     """
     body: dict[str, Any] = {"prompt": params.prompt, "n": params.n}
     if model is not None:
         body["model"] = model
     if params.size is not None:
         body["size"] = params.size
-    if family is Family.GPT_IMAGE:
-        if params.quality is not None:
-            body["quality"] = params.quality
-        if params.output_format is not None:
-            body["output_format"] = params.output_format
-        if params.background is not None:
-            body["background"] = params.background
+    if family.is_gpt_image:
+        for name in ("quality", "output_format", "output_compression", "background", "moderation"):
+            value = getattr(params, name)
+            if value is not None:
+                body[name] = value
     else:
         body["response_format"] = "url"
         if family is Family.DALLE3:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from shared.http_hints import header as http_header
 from shared.http_hints import retry_after_s
-from shared.imaging.types import ErrorCode, ImageApiError
+from shared.imaging.types import Deployment, ErrorCode, ImageApiError
+from shared.lifecycle import retired_message
 
 # Both documented content-filter shapes: `content_policy_violation` (+ inner_error
 # ResponsibleAIPolicyViolation) and the docs' `contentFilter`.
@@ -24,6 +25,9 @@ CONTENT_FILTER_CODES = frozenset(
     {"content_policy_violation", "contentfilter", "responsibleaipolicyviolation"}
 )
 MAX_MESSAGE_CHARS = 500
+# OpenAI answers a shut-down model id with 400 `model_not_found` (image-models-2026.md §1b, T8):
+# the same "it is not there" as Azure's 404 DeploymentNotFound.
+MODEL_NOT_FOUND_CODES = frozenset({"model_not_found", "deploymentnotfound"})
 
 _URL_QUERY = re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*", re.IGNORECASE)
 _SECRET_PARAM = re.compile(r"\b(sig|se|sv|skoid|sktid|api[-_]?key|key|code|token)=[^&\s\"']+", re.I)
@@ -121,6 +125,8 @@ def classify_response(
         )
     if status in (401, 403):
         return make(ErrorCode.AUTH_FAILED, "The image service refused the credentials.")
+    if status == 400 and codes & MODEL_NOT_FOUND_CODES:
+        return make(ErrorCode.DEPLOYMENT_NOT_FOUND, "The model does not exist on this endpoint.")
     if status == 404:
         if operation and "deploymentnotfound" not in codes:
             return make(ErrorCode.OPERATION_FAILED, "The image operation no longer exists.")
@@ -182,3 +188,15 @@ def invalid_body_error(status: int, detail: str = "invalid JSON") -> ImageApiErr
         f"The image service sent an unusable reply ({detail}).",
         status=status,
     )
+
+
+def explain_retired(exc: ImageApiError, deployment: Deployment, today: date) -> ImageApiError:
+    """A refusal of a model that has been retired, reworded to say so and name what to use
+    (shared.lifecycle); any other error unchanged. "Deployment not found" alone sends operators
+    hunting for a typo in IMAGE_MODELS when the model is simply gone."""
+    if exc.code is not ErrorCode.DEPLOYMENT_NOT_FOUND:
+        return exc
+    message = retired_message(deployment, today)
+    if message is None:
+        return exc
+    return ImageApiError(exc.code, message, status=exc.status, retry_after_s=exc.retry_after_s)

@@ -26,11 +26,39 @@ class Flavour(StrEnum):
 
 
 class Family(StrEnum):
-    """Which model family: decides the valid parameters and whether results are URLs or base64."""
+    """Which model: decides the valid parameters and whether results are URLs or base64.
+
+    One member per model whose options or lifecycle differ (gpt-image-2 takes free sizes,
+    gpt-image-1.5 retires on another day than gpt-image-1). `gpt-image` stays the name of
+    gpt-image-1 because operators' IMAGE_MODELS JSON and running jobs' history already say it;
+    `gpt-image-1` is read as the same member (`_missing_`).
+    """
 
     DALLE2 = "dall-e-2"
     DALLE3 = "dall-e-3"
-    GPT_IMAGE = "gpt-image"
+    GPT_IMAGE = "gpt-image"  # gpt-image-1
+    GPT_IMAGE_1_MINI = "gpt-image-1-mini"
+    GPT_IMAGE_1_5 = "gpt-image-1.5"
+    GPT_IMAGE_2 = "gpt-image-2"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Family | None:
+        return cls.GPT_IMAGE if value == "gpt-image-1" else None
+
+    @property
+    def model_id(self) -> str:
+        """The model's id as the services and the lifecycle tables name it."""
+        return "gpt-image-1" if self is Family.GPT_IMAGE else self.value
+
+    @property
+    def is_gpt_image(self) -> bool:
+        """The GPT image line: base64 replies, no `response_format`, the shared option set."""
+        return self in GPT_IMAGE_FAMILIES
+
+
+GPT_IMAGE_FAMILIES = frozenset(
+    {Family.GPT_IMAGE, Family.GPT_IMAGE_1_MINI, Family.GPT_IMAGE_1_5, Family.GPT_IMAGE_2}
+)
 
 
 class Deployment(BaseModel):
@@ -56,8 +84,10 @@ class GenerationParams(BaseModel):
     size: str | None = None
     quality: str | None = None
     style: str | None = None
-    output_format: str | None = None  # gpt-image: png | jpeg
+    output_format: str | None = None  # gpt-image: png | jpeg (| webp on OpenAI)
     background: str | None = None  # gpt-image: transparent | opaque | auto
+    output_compression: int | None = None  # gpt-image: 0-100, jpeg/webp only
+    moderation: str | None = None  # gpt-image on OpenAI: low | auto
     user: str | None = None
 
 

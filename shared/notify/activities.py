@@ -69,7 +69,13 @@ async def notify_results_queue(payload: dict[str, Any]) -> dict[str, Any]:
         async with queue_client(request.queue, settings) as client:
             message_id = await send_text(client, json.dumps(body, separators=(",", ":")))
     except (AzureError, QueueConnectionError) as exc:
-        log.warning("job %s: publishing to queue %s failed: %s", request.job_id, request.queue, exc)
+        # The type only: an AzureError's text can carry the account's endpoint and request ids.
+        log.warning(
+            "job %s: publishing to queue %s failed: %s",
+            request.job_id,
+            request.queue,
+            type(exc).__name__,
+        )
         failed = Delivery(
             delivered=False,
             retryable=not isinstance(exc, QueueConnectionError),

@@ -15,7 +15,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 if TYPE_CHECKING:
-    from shared.imaging.types import Family
+    from shared.openapi.document import ModelKind
 
 # The document builder (the pydantic models) and settings are imported on the first request:
 # function_app.py imports this module on every cold start, only to register the route.
@@ -40,11 +40,11 @@ def openapi_json(req: func.HttpRequest) -> func.HttpResponse:
     from shared.settings import SettingsError, get_settings
 
     host, scheme = _origin(req)
-    models: dict[str, Family] | None = None
+    models: dict[str, ModelKind] | None = None
     default_model: str | None = None
     try:
         settings = get_settings()
-        models = {name: d.family for name, d in settings.image_models.items()}
+        models = {name: (d.family, d.flavour) for name, d in settings.image_models.items()}
         default_model = settings.image_default_model
     except SettingsError as exc:
         log.warning("openapi.json shows the default models: %s", exc)

@@ -3,7 +3,8 @@
 One function builds it for both uses: served at ``GET /api/openapi.json`` (host and scheme of the
 request, the models this deployment has configured) and checked in as the Power Platform custom
 connector definition (placeholder host, the default models). The request schema comes from
-``shared.models.ImageRequest``, the per-model options from ``shared.models.CAPABILITIES``, and
+``shared.models.ImageRequest``, the per-model options from ``shared.models.CAPABILITIES`` on each
+model's platform (``capabilities_for``, the same call `GET /api/models` makes), and
 the responses from the same models the HTTP API answers with, so the document cannot drift from
 what the API enforces without a test noticing.
 """
@@ -14,9 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.ids import JOB_ID_PATTERN
-from shared.imaging.types import Family
+from shared.imaging.types import Family, Flavour
 from shared.models import (
-    CAPABILITIES,
     MAX_BODY_BYTES,
     MAX_N,
     OPTION_FIELDS,
@@ -24,6 +24,8 @@ from shared.models import (
     ImageRequest,
     JobAccepted,
     JobResult,
+    ModelList,
+    capabilities_for,
 )
 from shared.openapi.swagger2 import definitions
 from shared.settings import DEFAULT_MODELS
@@ -53,42 +55,55 @@ _SUMMARY = {
     "style": "Style",
     "output_format": "Output format",
     "background": "Background",
+    "output_compression": "Output compression",
+    "moderation": "Moderation",
     "user": "End-user id",
     "callback_url": "Callback URL",
 }
 
 
-def default_models() -> dict[str, Family]:
+# A configured model as the document needs it: which model, on which platform.
+ModelKind = tuple[Family, Flavour]
+
+
+def default_models() -> dict[str, ModelKind]:
     """The models assumed when IMAGE_MODELS is not set (what the connector file documents)."""
-    return {name: family for name, (family, _flavour, _version) in DEFAULT_MODELS.items()}
+    return {name: (family, flavour) for name, (family, flavour, _v) in DEFAULT_MODELS.items()}
 
 
-def capability_table(models: Mapping[str, Family]) -> dict[str, dict[str, Any]]:
-    """Per configured model: the values each option accepts (absent: the model has no such
-    option), the default size, the longest prompt and the most images per job."""
-    table: dict[str, dict[str, Any]] = {}
-    for name, family in models.items():
-        caps = CAPABILITIES[family]
-        entry: dict[str, Any] = {
-            "family": family.value,
-            "prompt_max_chars": caps.prompt_max_chars,
-            "n_max": caps.n_max,
-            "default_size": caps.default_size,
-        }
-        for option in OPTION_FIELDS:
-            values = caps.options(option)
-            if values is not None:
-                entry[option] = list(values)
-        table[name] = entry
-    return table
+def capability_table(models: Mapping[str, ModelKind]) -> dict[str, dict[str, Any]]:
+    """Per configured model, on its platform: the values each option accepts (absent: the model
+    has no such option), free-size rule, compression, the default size, the longest prompt and
+    the most images per job."""
+    return {
+        name: capabilities_for(family, flavour).describe()
+        for name, (family, flavour) in models.items()
+    }
 
 
 def _option_description(option: str, table: Mapping[str, Mapping[str, Any]]) -> str:
+    per_model = []
+    for name, entry in table.items():
+        if option not in entry:
+            per_model.append(f"{name}: not supported")
+            continue
+        text = f"{name}: {', '.join(entry[option])}"
+        if option == "size" and "size_rule" in entry:
+            text += f", or {entry['size_rule']}"
+        per_model.append(text)
+    return f"Allowed values depend on the model — {'; '.join(per_model)}."
+
+
+def _compression_description(table: Mapping[str, Mapping[str, Any]]) -> str:
     per_model = [
-        f"{name}: {', '.join(entry[option])}" if option in entry else f"{name}: not supported"
+        f"{name}: {' or '.join(entry['output_compression']['formats'])}"
+        if "output_compression" in entry
+        else f"{name}: not supported"
         for name, entry in table.items()
     ]
-    return f"Allowed values depend on the model — {'; '.join(per_model)}."
+    return (
+        f"0-100 (100: least compressed), only with a lossy output_format — {'; '.join(per_model)}."
+    )
 
 
 def _request_schema(
@@ -109,6 +124,7 @@ def _request_schema(
         if values:
             props[option]["enum"] = values
         props[option]["description"] = _option_description(option, table)
+    props["output_compression"]["description"] = _compression_description(table)
     props["n"]["default"] = 1
     props["n"]["maximum"] = MAX_N
     for name, prop in props.items():
@@ -148,7 +164,7 @@ def build_document(
     *,
     host: str | None = None,
     scheme: str = "https",
-    models: Mapping[str, Family] | None = None,
+    models: Mapping[str, ModelKind] | None = None,
     default_model: str | None = None,
 ) -> dict[str, Any]:
     """The Swagger 2.0 document. ``host`` None → the connector placeholder."""
@@ -163,6 +179,7 @@ def build_document(
             (JobAccepted, "serialization"),
             (JobResult, "serialization"),
             (ApiError, "serialization"),
+            (ModelList, "serialization"),
         ]
     )
     defs["ImageRequest"] = _request_schema(defs["ImageRequest"], table, default_model)
@@ -234,6 +251,28 @@ def build_document(
                     "202": _accepted("The job is still running."),
                     "404": _error("No job with this id."),
                     "422": _error("The job failed; `error.code` says why (e.g. content_filter)."),
+                },
+            }
+        },
+        f"{ROUTE_PREFIX}/models": {
+            "get": {
+                "operationId": "ListModels",
+                "summary": "List the image models",
+                "description": (
+                    "The models this deployment offers, with the options each one takes (sizes "
+                    "or the free-size rule, qualities, styles, formats, backgrounds, "
+                    "compression, moderation, n and prompt limits) and its lifecycle (status, "
+                    "retirement date, replacement, source). Build dropdowns from it."
+                ),
+                "x-ms-visibility": "advanced",
+                "produces": ["application/json"],
+                "parameters": [],
+                "responses": {
+                    "200": {
+                        "description": "The configured models.",
+                        "schema": {"$ref": "#/definitions/ModelList"},
+                    },
+                    "500": _error("The app's settings are invalid (`configuration_error`)."),
                 },
             }
         },

@@ -14,8 +14,10 @@ An image activity answers one of three outcomes (`ActivityResult`):
 
 and never raises for an image-API failure or sleeps: the orchestrator decides, on a durable timer,
 whether and when to try again (shared/orchestration/calls.py). Notifications answer a `Delivery`.
-Everything here is small and carries no image bytes and no signed URL of ours (a service's URL
-reaches history only when copying it failed and `persist_image` must try again).
+Everything here is small and carries no image bytes and no signed URL — neither ours nor the
+service's: an image the generating activity could not store goes back by its index only, and
+`persist_image` finds its URL or staged blocks in the generation's receipt
+(shared/storage/receipts.py), or, for DALL-E 2, asks the operation for it again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from shared.imaging.types import GenerationParams
 from shared.orchestration.names import (
@@ -82,11 +84,26 @@ class GenerateInput(JobBlobs):
 
 
 class PersistInput(_Described):
-    """Copy one image the generating activity could not store from the service's URL."""
+    """Store one image the generating (or succeeded-poll) activity could not store.
+
+    Where the image is, without a signed URL in history: `first_index` names the receipt of a
+    synchronous generation (its `first_index`: the image's URL or staged blocks are in it), and
+    `operation_url` a DALL-E 2 operation (not signed: the service's operation endpoint, which
+    history holds anyway), polled once for a fresh image URL. Exactly one of the two.
+
+    `final`: if this attempt answers "retry" the orchestrator gives up (attempts or deadline), so
+    the activity drops the image's URL/blocks from the receipt then, not leave them behind."""
 
     index: int = Field(ge=0)
-    url: str
-    revised_prompt: str | None = None
+    first_index: int | None = Field(default=None, ge=0)
+    operation_url: str | None = None
+    final: bool | None = None  # None, not False: history carries no field it does not need
+
+    @model_validator(mode="after")
+    def _one_place(self) -> PersistInput:
+        if (self.first_index is None) == (self.operation_url is None):
+            raise ValueError("persist_image needs exactly one of first_index and operation_url")
+        return self
 
 
 class SubmitInput(_Message):
@@ -145,11 +162,10 @@ class IndexedImage(ImageRecord):
 
 
 class ImageSource(_Message):
-    """A generated image still at the service's URL: to copy with `persist_image`."""
+    """A generated image the activity could not store, by index only: `persist_image` finds it
+    from there (the receipt, or the DALL-E 2 operation), so no signed URL enters history."""
 
     index: int = Field(ge=0)
-    url: str
-    revised_prompt: str | None = None
 
 
 class Generated(_Message):

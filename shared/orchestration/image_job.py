@@ -9,7 +9,7 @@ shared/orchestration/contracts.py; every retried call goes through `call_with_re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.imaging.types import ErrorCode, Flavour
@@ -26,6 +26,7 @@ from shared.orchestration.calls import (
 )
 from shared.orchestration.names import ORCHESTRATOR as ORCHESTRATOR
 from shared.orchestration.polling import next_poll_delay
+from shared.orchestration.retry import IMAGE_BACKOFF
 
 if TYPE_CHECKING:
     import azure.durable_functions as df
@@ -41,11 +42,11 @@ def _described(job: JobInput) -> dict[str, Any]:
     return {**_blobs(job), "prompt": job.params.prompt, "size": job.params.size}
 
 
-def _keep(run: JobRun, result: c.Generated) -> dict[int, c.ImageSource]:
-    """Record the images an activity stored; return the ones still at the service's URL."""
+def _keep(run: JobRun, result: c.Generated) -> list[int]:
+    """Record the images an activity stored; return the indexes of those it could not store."""
     for image in result.images:
         run.keep(image.index, image.record())
-    return {s.index: s for s in result.sources if 0 <= s.index < run.job.params.n}
+    return sorted({s.index for s in result.sources if 0 <= s.index < run.job.params.n})
 
 
 def _generate_sync(run: JobRun) -> Gen:
@@ -62,26 +63,39 @@ def _generate_sync(run: JobRun) -> Gen:
         for i in firsts
     }
     results = yield from call_with_retries(run, c.GENERATE, inputs, c.Generated, stage="generating")
-    sources: dict[int, c.ImageSource] = {}
-    for key in sorted(results):
-        sources.update(_keep(run, results[key]))
-    yield from _persist(run, sources)
+    left: dict[int, dict[str, Any]] = {}
+    for first in sorted(results):  # each call's images are in the receipt of its first_index
+        left.update({index: {"first_index": first} for index in _keep(run, results[first])})
+    yield from _persist(run, left)
 
 
-def _persist(run: JobRun, sources: Mapping[int, c.ImageSource]) -> Gen:
-    """Copy the URL results the generating activity could not store itself, one activity per
-    image, in parallel (their retries never generate again)."""
-    if not sources:
+def _persist(run: JobRun, left: Mapping[int, Mapping[str, Any]]) -> Gen:
+    """Store the images the generating activity could not store itself, one activity per image,
+    in parallel (their retries never generate again). `left` says where each image is found
+    (`first_index` of its receipt, or the DALL-E 2 `operation_url`): never by a signed URL.
+
+    The attempt after which the orchestrator will give up is marked `final`, so the activity
+    drops the image's URL/blocks from the receipt if that attempt fails too: attempts are
+    counted here (each input is built once per attempt) and the deadline is judged as it stands
+    when the attempt starts, so a `final` attempt that answers "retry" surely ends the job."""
+    if not left:
         return
     blobs = _described(run.job)
-    inputs = {
-        index: (
-            lambda s=source: c.PersistInput(
-                **blobs, index=s.index, url=s.url, revised_prompt=s.revised_prompt
+
+    def attempts_of(index: int, where: Mapping[str, Any]) -> Callable[[], c.PersistInput]:
+        tries = 0
+
+        def build() -> c.PersistInput:
+            nonlocal tries
+            tries += 1
+            final = tries >= run.job.max_attempts or (
+                IMAGE_BACKOFF.delay_s(tries) >= run.seconds_left()
             )
-        )
-        for index, source in sources.items()
-    }
+            return c.PersistInput(**blobs, **where, index=index, final=final or None)
+
+        return build
+
+    inputs = {index: attempts_of(index, where) for index, where in left.items()}
     results = yield from call_with_retries(run, c.PERSIST, inputs, c.Persisted, stage="storing")
     for result in results.values():
         run.keep(result.image.index, result.image.record())
@@ -186,12 +200,13 @@ def _poll_and_store(run: JobRun, operation: _Operation, expected: float | None) 
             running_until = made_at[-1]
             continue
         if result.status == "succeeded":
-            sources = _keep(run, result)
-            if not sources and not any(run.images):
+            left = _keep(run, result)
+            if not left and not any(run.images):
                 raise JobFailed(
                     ErrorCode.OPERATION_FAILED, "the operation succeeded without images"
                 )
-            yield from _persist(run, sources)
+            # re-polling is free (billed at submit): persist asks the operation for a fresh URL
+            yield from _persist(run, {index: {"operation_url": operation.url} for index in left})
             return
         if result.status in ("failed", "canceled"):
             default = (

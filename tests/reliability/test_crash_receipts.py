@@ -6,13 +6,15 @@ re-run stores from the receipt. Each test kills the host at one point after the 
 from outside the app (no timer): (a) while a URL reply is being copied — the emulator has begun
 serving the (throttled) download; (b) between staging and commit of a base64 reply — a gate in
 front of Azurite holds the block-list commit. The job must complete, its image be stored byte for
-byte, and the emulator must have billed exactly one generation for its prompt.
+byte, the emulator must have billed exactly one generation for its prompt, and the receipt,
+kept beside the images, must no longer hold the service's URL or any block id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import time
 from typing import Any
@@ -54,6 +56,24 @@ def receipts_of(connection_string: str, job_id: str) -> list[str]:
             ]
 
     return asyncio.run(names())
+
+
+def scrubbed(connection_string: str, job_id: str) -> bool:
+    """Whether the job has receipts and none holds an image still pending (a URL, block ids)."""
+
+    async def kept() -> list[dict[str, Any]]:
+        async with BlobServiceClient.from_connection_string(connection_string) as service:
+            container = service.get_container_client("images")
+            return [
+                json.loads(await (await container.download_blob(b.name)).readall())
+                async for b in container.list_blobs()
+                if f"/{job_id}/receipts/" in b.name
+            ]
+
+    found = asyncio.run(kept())
+    return bool(found) and all(
+        r["urls"] == [] and r["staged"] == [] and "sig=" not in json.dumps(r) for r in found
+    )
 
 
 def committed_blocks(connection_string: str, blob: str) -> list[str]:
@@ -102,7 +122,7 @@ def test_a_kill_while_a_url_image_is_copied_does_not_buy_it_again(start_host, em
     served = emulator_stats(emulator)["served"]
     assert served["image_downloads"] == 2  # the re-run copied from the receipt's URL
     assert billed_generations(emulator, prompt) == 1
-    assert receipts_of(azurite.connection_string, job.id) == []
+    assert scrubbed(azurite.connection_string, job.id)  # kept as "stored": no URL left
 
 
 def test_a_kill_between_staging_and_commit_commits_the_staged_blocks(
@@ -131,4 +151,4 @@ def test_a_kill_between_staging_and_commit_commits_the_staged_blocks(
     on_the_wire = [base64.b64decode(h).decode() for h in held]  # the SDK encodes ids once more
     assert committed_blocks(azurite.connection_string, image["blob"]) == on_the_wire
     assert billed_generations(emulator, prompt) == 1
-    assert receipts_of(azurite.connection_string, job.id) == []
+    assert scrubbed(azurite.connection_string, job.id)  # kept as "stored": no block ids left

@@ -66,12 +66,15 @@ def own_azurite(tmp_path: Path) -> Iterator[RestartableAzurite]:
 
 
 def stored_blobs(connection_string: str) -> dict[str, bytes]:
+    """The stored images (not the generations' receipts beside them, in `receipts/`)."""
     service = BlobServiceClient.from_connection_string(connection_string)
     container = service.get_container_client(CONTAINER)
     if not container.exists():
         return {}
     return {
-        blob.name: container.download_blob(blob.name).readall() for blob in container.list_blobs()
+        blob.name: container.download_blob(blob.name).readall()
+        for blob in container.list_blobs()
+        if "/receipts/" not in blob.name
     }
 
 

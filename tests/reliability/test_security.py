@@ -3,9 +3,11 @@
 * No response body or header, and no line the host printed, carries the Azure OpenAI key, the
   storage account key, Durable's management URLs (which carry the system key in Azure), the
   service's signed source URLs, or the SAS signature of another job.
+* No signed URL reaches Durable history, even for a job whose first copy of the image failed and
+  was stored by `persist_image` (which reads the URL from the generation's receipt).
 * The persist activity, run with production-like settings (no plain-http hosts allowed), refuses
-  http, loopback/private addresses and hosts off the allow-list — before connecting anywhere —
-  and writes nothing.
+  a receipt's URL that is http, a loopback/private address or a host off the allow-list — before
+  connecting anywhere — writes no image, and drops the URL from the receipt.
 * A SAS URL from the API reads its image but cannot write or delete it, carries the configured
   lifetime, and a SAS whose lifetime is over is refused.
 """
@@ -132,6 +134,32 @@ def test_no_secret_in_any_response_header_or_log_line(start_host, emulator):
             assert value.startswith("REDACTED"), line
 
 
+def test_no_signed_url_in_history_when_the_first_copy_fails(start_host, emulator):
+    # Every download is cut short until the generating activity's copy has failed once; the
+    # image is then stored by persist_image, whose input names the receipt, not the URL.
+    host = start_host()
+    emulator_patch(emulator, truncate_rate=1.0)
+    with httpx.Client(timeout=30) as client:
+        job = post_job(client, host.api_url, {"prompt": "truncated badger", "model": "dall-e-3"})
+        deadline = time.monotonic() + 60
+        while emulator.stats()["served"]["truncated_downloads"] < 1:
+            assert time.monotonic() < deadline, "the first copy never failed"
+            time.sleep(0.05)  # the polling interval of a loop with a deadline
+        emulator_patch(emulator, truncate_rate=0.0)
+        [job] = poll_until_done(client, [job], deadline_s=120)
+        assert job.final is not None
+        assert job.final.status_code == 200, job.final.text
+        history = client.get(
+            f"{host.base_url}{DURABLE_PREFIX}/instances/{job.id}",
+            params={"showHistory": "True", "showHistoryOutput": "True"},
+        ).text
+
+    assert "persist_image" in history, "the first copy did not fail: nothing was tested"
+    assert not _SIG.findall(history), "a signed URL reached history"
+    assert "/_emulator/images/" not in history  # nor the service's image URL, unsigned
+    assert emulator.stats()["billed"]["images"] == 1
+
+
 def test_sas_urls_read_but_do_not_write_and_carry_the_configured_lifetime(start_host, emulator):
     host = start_host(IMAGE_SAS_TTL_MINUTES=str(SAS_TTL_MINUTES))
     with httpx.Client(timeout=30) as client:
@@ -227,6 +255,7 @@ def production_settings(azurite, monkeypatch) -> Iterator[None]:
 async def test_persist_refuses_unsafe_sources_in_production(production_settings, image_server):
     from shared.blueprints.activities import persist_image
     from shared.blueprints.deps import close_runtime, runtime
+    from shared.storage import receipts
 
     port, hits = image_server
     unsafe = [
@@ -241,25 +270,36 @@ async def test_persist_refuses_unsafe_sources_in_production(production_settings,
         "ftp://account.blob.core.windows.net/img.png",
         "https://user:pw@account.blob.core.windows.net/img.png",
     ]
+    created = datetime.now(UTC)
     try:
         for i, url in enumerate(unsafe):
+            # the URL as a generation's receipt holds it: persist_image reads it from there
+            name = receipts.receipt_name(f"unsafe-{i}", created, 0)
+            receipt = receipts.Receipt(
+                job_id=f"unsafe-{i}",
+                first_index=0,
+                received=created,
+                urls=[receipts.UrlImage(index=0, url=url)],
+            )
+            assert await receipts.keep(runtime().store, name, receipt)
             result = await persist_image(
                 {
                     "job_id": f"unsafe-{i}",
                     "model": "dall-e-3",
-                    "created": datetime.now(UTC).isoformat(),
+                    "created": created.isoformat(),
                     "prompt": "bait",
                     "index": 0,
-                    "url": url,
-                    "revised_prompt": None,
+                    "first_index": 0,
                 }
             )
             assert result["outcome"] == "error", (url, result)
             assert result["code"] == "image_download_failed", (url, result)
             assert "sig=" not in str(result)
+            kept = await receipts.find(runtime().store, name)
+            assert kept is not None
+            assert kept.urls == [], "a refused URL was left in the receipt"
         assert hits == [], "the persist step connected to a refused source"
         container = runtime().store.service.get_container_client("prod-policy")
-        if await container.exists():  # refused before the container was even needed
-            assert [b.name async for b in container.list_blobs()] == []
+        assert [b.name async for b in container.list_blobs() if "/receipts/" not in b.name] == []
     finally:
         await close_runtime()

@@ -156,6 +156,7 @@ FUNCTIONS = {
     "get_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "get_image_file": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "openapi_json": [("httpTrigger", "req"), ("http", "$return")],
+    "list_models": [("httpTrigger", "req"), ("http", "$return")],
     "image_requests_queue": [("durableClient", "client"), ("queueTrigger", "msg")],
 }
 

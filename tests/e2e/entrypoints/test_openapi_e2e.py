@@ -20,8 +20,13 @@ def test_openapi_json_is_served_valid_and_names_the_callers_host(entry_stack, ho
         "/api/images",
         "/api/images/{id}",
         "/api/images/{id}/{index}",
+        "/api/models",
     }
     # Every documented path answers on this host (not 404 for an unknown route).
     create = httpx.post(f"{entry_stack.base_url}/api/images", json={}, timeout=30)
     assert create.status_code == 400
+    models = httpx.get(f"{entry_stack.base_url}/api/models", timeout=30)
+    assert models.status_code == 200
+    default = document["definitions"]["ImageRequest"]["properties"]["model"]["default"]
+    assert models.json()["default_model"] == default
     assert "x-functions-key" not in response.text.replace('"name": "x-functions-key"', "")

@@ -93,32 +93,74 @@ async def test_url_models_are_copied_byte_for_byte_by_the_generating_activity(ap
         assert blob.metadata["revised_prompt"] == record["revised_prompt"]
 
 
+def persist_payload(job_id: str, index: int = 0, **where: Any) -> dict[str, Any]:
+    """As the orchestrator sends it: where the image is (`first_index`, `operation_url`), no URL."""
+    return {
+        "job_id": job_id,
+        "model": where.pop("model", "dall-e-3"),
+        "created": CREATED,
+        "prompt": PROMPT,
+        "index": index,
+        **where,
+    }
+
+
 async def test_a_failed_copy_is_handed_to_persist_image_without_generating_again(app_env):
     app_env.configure_emulator(truncate_rate=1.0)
     generated = await activities.generate_images(gen_payload("dall-e-3", "urljob"))
     assert generated["outcome"] == "ok", generated
     assert generated["value"]["images"] == []
-    assert await app_env.blob_names() == []  # the truncated copy left nothing behind
-    (source,) = generated["value"]["sources"]
+    assert generated["value"]["sources"] == [{"index": 0}]  # by index: no URL into history
+    receipt = receipt_of(await app_env.blob_names())  # the truncated copy left no image behind
+    assert (await kept_receipt(app_env, receipt))["urls"][0]["index"] == 0  # the URL is here
     app_env.configure_emulator(truncate_rate=0.0)
 
-    result = await activities.persist_image(
-        {
-            "job_id": "urljob",
-            "model": "dall-e-3",
-            "created": CREATED,
-            "prompt": PROMPT,
-            "index": 0,
-            "url": source["url"],
-            "revised_prompt": source["revised_prompt"],
-        }
-    )
+    result = await activities.persist_image(persist_payload("urljob", first_index=0))
 
     assert result["outcome"] == "ok", result
     blob = await app_env.blob(result["value"]["image"]["blob"])
     assert blob.data == render(PROMPT, 1024, 1024, 0, "png")
     assert blob.metadata["prompt"] == PROMPT
+    assert blob.metadata["revised_prompt"] == result["value"]["image"]["revised_prompt"]
     assert app_env.emulator_stats()["billed"]["images"] == 1
+    kept = await kept_receipt(app_env, receipt)
+    assert_scrubbed(kept)
+    assert [s["blob"] for s in kept["stored"]] == [result["value"]["image"]["blob"]]
+
+
+async def test_a_dalle2_image_whose_copy_failed_is_persisted_from_a_fresh_poll(app_env):
+    app_env.configure_emulator(latency_seconds=0.0)
+    submitted = await activities.submit_operation(
+        {"model": "dall-e-2", "params": GenerationParams(prompt=PROMPT).model_dump(mode="json")}
+    )
+    assert submitted["outcome"] == "ok", submitted
+    operation_url = submitted["value"]["operation_url"]
+    poll = {
+        "job_id": "d2copy",
+        "model": "dall-e-2",
+        "created": CREATED,
+        "prompt": PROMPT,
+        "operation_url": operation_url,
+        "n": 1,
+        "elapsed_s": 0.0,
+        "running_until_s": 0.0,
+    }
+    app_env.configure_emulator(truncate_rate=1.0)
+    polled = await activities.poll_operation(poll)
+    assert polled["outcome"] == "ok", polled
+    assert polled["value"]["status"] == "succeeded"
+    assert polled["value"]["sources"] == [{"index": 0}]
+    app_env.configure_emulator(truncate_rate=0.0)
+
+    result = await activities.persist_image(
+        persist_payload("d2copy", model="dall-e-2", operation_url=operation_url)
+    )
+
+    assert result["outcome"] == "ok", result
+    blob = await app_env.blob(result["value"]["image"]["blob"])
+    assert blob.data == render(PROMPT, 1024, 1024, 0, "png")
+    assert app_env.emulator_stats()["billed"]["images"] == 1  # billed at submit, once
+    assert not [n for n in await app_env.blob_names() if "/receipts/" in n]
 
 
 async def test_dalle2_operation_flow_through_the_orchestrator(app_env):
@@ -164,8 +206,14 @@ async def test_dalle3_fan_out_stores_every_image(app_env):
 
     assert run.output["status"] == "succeeded", run.output
     assert run.names().count("generate_images") == 3
-    assert sorted(await app_env.blob_names()) == sorted(i["blob"] for i in run.output["images"])
+    names = await app_env.blob_names()
+    images = sorted(n for n in names if "/receipts/" not in n)
+    assert images == sorted(i["blob"] for i in run.output["images"])
     assert len(run.output["images"]) == 3
+    receipts = [n for n in names if "/receipts/" in n]
+    assert len(receipts) == 3  # one per call, each kept as "stored": no URL
+    for receipt in receipts:
+        assert_scrubbed(await kept_receipt(app_env, receipt))
     assert app_env.emulator_stats()["billed"]["images"] == 3
 
 
@@ -222,22 +270,16 @@ async def test_terminal_failures_come_back_as_an_error_outcome(app_env, setup, m
 
 
 async def test_a_refused_source_url_stores_nothing(app_env):
-    result = await activities.persist_image(
-        {
-            "job_id": "evil",
-            "model": "dall-e-3",
-            "created": CREATED,
-            "prompt": PROMPT,
-            "index": 0,
-            "url": "http://169.254.169.254/latest/meta-data?sig=secret",
-            "revised_prompt": None,
-        }
-    )
+    url = "http://169.254.169.254/latest/meta-data?sig=secret"
+    await keep_receipt_of(url, "evil")
+
+    result = await activities.persist_image(persist_payload("evil", first_index=0))
 
     assert result["outcome"] == "error"
     assert result["code"] == "image_download_failed"
     assert "secret" not in json.dumps(result)
-    assert await app_env.blob_names() == []
+    (receipt,) = await app_env.blob_names()  # no image: only the receipt, scrubbed
+    assert_scrubbed(await kept_receipt(app_env, receipt))
 
 
 async def test_the_apps_own_logs_carry_no_signed_url_or_key(app_env, caplog):
@@ -273,6 +315,33 @@ def receipt_of(names: list[str]) -> str:
     return receipt
 
 
+async def kept_receipt(app_env: Any, name: str) -> dict[str, Any]:
+    return dict(json.loads((await app_env.blob(name)).data))
+
+
+def assert_scrubbed(kept: dict[str, Any]) -> None:
+    """A receipt whose answer is used up: no image pending, so no signed URL, no block id."""
+    assert kept["urls"] == [], kept
+    assert kept["staged"] == [], kept
+    assert "sig=" not in json.dumps(kept)
+    assert "block_ids" not in json.dumps(kept)
+
+
+async def keep_receipt_of(url: str, job_id: str) -> None:
+    """A receipt of a URL answer, as generate_images keeps it, holding `url` for image 0."""
+    from shared.blueprints.deps import runtime
+    from shared.storage import receipts
+
+    name = receipts.receipt_name(job_id, datetime.fromisoformat(CREATED), 0)
+    receipt = receipts.Receipt(
+        job_id=job_id,
+        first_index=0,
+        received=datetime.now(UTC),
+        urls=[receipts.UrlImage(index=0, url=url)],
+    )
+    assert await receipts.keep(runtime().store, name, receipt)
+
+
 async def _die(*_args: Any, **_kwargs: Any) -> None:
     raise HostDied
 
@@ -297,8 +366,29 @@ async def test_a_crash_while_a_url_image_is_copied_does_not_buy_it_again(app_env
     (record,) = result["value"]["images"]
     assert (await app_env.blob(record["blob"])).data == render(PROMPT, 1792, 1024, 0, "png")
     assert record["revised_prompt"] == kept["urls"][0]["revised_prompt"]
-    assert await app_env.blob_names() == [record["blob"]]  # the receipt is gone
+    assert sorted(await app_env.blob_names()) == sorted([record["blob"], receipt])
+    assert_scrubbed(await kept_receipt(app_env, receipt))  # rewritten as stored, not deleted
     assert "receipt" not in json.dumps(result)
+
+
+async def test_a_rerun_after_storing_answers_from_the_receipt_without_buying_or_copying(app_env):
+    # The host dies after the images are stored but before Durable recorded the result: the
+    # re-run must neither call the service nor copy anything, and answer the same.
+    payload = gen_payload("dall-e-3", "storedjob")
+    first = await activities.generate_images(payload)
+    assert first["outcome"] == "ok", first
+    downloads = app_env.emulator_stats()["served"]["image_downloads"]
+
+    again = await activities.generate_images(payload)
+
+    assert again == first
+    assert billed_for(app_env) == 1
+    assert app_env.emulator_stats()["served"]["image_downloads"] == downloads
+    receipt = receipt_of(await app_env.blob_names())
+    kept = await kept_receipt(app_env, receipt)
+    assert_scrubbed(kept)
+    assert [s["blob"] for s in kept["stored"]] == [first["value"]["images"][0]["blob"]]
+    assert len(json.dumps(kept)) < 1000  # a few facts: small enough to leave beside the image
 
 
 async def test_a_crash_between_staging_and_commit_commits_the_staged_blocks(app_env, monkeypatch):
@@ -323,7 +413,7 @@ async def test_a_crash_between_staging_and_commit_commits_the_staged_blocks(app_
         client = app_env.service.get_blob_client(app_env.container, record["blob"])
         committed, _ = await client.get_block_list("committed")
         assert [b.id for b in committed] == part["block_ids"]  # exactly the first writer's blocks
-    assert receipt not in await app_env.blob_names()
+    assert_scrubbed(await kept_receipt(app_env, receipt))
 
 
 async def _rewrite_receipt(app_env: Any, name: str, change: Any) -> None:
@@ -356,7 +446,12 @@ async def test_an_expired_url_in_a_receipt_fails_clearly_instead_of_buying_again
     assert "not generated again" in result["message"]
     assert "sig=" not in json.dumps(result)
     assert billed_for(app_env) == 1
-    assert await app_env.blob_names() == []  # no image, and the receipt is gone
+    assert await app_env.blob_names() == [receipt]  # no image; the receipt is kept, scrubbed
+    kept = await kept_receipt(app_env, receipt)
+    assert_scrubbed(kept)
+    assert kept["failed"][0]["code"] == "image_download_failed"
+    assert await activities.generate_images(payload) == result  # a re-run answers the same
+    assert billed_for(app_env) == 1
 
 
 async def test_staged_blocks_that_are_gone_fail_clearly_instead_of_buying_again(
@@ -383,4 +478,73 @@ async def test_staged_blocks_that_are_gone_fail_clearly_instead_of_buying_again(
     assert result["code"] == "image_download_failed"
     assert "staged blocks" in result["message"]
     assert billed_for(app_env) == 1
-    assert await app_env.blob_names() == []
+    assert await app_env.blob_names() == [receipt]
+    assert_scrubbed(await kept_receipt(app_env, receipt))
+
+
+# ---- every exit that ends the use of an answer leaves no URL and no block id behind ------------
+
+
+async def test_the_final_persist_attempt_that_fails_drops_the_url_from_the_receipt(app_env):
+    app_env.configure_emulator(truncate_rate=1.0)  # every download is cut short: retryable
+    generated = await activities.generate_images(gen_payload("dall-e-3", "giveup"))
+    assert generated["value"]["sources"] == [{"index": 0}], generated
+    receipt = receipt_of(await app_env.blob_names())
+
+    retried = await activities.persist_image(persist_payload("giveup", first_index=0))
+    assert retried["outcome"] == "retry", retried
+    assert (await kept_receipt(app_env, receipt))["urls"], "the URL is needed for the retry"
+
+    last = await activities.persist_image(persist_payload("giveup", first_index=0, final=True))
+
+    assert last["outcome"] == "retry", last  # the orchestrator gives up on it
+    kept = await kept_receipt(app_env, receipt)
+    assert_scrubbed(kept)
+    assert kept["failed"] == [{"index": 0, "code": "unavailable", "message": last["message"]}]
+    app_env.configure_emulator(truncate_rate=0.0)
+    rerun = await activities.persist_image(persist_payload("giveup", first_index=0, final=True))
+    assert rerun == {"outcome": "error", "code": "unavailable", "message": last["message"]}
+    assert billed_for(app_env) == 1
+    assert [n for n in await app_env.blob_names() if "/receipts/" not in n] == []
+
+
+class Unexpected(Exception):
+    """A bug in the store path: not an ImageApiError."""
+
+
+async def _unexpected(*_args: Any, **_kwargs: Any) -> None:
+    raise Unexpected("boom at https://x.blob.core.windows.net/c/b?sig=secret")
+
+
+async def test_an_unexpected_error_committing_leaves_no_block_ids_in_the_receipt(
+    app_env, monkeypatch
+):
+    payload = gen_payload("gpt-image-1", "crashjob")
+    monkeypatch.setattr(ImageStore, "commit_blocks", _unexpected)
+
+    result = await activities.generate_images(payload)
+
+    assert result["outcome"] == "error", result
+    assert result["code"] == "internal_error"
+    assert "secret" not in json.dumps(result)
+    receipt = receipt_of(await app_env.blob_names())
+    kept = await kept_receipt(app_env, receipt)
+    assert_scrubbed(kept)
+    assert "secret" not in json.dumps(kept)
+    assert await activities.generate_images(payload) == result  # not bought again
+    assert billed_for(app_env) == 1
+
+
+async def test_an_unexpected_error_in_persist_leaves_no_url_in_the_receipt(app_env, monkeypatch):
+    app_env.configure_emulator(truncate_rate=1.0)
+    generated = await activities.generate_images(gen_payload("dall-e-3", "crashcopy"))
+    assert generated["value"]["sources"] == [{"index": 0}], generated
+    app_env.configure_emulator(truncate_rate=0.0)
+    monkeypatch.setattr(ImageStore, "copy_from_url", _unexpected)
+
+    result = await activities.persist_image(persist_payload("crashcopy", first_index=0))
+
+    assert result["outcome"] == "error", result
+    assert result["code"] == "internal_error"
+    assert_scrubbed(await kept_receipt(app_env, receipt_of(await app_env.blob_names())))
+    assert billed_for(app_env) == 1

@@ -222,3 +222,74 @@ def test_dalle2_job_polls_on_durable_timers_until_its_images_are_stored(api, cli
     for image in images:
         assert httpx.get(image["url"], timeout=30).content[:8] == b"\x89PNG\r\n\x1a\n"
     assert api.stats()["billed"]["images"] == 2
+
+
+def test_a_request_without_a_model_runs_on_gpt_image_2(api, client):
+    r = client.post(f"{api.url}/images", json={"prompt": BADGER, "size": "2048x1152"})
+    assert r.status_code == 202, r.text
+
+    done = finish(client, r.headers["Location"])
+
+    assert done.status_code == 200, done.text
+    assert done.json()["model"] == "gpt-image-2"
+    (image,) = done.json()["images"]
+    assert (image["width"], image["height"]) == (2048, 1152)
+
+
+def test_models_lists_the_configured_models_with_their_options_and_lifecycle(api, client):
+    r = client.get(f"{api.url}/models")
+
+    assert r.status_code == 200, r.text
+    listing = r.json()
+    assert listing["default_model"] == "gpt-image-2"
+    models = {m["name"]: m for m in listing["models"]}
+    assert list(models) == [
+        "gpt-image-2",
+        "gpt-image-1.5",
+        "gpt-image-1-mini",
+        "gpt-image-1",
+        "dall-e-2",
+        "dall-e-3",
+    ]
+    two = models["gpt-image-2"]
+    assert two["default"] is True
+    assert two["sizes"] == ["1024x1024", "1024x1536", "1536x1024", "auto"]
+    assert "multiples of 16" in two["size_rule"]
+    assert two["output_format"] == ["png", "jpeg"]  # Azure: no webp
+    assert "moderation" not in two  # Azure: no moderation parameter
+    assert two["output_compression"] == {"min": 0, "max": 100, "formats": ["jpeg"]}
+    assert (two["n_max"], two["prompt_max_chars"]) == (10, 32000)
+    assert (two["edits"], two["max_input_images"]) == (False, 0)
+    assert two["lifecycle"]["status"] == "GA"
+    assert two["lifecycle"]["retirement_date"] == "2027-04-21"
+    assert "size_rule" not in models["gpt-image-1.5"]
+    d3 = models["dall-e-3"]
+    assert d3["style"] == ["vivid", "natural"]
+    assert "output_compression" not in d3
+    assert d3["lifecycle"] == {
+        "platform": "azure",
+        "status": "retired",
+        "retirement_date": "2026-03-04",
+        "replacement": "gpt-image-1.5",
+        "source": "A4, A7",
+        "note": d3["lifecycle"]["note"],
+    }
+    # ...and it is the answer the API's own OpenAPI document promises.
+    document = client.get(f"{api.url}/openapi.json").json()
+    promised = document["paths"]["/api/models"]["get"]["responses"]["200"]["schema"]
+    jsonschema.validate(listing, {**promised, "definitions": document["definitions"]})
+
+
+def test_a_job_on_a_retired_model_fails_saying_so_and_naming_the_replacement(api, client):
+    api.configure(retired_models=["dall-e-3"])
+    r = client.post(f"{api.url}/images", json={"prompt": BADGER, "model": "dall-e-3"})
+    assert r.status_code == 202, r.text
+
+    done = finish(client, r.headers["Location"])
+
+    assert done.status_code == 422, done.text
+    error = done.json()["error"]
+    assert error["code"] == "deployment_not_found"
+    assert "dall-e-3 was retired on Azure on 2026-03-04" in error["message"]
+    assert "use gpt-image-2 instead" in error["message"]
+    assert api.stats()["billed"]["images"] == 0

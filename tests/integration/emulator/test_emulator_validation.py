@@ -13,7 +13,8 @@ D = "2024-10-21"
 LONG = "x" * 4001
 
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
-    # deployment, api-version, body, the property the error names
+    # deployment, api-version, body, the property the error names (the bare message; the
+    # per-platform rules, whose message says why, are in test_emulator_platform_options.py)
     ("dall-e-3", D, {}, "prompt"),
     ("dall-e-3", D, {"prompt": ""}, "prompt"),
     ("dall-e-3", D, {"prompt": 42}, "prompt"),
@@ -38,18 +39,10 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("gpt-image-1", G, {"prompt": "p", "size": "1792x1024"}, "size"),
     ("gpt-image-1", G, {"prompt": "p", "quality": "hd"}, "quality"),
     ("gpt-image-1", G, {"prompt": "p", "style": "vivid"}, "style"),
-    ("gpt-image-1", G, {"prompt": "p", "output_format": "webp"}, "output_format"),
     ("gpt-image-1", G, {"prompt": "p", "output_format": "gif"}, "output_format"),
     ("gpt-image-1", G, {"prompt": "p", "output_compression": 101}, "output_compression"),
     ("gpt-image-1", G, {"prompt": "p", "output_compression": -1}, "output_compression"),
     ("gpt-image-1", G, {"prompt": "p", "background": "blue"}, "background"),
-    (
-        "gpt-image-1",
-        G,
-        {"prompt": "p", "background": "transparent", "output_format": "jpeg"},
-        "background",
-    ),
-    ("gpt-image-1", G, {"prompt": "p", "moderation": "high"}, "moderation"),
     ("gpt-image-1", G, {"prompt": "x" * 32001}, "prompt"),
     ("gpt-image-1-mini", G, {"prompt": "p", "stream": True}, "stream"),
     ("gpt-image-1.5", G, {"prompt": "p", "colour": "red"}, "colour"),
@@ -107,7 +100,6 @@ def test_gpt_image_accepts_every_documented_value(emu: Emu) -> None:
         "output_format": "jpeg",
         "output_compression": 50,
         "background": "opaque",
-        "moderation": "low",
         "user": "someone",
     }
     r = emu.generate("gpt-image-1", body, G)

@@ -13,7 +13,6 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from devstack.azurite import AzuriteEndpoints
@@ -71,19 +70,6 @@ def _gzip_of_zeros(megabytes: int) -> bytes:
     return b"".join(c.compress(zeros) for _ in range(megabytes)) + c.flush()
 
 
-def _peak_rss(host: LocalHost) -> int:
-    """The host's peak resident memory (VmHWM), of the Python process under bash | tee."""
-    assert host.process is not None
-    assert host.process.proc is not None
-    shell = psutil.Process(host.process.proc.pid)
-    for proc in [shell, *shell.children(recursive=True)]:
-        if any("devstack.host" in part for part in proc.cmdline()):
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    raise AssertionError("no devstack.host process found")
-
-
 @pytest.mark.parametrize(
     ("encoding", "body", "expected"),
     [
@@ -129,16 +115,6 @@ def test_a_compression_bomb_is_refused_while_it_inflates(logged_host):
     error = error_of(echo(logged_host, _gzip_of_zeros(300), b"gzip"), 413)
     assert error["code"] == "body_too_large"
     assert ask(logged_host, build(b"GET", b"/api/hello")).status == 200
-
-
-def test_a_90_kib_gzip_body_does_not_cost_the_host_100_mib(logged_host):
-    before = _peak_rss(logged_host)
-    # DELETE /api/items/{id} ignores its body, but the host reads and inflates it (90 MiB).
-    headers = [(b"Content-Encoding", b"gzip")]
-    r = ask(logged_host, build(b"DELETE", b"/api/items/bomb", headers, _gzip_of_zeros(90)))
-    assert r.status == 200
-    # The inflated body is held once; a bytearray copied to bytes (aiohttp's read) held it twice.
-    assert _peak_rss(logged_host) - before < 100 * MB
 
 
 @pytest.mark.parametrize("host_header", [b"\xff\xfe", b"a b", b"[::1", b"h\x00st", b"\xc3\xa9:x"])

@@ -4,7 +4,9 @@ Each reads its input with the activity's contract model and answers with the con
 types (shared/orchestration/contracts.py), so a renamed field on either side fails here as it
 would in production. Like the real activities, the generating activity and a succeeded poll store
 their images themselves (blob names from the job, `{yyyy}/{mm}/{dd}/{job}/{index}.png`) and
-hand back as `sources` only the images whose copy failed (`copy_fails`), for `persist_image`.
+hand back as `sources`, by index only, the images whose copy failed (`copy_fails`), for
+`persist_image` — which, like the real one, is told where to find the image (the generating
+call's `first_index`: its receipt; or the DALL-E 2 operation) and never a URL.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 from shared.orchestration import contracts as c
 from shared.storage.naming import blob_name
 
-SERVICE_URL = "https://dalleprodsec.blob.core.windows.net/private/images/x/generated_{i}.png?sig=s"
 OPERATION = "http://127.0.0.1:9/openai/operations/images/op1?api-version=2023-06-01-preview"
 
 Json = dict[str, Any]
@@ -37,11 +38,7 @@ def stored_image(job: c.JobBlobs, index: int, revised: str | None = None) -> c.I
 def _store(job: c.JobBlobs, indexes: Iterable[int], copy_fails: Iterable[int]) -> c.Generated:
     fails = set(copy_fails)
     images = [stored_image(job, i) for i in indexes if i not in fails]
-    sources = [
-        c.ImageSource(index=i, url=SERVICE_URL.format(i=i), revised_prompt=f"revised {i}")
-        for i in indexes
-        if i in fails
-    ]
+    sources = [c.ImageSource(index=i) for i in indexes if i in fails]
     return c.Generated(images=images, sources=sources)
 
 
@@ -53,10 +50,15 @@ def generated(payload: Json, *, copy_fails: Iterable[int] = ()) -> Json:
 
 
 def persisted(payload: Json) -> Json:
-    """persist_image: the one image copied."""
+    """persist_image: the one image stored, read from where the input says it is (the receipt
+    of the call that generated it, or the DALL-E 2 operation) — nothing from history."""
     job = c.PersistInput.model_validate(payload)
-    assert job.url == SERVICE_URL.format(i=job.index), "persist got another image's URL"
-    return c.ok(c.Persisted(image=stored_image(job, job.index, job.revised_prompt)))
+    if job.operation_url is not None:
+        assert job.operation_url == OPERATION, "persist polled another operation"
+    else:
+        assert job.first_index is not None
+        assert job.first_index <= job.index, "persist read another call's receipt"
+    return c.ok(c.Persisted(image=stored_image(job, job.index)))
 
 
 def submitted(expected_s: float | None = None) -> Json:

@@ -17,7 +17,6 @@ from shared.imaging.types import Family, Flavour
 from shared.orchestration import contracts
 from tests.unit.app.fakes import (
     OPERATION,
-    SERVICE_URL,
     deleted,
     delivered,
     failed,
@@ -45,9 +44,14 @@ def test_sync_url_model_whose_copy_failed_persists_each_image_without_generating
     run = replay(make_job(), respond)
 
     assert run.names() == ["generate_images", "persist_image"]
-    assert run.calls[1].input["url"] == SERVICE_URL.format(i=0)
-    assert run.calls[1].input["index"] == 0
-    assert run.calls[1].input["revised_prompt"] == "revised 0"
+    persist = run.calls[1].input
+    assert persist["index"] == 0
+    assert persist["first_index"] == 0  # the receipt of the call that bought it holds the URL
+    assert "url" not in persist
+    assert "operation_url" not in persist
+    assert "revised_prompt" not in persist  # the receipt has it too
+    assert "final" not in persist  # a first attempt is not the last: no field for it
+    assert "sig=" not in json.dumps(run.history)  # no signed URL anywhere in history
     out = run.output
     assert out["status"] == "succeeded"
     assert out["id"] == "job1"
@@ -197,6 +201,10 @@ def test_dalle3_with_n3_fans_out_three_parallel_single_image_calls(replay, make_
     assert len({c.at for c in generations}) == 1  # scheduled together: in parallel
     persists = [c for c in run.calls if c.name == "persist_image"]
     assert sorted(c.input["index"] for c in persists[:3]) == [0, 1, 2]
+    # each image is read from the receipt of its own call, and no input carries a URL
+    assert all(c.input["first_index"] == c.input["index"] for c in persists)
+    assert all("url" not in c.input for c in persists)
+    assert "sig=" not in json.dumps(run.history)
     assert len({c.at for c in persists[:3]}) == 1
     assert [c.input["index"] for c in persists[3:]] == [1]  # only the throttled one again
     assert run.timers == [3.0]
@@ -204,6 +212,37 @@ def test_dalle3_with_n3_fans_out_three_parallel_single_image_calls(replay, make_
     assert [i["blob"] for i in run.output["images"]] == [
         f"2026/03/01/job1/{i}.png" for i in range(3)
     ]
+
+
+def test_the_persist_attempt_after_which_the_job_gives_up_is_marked_final(replay, make_job):
+    # The activity drops the image's URL from the receipt on a failed final attempt: the
+    # orchestrator must mark exactly the attempt whose "retry" it will not follow.
+    def respond(name, payload):
+        if name == "generate_images":
+            return generated(payload, copy_fails=[0])
+        return unavailable()
+
+    run = replay(make_job(max_attempts=3), respond)
+
+    persists = [c.input for c in run.calls if c.name == "persist_image"]
+    assert [p.get("final") for p in persists] == [None, None, True]
+    assert run.output["error"]["code"] == "unavailable"
+    assert "3 attempts" in run.output["error"]["message"]
+
+
+def test_a_persist_attempt_whose_retry_would_pass_the_deadline_is_marked_final(replay, make_job):
+    # 2 s, 4 s, 8 s of backoff: with 10 s to the deadline, the third wait no longer fits.
+    def respond(name, payload):
+        if name == "generate_images":
+            return generated(payload, copy_fails=[0])
+        return unavailable()
+
+    run = replay(make_job(deadline_seconds=10, max_attempts=50), respond)
+
+    persists = [c.input for c in run.calls if c.name == "persist_image"]
+    assert [p.get("final") for p in persists] == [None, None, True]
+    assert run.timers == [2.0, 4.0]
+    assert run.output["error"]["code"] == "deadline_exceeded"
 
 
 def test_a_crashing_activity_fails_the_job_with_a_clean_error(replay, make_job):
@@ -278,6 +317,10 @@ def test_dalle2_images_the_poll_could_not_copy_are_persisted_before_the_delete(r
     ]
     assert len(run.timers) == 4  # one durable timer before each poll
     assert run.timers[2] == 5.0  # the service's retry-after is honoured
+    persists = [c.input for c in run.calls if c.name == "persist_image"]
+    # persist polls the operation again for a fresh URL: history holds no image URL
+    assert [(p["index"], p["operation_url"]) for p in persists] == [(0, OPERATION), (1, OPERATION)]
+    assert all("url" not in p and "first_index" not in p for p in persists)
     assert run.output["status"] == "succeeded"
     assert len(run.output["images"]) == 2
     assert any(s.get("operation_status") == "running" for s in run.statuses)
@@ -771,7 +814,7 @@ def test_a_service_that_returns_more_images_than_asked_does_not_grow_the_job(rep
         job = contracts.GenerateInput.model_validate(payload)
         # one image more than asked, stored, and another one more left at the service's URL
         images = [stored_image(job, 0), stored_image(job, 1)]
-        sources = [contracts.ImageSource(index=1, url=SERVICE_URL.format(i=1))]
+        sources = [contracts.ImageSource(index=1)]
         return contracts.ok(contracts.Generated(images=images, sources=sources))
 
     run = replay(make_job(*GPT, n=1), respond)

@@ -39,7 +39,8 @@ def refused(body: object) -> RequestError:
 
 def test_minimal_request_uses_the_default_model():
     valid = check({"prompt": "a badger"})
-    assert valid.deployment.name == "dall-e-3"
+    assert valid.deployment.name == "gpt-image-2"
+    assert valid.deployment.family is Family.GPT_IMAGE_2
     assert valid.params.prompt == "a badger"
     assert valid.params.n == 1
 
@@ -204,6 +205,8 @@ def test_the_capability_table_and_request_schema_are_introspectable():
         "style",
         "output_format",
         "background",
+        "output_compression",
+        "moderation",
         "user",
         "callback_url",
     }
@@ -291,3 +294,197 @@ def test_a_model_that_makes_fewer_images_refuses_more_naming_n(monkeypatch):
     assert check({"prompt": "x", "model": "dall-e-2", "n": 4}).params.n == 4
     err = refused({"prompt": "x", "model": "dall-e-2", "n": 5})
     assert (err.field, err.message) == ("n", "n must be between 1 and 4 for dall-e-2")
+
+
+# ---- the GPT image line: free sizes, platforms, compression --------------------------------
+
+PLATFORMS = load_settings(
+    {
+        **ENV,
+        "OPENAI_API_KEY": "k",
+        "IMAGE_MODELS": json.dumps(
+            {
+                "azure-2": {"deployment": "g2", "family": "gpt-image-2", "flavour": "azure-v1"},
+                "openai-2": {
+                    "deployment": "gpt-image-2",
+                    "family": "gpt-image-2",
+                    "flavour": "openai",
+                },
+                "openai-1": {
+                    "deployment": "gpt-image-1",
+                    "family": "gpt-image-1",
+                    "flavour": "openai",
+                },
+                "azure-1": {
+                    "deployment": "g1",
+                    "family": "gpt-image",
+                    "flavour": "azure-deployment",
+                },
+                "azure-1.5": {
+                    "deployment": "g15",
+                    "family": "gpt-image-1.5",
+                    "flavour": "azure-deployment",
+                },
+            }
+        ),
+        "IMAGE_DEFAULT_MODEL": "azure-2",
+    }
+)
+
+
+def on(model: str, **options: object):
+    request = parse_body(json.dumps({"prompt": "a badger", "model": model, **options}).encode())
+    return validate_request(request, PLATFORMS.image_models, PLATFORMS.image_default_model)
+
+
+def refused_on(model: str, **options: object) -> RequestError:
+    with pytest.raises(RequestError) as info:
+        on(model, **options)
+    assert info.value.status == 400
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("size", "words"),
+    [
+        ("2050x1152", "multiples of 16"),  # width not a multiple of 16
+        ("2048x1150", "multiples of 16"),  # height not a multiple of 16
+        ("3856x1296", "edge over 3840"),  # long edge 3856 > 3840 (ratio 2.98, 5.0 MP)
+        ("3072x1008", "3:1"),  # 3.05:1, 3.1 MP: only the ratio is broken
+        ("960x672", "645,120 pixels"),  # 645,120 < 655,360
+        ("3840x2176", "8,355,840 pixels"),  # > 8,294,400, edge and ratio fine
+        ("big", "not WxH"),
+    ],
+)
+def test_each_gpt_image_2_size_rule_broken_once_is_a_400_naming_size(size, words):
+    err = refused_on("azure-2", size=size)
+    assert err.field == "size"
+    assert words in err.message
+    assert "azure-2 takes 1024x1024" in err.message  # and what it would take instead
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        "2048x1152",
+        "3840x2160",
+        "1024x640",
+        "2160x3840",
+        "1280x3840",
+        "3840x1280",
+        "1536x1024",
+        "auto",
+    ],
+)
+def test_free_sizes_that_keep_the_rules_are_kept(size):
+    assert on("azure-2", size=size).params.size == size
+    assert on("openai-2", size=size).params.size == size
+
+
+def test_free_sizes_are_only_for_gpt_image_2():
+    err = refused_on("azure-1.5", size="2048x1152")
+    assert err.field == "size"
+    assert "1536x1024" in err.message
+
+
+@pytest.mark.parametrize("model", ["azure-2", "azure-1", "azure-1.5"])
+def test_webp_and_moderation_are_refused_on_azure_flavours(model):
+    webp = refused_on(model, output_format="webp")
+    assert webp.field == "output_format"
+    assert "png, jpeg" in webp.message
+    moderation = refused_on(model, moderation="low")
+    assert moderation.field == "moderation"
+    assert "OpenAI" in moderation.message
+
+
+@pytest.mark.parametrize("model", ["openai-2", "openai-1"])
+def test_webp_and_moderation_are_accepted_on_openai(model):
+    valid = on(model, output_format="webp", moderation="low", background="transparent")
+    assert (valid.params.output_format, valid.params.moderation) == ("webp", "low")
+    assert valid.params.background == "transparent"
+    assert refused_on(model, moderation="high").field == "moderation"
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "field", "words"),
+    [
+        ("azure-2", {"output_compression": 50}, "output_compression", "jpeg"),  # png default
+        (
+            "azure-2",
+            {"output_compression": 50, "output_format": "png"},
+            "output_compression",
+            "jpeg",
+        ),
+        (
+            "openai-2",
+            {"output_compression": 50, "output_format": "png"},
+            "output_compression",
+            "webp",
+        ),
+        (
+            "azure-2",
+            {"output_compression": 101, "output_format": "jpeg"},
+            "output_compression",
+            "100",
+        ),
+        ("azure-2", {"output_compression": -1, "output_format": "jpeg"}, "output_compression", "0"),
+        (
+            "azure-2",
+            {"output_compression": "50", "output_format": "jpeg"},
+            "output_compression",
+            "integer",
+        ),
+        ("azure-2", {"background": "transparent", "output_format": "jpeg"}, "background", "png"),
+        (
+            "openai-2",
+            {"background": "transparent", "output_format": "jpeg"},
+            "background",
+            "png or webp",
+        ),
+    ],
+)
+def test_compression_and_transparency_need_the_right_format(model, options, field, words):
+    err = refused_on(model, **options)
+    assert err.field == field
+    assert words in err.message
+
+
+def test_compression_with_a_lossy_format_is_passed_on():
+    assert on("azure-2", output_format="jpeg", output_compression=0).params.output_compression == 0
+    webp = on("openai-2", output_format="webp", output_compression=70)
+    assert webp.params.output_compression == 70
+
+
+def test_dalle_models_take_none_of_the_new_options():
+    assert refused({"prompt": "x", "model": "dall-e-3", "output_compression": 5}).field == (
+        "output_compression"
+    )
+    assert refused({"prompt": "x", "model": "dall-e-3", "moderation": "low"}).field == "moderation"
+
+
+def test_gpt_image_1_is_a_name_for_the_gpt_image_family():
+    assert PLATFORMS.image_models["openai-1"].family is Family.GPT_IMAGE
+    assert Family("gpt-image-1") is Family.GPT_IMAGE
+
+
+def test_request_body_sends_the_new_options_only_to_the_gpt_image_line():
+    from shared.imaging.base import request_body
+
+    params = on(
+        "openai-2",
+        size="2048x1152",
+        output_format="webp",
+        output_compression=60,
+        moderation="low",
+        background="opaque",
+    ).params
+    for family in (Family.GPT_IMAGE_2, Family.GPT_IMAGE_1_5, Family.GPT_IMAGE_1_MINI):
+        body = request_body(params, family, model="gpt-image-2")
+        assert body["size"] == "2048x1152"
+        assert (body["output_format"], body["output_compression"]) == ("webp", 60)
+        assert (body["moderation"], body["background"]) == ("low", "opaque")
+        assert "response_format" not in body
+    bare = request_body(on("azure-2").params, Family.GPT_IMAGE_2)
+    assert set(bare) == {"prompt", "n"}  # nothing asked, nothing sent: the service's defaults
+    dalle = request_body(params, Family.DALLE3)
+    assert not {"output_compression", "moderation", "output_format", "background"} & set(dalle)

@@ -22,14 +22,29 @@ BASE = {
 }
 
 
-def test_defaults_describe_four_models_on_the_azure_endpoint():
+def test_defaults_describe_the_gpt_image_line_and_the_seeds_models_on_the_azure_endpoint():
     s = load_settings(BASE)
-    assert sorted(s.image_models) == ["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"]
+    assert list(s.image_models) == [
+        "gpt-image-2",
+        "gpt-image-1.5",
+        "gpt-image-1-mini",
+        "gpt-image-1",
+        "dall-e-2",
+        "dall-e-3",
+    ]
     d2 = s.image_models["dall-e-2"]
     assert (d2.family, d2.flavour) == (Family.DALLE2, Flavour.AZURE_DALLE2_ASYNC)
     assert d2.endpoint == "http://e"
-    assert s.image_models["gpt-image-1"].api_version == "2025-04-01-preview"
-    assert s.image_default_model == "dall-e-3"
+    for name, family in [
+        ("gpt-image-2", Family.GPT_IMAGE_2),
+        ("gpt-image-1.5", Family.GPT_IMAGE_1_5),
+        ("gpt-image-1-mini", Family.GPT_IMAGE_1_MINI),
+        ("gpt-image-1", Family.GPT_IMAGE),
+    ]:
+        d = s.image_models[name]
+        assert (d.family, d.flavour, d.deployment) == (family, Flavour.AZURE_DEPLOYMENT, name)
+        assert d.api_version == "2025-04-01-preview"
+    assert s.image_default_model == "gpt-image-2"
     assert s.images_container == "images"
     assert s.images_storage == "UseDevelopmentStorage=true"  # falls back to AzureWebJobsStorage
     assert s.image_source_allowed_hosts == ["*.blob.core.windows.net"]
@@ -203,3 +218,47 @@ def test_function_app_imports_and_lists_its_functions_with_only_the_sample_setti
         "delete_operation",
     ):
         assert expected in names
+
+
+def test_image_models_json_names_every_gpt_image_model_and_gets_its_api_version():
+    models = {
+        name: {"deployment": f"d-{name}", "family": family, "flavour": "azure-deployment"}
+        for name, family in [
+            ("two", "gpt-image-2"),
+            ("one-five", "gpt-image-1.5"),
+            ("mini", "gpt-image-1-mini"),
+            ("one", "gpt-image-1"),  # another name for family gpt-image
+            ("legacy", "gpt-image"),
+        ]
+    }
+    s = load_settings({**BASE, "IMAGE_MODELS": json.dumps(models), "IMAGE_DEFAULT_MODEL": "two"})
+    assert [d.family for d in s.image_models.values()] == [
+        Family.GPT_IMAGE_2,
+        Family.GPT_IMAGE_1_5,
+        Family.GPT_IMAGE_1_MINI,
+        Family.GPT_IMAGE,
+        Family.GPT_IMAGE,
+    ]
+    assert {d.api_version for d in s.image_models.values()} == {"2025-04-01-preview"}
+
+
+def test_first_load_warns_about_retired_and_soon_retired_models(monkeypatch, caplog):
+    from shared import settings as settings_module
+
+    for name in list(os.environ):
+        if name.startswith(("IMAGE_", "AZURE_OPENAI", "OPENAI_")):
+            monkeypatch.delenv(name)
+    for name, value in BASE.items():
+        monkeypatch.setenv(name, value)
+    settings_module.reset_settings_cache()
+    try:
+        with caplog.at_level("WARNING", logger="shared.settings"):
+            settings_module.get_settings()
+            settings_module.get_settings()  # cached: warned once
+    finally:
+        settings_module.reset_settings_cache()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # The defaults keep the seeds' DALL-E models and gpt-image-1, all retired on Azure by now.
+    assert any("'dall-e-3'" in w and "retired" in w and "2026-03-04" in w for w in warned)
+    assert any("'gpt-image-1'" in w and "2026-10-23" in w for w in warned)
+    assert len(warned) == len(set(warned))

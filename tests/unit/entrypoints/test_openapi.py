@@ -12,10 +12,10 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from shared.imaging.types import Family
-from shared.models import CAPABILITIES, OPTION_FIELDS, ImageRequest
+from shared.imaging.types import Family, Flavour
+from shared.models import OPTION_FIELDS, ImageRequest, ModelList, capabilities_for
 from shared.openapi.blueprint import openapi_json
-from shared.openapi.document import PLACEHOLDER_HOST, build_document
+from shared.openapi.document import PLACEHOLDER_HOST, build_document, default_models
 from shared.openapi.files import CONNECTOR_DIR, GENERATED, render_files
 from shared.openapi.postman import SCHEMA_URL, build_collection
 
@@ -63,9 +63,12 @@ def test_option_enums_come_from_the_capability_table(document):
     props = document["definitions"]["ImageRequest"]["properties"]
     for option in OPTION_FIELDS:
         expected: set[str] = set()
-        for caps in CAPABILITIES.values():
-            expected |= set(caps.options(option) or ())
-        assert set(props[option]["enum"]) == expected, option
+        for family, flavour in default_models().values():
+            expected |= set(capabilities_for(family, flavour).options(option) or ())
+        if expected:
+            assert set(props[option]["enum"]) == expected, option
+        else:  # moderation: no default model is on OpenAI's API
+            assert "enum" not in props[option], option
     assert "1792x1024" in props["size"]["enum"]
     assert "dall-e-3: 1024x1024, 1792x1024, 1024x1792" in props["size"]["description"]
     assert "dall-e-2: not supported" in props["quality"]["description"]
@@ -74,8 +77,44 @@ def test_option_enums_come_from_the_capability_table(document):
     assert "style" not in table["gpt-image-1"]
 
 
+def test_the_default_connector_documents_gpt_image_2_and_azure_platform_limits(document):
+    request = document["definitions"]["ImageRequest"]
+    props = request["properties"]
+    assert props["model"]["default"] == "gpt-image-2"
+    assert request["example"]["model"] == "gpt-image-2"
+    assert (
+        "gpt-image-2: 1024x1024, 1024x1536, 1536x1024, auto, or any WxH"
+        in (props["size"]["description"])
+    )
+    assert "multiples of 16" in props["size"]["description"]
+    assert "webp" not in props["output_format"]["enum"]  # every default model is on Azure
+    assert "gpt-image-2: jpeg" in props["output_compression"]["description"]
+    assert "dall-e-3: not supported" in props["output_compression"]["description"]
+    assert props["output_compression"]["minimum"] == 0
+    assert props["output_compression"]["maximum"] == 100
+
+
+def test_an_openai_model_documents_webp_and_moderation():
+    doc = build_document(models={"o2": (Family.GPT_IMAGE_2, Flavour.OPENAI)})
+    props = doc["definitions"]["ImageRequest"]["properties"]
+    assert "webp" in props["output_format"]["enum"]
+    assert props["moderation"]["enum"] == ["low", "auto"]
+    assert "o2: jpeg or webp" in props["output_compression"]["description"]
+    validate(doc)
+
+
+def test_list_models_is_documented(document):
+    op = document["paths"]["/api/models"]["get"]
+    assert op["operationId"] == "ListModels"
+    assert op["responses"]["200"]["schema"] == {"$ref": "#/definitions/ModelList"}
+    listed = set(document["definitions"]["ModelInfo"]["properties"])
+    assert listed >= {"sizes", "size_rule", "output_compression", "moderation", "lifecycle"}
+    assert set(document["definitions"]["ModelList"]["properties"]) == set(ModelList.model_fields)
+
+
 def test_a_deployment_with_one_model_documents_only_its_options():
-    doc = build_document(host="img.example.com", models={"only-d2": Family.DALLE2})
+    only_d2 = {"only-d2": (Family.DALLE2, Flavour.AZURE_DALLE2_ASYNC)}
+    doc = build_document(host="img.example.com", models=only_d2)
     props = doc["definitions"]["ImageRequest"]["properties"]
     assert props["model"]["enum"] == ["only-d2"]
     assert props["size"]["enum"] == ["256x256", "512x512", "1024x1024"]

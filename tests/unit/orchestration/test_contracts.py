@@ -85,7 +85,20 @@ def test_negative_indexes_are_refused(field):
             c.GenerateInput(**base, params={"prompt": "p"}, first_index=-1)
     else:
         with pytest.raises(ValidationError):
-            c.PersistInput(**base, prompt="p", index=-1, url="https://x/y.png")
+            c.PersistInput(**base, prompt="p", index=-1, first_index=0)
+
+
+def test_a_persist_input_says_where_the_image_is_and_carries_no_url():
+    base = {"job_id": "j", "model": "m", "created": "2026-03-01T12:00:00+00:00", "prompt": "p"}
+    assert c.PersistInput(**base, index=1, first_index=1).first_index == 1
+    assert c.PersistInput(**base, index=1, operation_url="https://r/op").operation_url
+    for where in ({}, {"first_index": 0, "operation_url": "https://r/op"}):
+        with pytest.raises(ValidationError):  # exactly one of the receipt or the operation
+            c.PersistInput(**base, index=0, **where)
+    with pytest.raises(ValidationError):
+        c.PersistInput.model_validate({**base, "index": 0, "first_index": 0, "url": "https://x"})
+    with pytest.raises(ValidationError):  # a source is an index, never a URL
+        c.ImageSource.model_validate({"index": 0, "url": "https://x/y.png?sig=s"})
 
 
 def test_every_activity_has_an_input_and_an_answer_check():
