@@ -14,6 +14,7 @@ from bench.report import Result, write_latest, write_result
 # name → (module, one-line description). Order is the order of the issue and of the table.
 SCENARIOS: dict[str, tuple[str, str]] = {
     "ready_delay": ("bench.scenarios.ready_delay", "DALL-E 2 ready→persisted delay vs 10 s poll"),
+    "bfl_ready_delay": ("bench.scenarios.bfl_ready_delay", "BFL (FLUX) ready→stored delay"),
     "overhead": ("bench.scenarios.overhead", "per-job overhead, zero-latency model"),
     "durable_cost": ("bench.scenarios.durable_cost", "Durable actions and history bytes per job"),
     "memory": ("bench.scenarios.memory", "host peak RSS growth persisting a 20 MB image"),

@@ -18,7 +18,13 @@ import httpx
 
 from bench.engine_db import EngineDb
 from devstack.azurite import Azurite
-from devstack.launch import REPO_ROOT, LocalHost, app_env, emulator_process
+from devstack.launch import (
+    REPO_ROOT,
+    LocalHost,
+    app_env,
+    devstack_model_settings,
+    emulator_process,
+)
 from devstack.procs import ManagedProcess
 
 EMULATOR_KEY = "bench-emulator-key"
@@ -69,11 +75,14 @@ class BenchStack:
 async def open_stack(
     *,
     echo: bool = False,
+    all_models: bool = False,
     **settings: str,
 ) -> AsyncIterator[BenchStack]:
     """Start Azurite, the emulator and the host; stop all three (SIGTERM) on exit.
 
-    ``settings`` are extra app settings for the host.
+    ``all_models``: configure every family the emulator serves, FLUX and BFL's own API included,
+    as ``make start`` does (devstack.launch.devstack_models); otherwise the app's defaults, so
+    the older scenarios' figures stay comparable. ``settings`` are extra app settings.
     """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         azurite = Azurite(echo=echo)
@@ -88,6 +97,8 @@ async def open_stack(
                 EMULATOR_KEY,
                 IMAGES_STORAGE_CONNECTION=endpoints.connection_string,
             )
+            if all_models:
+                env.update(devstack_model_settings(emulator_url, EMULATOR_KEY))
             host.env = {**env, **settings}  # the benchmark's own app settings win
             api_url = host.start(timeout=120)
             assert host.process is not None

@@ -9,6 +9,7 @@ setting the app needs) is made once.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -61,6 +62,58 @@ def app_env(
         env.pop(name, None)
     env.update(settings)
     return env
+
+
+# FLUX on Foundry's OpenAI-style Image API (URL replies) and on Foundry's BFL provider route
+# (base64), each under the family's exact name; BFL's own asynchronous API under `bfl-<family>`.
+FLUX_IMAGE_API = ("FLUX-1.1-pro", "FLUX.1-Kontext-pro")
+FLUX_BFL_FOUNDRY = ("FLUX.2-pro", "FLUX.2-flex")
+FLUX_BFL_OWN = ("FLUX.2-pro", "FLUX.2-flex", "FLUX.1-Kontext-pro", "FLUX-1.1-pro")
+
+
+def devstack_models(emulator_url: str) -> dict[str, dict[str, str]]:
+    """IMAGE_MODELS for a devstack whose image services are all the emulator: the app's own
+    defaults, then every FLUX family on each route the emulator serves, so `make start` (and an
+    end-to-end test) can exercise each one by name. The `bfl-*` models name the emulator as
+    their endpoint (BFL_ENDPOINT stays the real one) and need BFL_API_KEY = the emulator's key."""
+    from shared.settings import DEFAULT_MODELS  # the app's defaults, written once there
+
+    models = {
+        name: {
+            "deployment": name,
+            "family": family.value,
+            "flavour": flavour.value,
+            "api_version": version,
+        }
+        for name, (family, flavour, version) in DEFAULT_MODELS.items()
+    }
+    for name in FLUX_IMAGE_API:
+        models[name] = {
+            "deployment": name,
+            "family": name,
+            "flavour": "azure-deployment",
+            "api_version": "preview",
+        }
+    for name in FLUX_BFL_FOUNDRY:
+        models[name] = {
+            "deployment": name,
+            "family": name,
+            "flavour": "bfl-foundry",
+            "api_version": "preview",
+        }
+    for name in FLUX_BFL_OWN:
+        models[f"bfl-{name}"] = {
+            "deployment": name,
+            "family": name,
+            "flavour": "bfl",
+            "endpoint": emulator_url,
+        }
+    return models
+
+
+def devstack_model_settings(emulator_url: str, api_key: str) -> dict[str, str]:
+    """The app settings that offer `devstack_models`: IMAGE_MODELS and the BFL key."""
+    return {"IMAGE_MODELS": json.dumps(devstack_models(emulator_url)), "BFL_API_KEY": api_key}
 
 
 def emulator_process(

@@ -3,7 +3,9 @@
 ``make start`` runs it on fixed ports with Azurite persisted under the data dir; tests run it on
 free ports with Azurite in memory. The Stack wires the app's environment the way Azure's app
 settings would: storage → Azurite, Azure OpenAI → the emulator (unless local settings name a real
-endpoint), plain-HTTP image downloads allowed from loopback. Everything stops with SIGTERM,
+endpoint), plain-HTTP image downloads allowed from loopback, and — unless the environment or the
+local settings choose IMAGE_MODELS — every model family the emulator serves, FLUX included
+(`devstack.launch.devstack_models`). Everything stops with SIGTERM,
 Azurite last so nothing loses its storage while still writing.
 """
 
@@ -17,7 +19,13 @@ from urllib.parse import urlparse
 
 from devstack.azurite import Azurite, AzuriteEndpoints
 from devstack.host.settings import local_settings_values
-from devstack.launch import REPO_ROOT, LocalHost, app_env, emulator_process
+from devstack.launch import (
+    REPO_ROOT,
+    LocalHost,
+    app_env,
+    devstack_model_settings,
+    emulator_process,
+)
 from devstack.procs import ManagedProcess
 
 EMULATOR_KEY = "emulator-key"  # the emulator's documented default; not a secret
@@ -126,8 +134,16 @@ class Stack:
         for name, value in {**local, **self.base_env}.items():
             if value.strip().lower().rstrip(";") == "usedevelopmentstorage=true":
                 base[name] = conn
+        extra: dict[str, str] = {}
+        if self.emulator_url is not None and not (
+            self.base_env.get("IMAGE_MODELS", "").strip() or local.get("IMAGE_MODELS", "").strip()
+        ):
+            # Nobody chose the models: offer every family, FLUX included, on the emulator.
+            extra = devstack_model_settings(self.emulator_url, self.emulator_key)
         emulated = self.emulator_url is not None
-        return app_env(conn, self.emulator_url, self.emulator_key if emulated else None, base=base)
+        return app_env(
+            conn, self.emulator_url, self.emulator_key if emulated else None, base=base, **extra
+        )
 
     def start_host(self, timeout: float = 60.0) -> str:
         """Start (or start again) the host on its port and data dir; return its base URL."""

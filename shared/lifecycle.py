@@ -6,7 +6,8 @@ settings are first read, and at `python -m devstack start`), list it in `GET /ap
 turn the service's refusal into "retired on <date>, use <replacement>".
 
 The facts are copied from `../shared/reference/image-models-2026.md` §1 (Azure: §1a, OpenAI's own
-API: §1b) with that file's source keys in `source`; the app never reads that file. A status is
+API: §1b; Black Forest Labs' own API: §5c) with that file's source keys in `source`; the app never
+reads that file. A status is
 the documented one; `status_on(today)` derives "deprecated" / "retired" from the dates, so the
 table stays right as days pass. Pure: no I/O, no pydantic (the devstack calls it, and it must
 stay cheap to import).
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from shared.imaging.types import Deployment
 
-Platform = Literal["azure", "openai"]
+Platform = Literal["azure", "openai", "bfl"]
+PLATFORM_NAMES: dict[str, str] = {"azure": "Azure", "openai": "OpenAI", "bfl": "Black Forest Labs"}
 WARN_WITHIN = timedelta(days=30)
 # Where a retired model's documented replacement is missing or itself retired.
 CURRENT_MODEL = "gpt-image-2"
@@ -191,14 +193,35 @@ _ROWS = (
         note="another version of the page names gpt-image-2.6-sunburst or -flare",
     ),
     _row("gpt-image-2", "openai", Status.GA, None, None, "O2, P3"),
+    # §1a FLUX on Foundry (flavours azure-deployment and bfl-foundry): GA, nothing announced
+    _row("FLUX-1.1-pro", "azure", Status.GA, None, None, "A5, A14"),
+    _row("FLUX.1-Kontext-pro", "azure", Status.GA, None, None, "A5, A14"),
+    _row("FLUX.2-pro", "azure", Status.GA, None, None, "A5, A14"),
+    _row(
+        "FLUX.2-flex",
+        "azure",
+        Status.GA,
+        None,
+        None,
+        "A5, A14",
+        note="registration required before deployment",
+    ),
+    # §5c Black Forest Labs' own API (flavour `bfl`): served, no retirement in the sources
+    _row("FLUX-1.1-pro", "bfl", Status.GA, None, None, "B6", note="active; none announced"),
+    _row("FLUX.1-Kontext-pro", "bfl", Status.GA, None, None, "B7", note="active; none announced"),
+    _row("FLUX.2-pro", "bfl", Status.GA, None, None, "B4", note="active; none announced"),
+    _row("FLUX.2-flex", "bfl", Status.GA, None, None, "B4", note="active; none announced"),
 )
 
 LIFECYCLE: dict[tuple[str, Platform], Lifecycle] = {(r.model, r.platform): r for r in _ROWS}
 
 
 def platform_of(flavour: str) -> Platform:
-    """Flavour `openai` is OpenAI's API; every other flavour is an Azure deployment."""
-    return "openai" if flavour == "openai" else "azure"
+    """Flavour `openai` is OpenAI's API, `bfl` Black Forest Labs' own; every other flavour is an
+    Azure deployment (Foundry's BFL route `bfl-foundry` included: Azure retires those)."""
+    if flavour == "openai":
+        return "openai"
+    return "bfl" if flavour == "bfl" else "azure"
 
 
 def lifecycle_of(model: str, platform: Platform) -> Lifecycle | None:
@@ -237,7 +260,7 @@ def warning_for(name: str, row: Lifecycle, today: date) -> str | None:
     """The start-up warning for a configured model that is retired or retires within 30 days."""
     if row.retirement is None:
         return None
-    where = "Azure" if row.platform == "azure" else "OpenAI"
+    where = PLATFORM_NAMES[row.platform]
     if row.retirement <= today:
         return (
             f"model {name!r} ({row.model}) was retired on {where} on "
@@ -269,7 +292,7 @@ def retired_message(deployment: Deployment, today: date) -> str | None:
     row = lifecycle_for(deployment)
     if row is None or row.status_on(today) is not Status.RETIRED or row.retirement is None:
         return None
-    where = "Azure" if row.platform == "azure" else "OpenAI"
+    where = PLATFORM_NAMES[row.platform]
     return (
         f"{row.model} was retired on {where} on {row.retirement.isoformat()}; "
         f"use {successor(row, today)} instead (configure it in IMAGE_MODELS)."

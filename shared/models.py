@@ -7,7 +7,7 @@ names the offending field. The OpenAPI document and `GET /api/models` are genera
 objects, so the documentation cannot drift from what the API enforces.
 
 Option facts come from `../shared/reference/image-models-2026.md` §2 (source keys P3, A1, A8, A9
-beside them); the app never reads that file.
+beside them) and, for FLUX, §5 (A14, A15, M1, B4-B7); the app never reads that file.
 """
 
 from __future__ import annotations
@@ -36,26 +36,43 @@ OPENAI_ONLY: dict[str, tuple[str, ...]] = {
     "moderation": ("low", "auto"),
 }
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
+# A seed is "an integer" in every FLUX source (B4-B7, A14) with no stated bound [unverified]: the
+# largest integer every JSON client (JavaScript, Power Platform) carries exactly.
+SEED_MAX = 2**53 - 1
+MEGAPIXEL = 1024 * 1024  # "1 MP" / "4 MP" in the FLUX limits read as binary megapixels
 
 
 class SizeRule(BaseModel):
-    """Free `WxH` sizes (gpt-image-2): Azure's rule (A1), which also satisfies OpenAI's (P3)."""
+    """Free `WxH` sizes: edges on a grid, with the bounds a model documents (an absent bound is
+    not checked). gpt-image-2 has all of them (A1, P3); the FLUX models only some."""
 
     model_config = ConfigDict(frozen=True)
 
     multiple_of: int
-    max_edge: int
-    max_ratio: float
-    min_pixels: int
-    max_pixels: int
+    min_edge: int | None = None
+    max_edge: int | None = None
+    max_ratio: float | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
     source: str
 
     def describe(self) -> str:
-        return (
-            f"any WxH with both edges multiples of {self.multiple_of}, the long edge at most "
-            f"{self.max_edge}, long:short at most {self.max_ratio:g}:1 and "
-            f"{self.min_pixels:,}–{self.max_pixels:,} pixels in total"
-        )
+        parts = [f"both edges multiples of {self.multiple_of}"]
+        if self.min_edge is not None and self.max_edge is not None:
+            parts.append(f"each edge {self.min_edge}–{self.max_edge}")
+        elif self.max_edge is not None:
+            parts.append(f"the long edge at most {self.max_edge}")
+        elif self.min_edge is not None:
+            parts.append(f"each edge at least {self.min_edge}")
+        if self.max_ratio is not None:
+            parts.append(f"long:short at most {self.max_ratio:g}:1")
+        if self.min_pixels is not None and self.max_pixels is not None:
+            parts.append(f"{self.min_pixels:,}–{self.max_pixels:,} pixels in total")
+        elif self.max_pixels is not None:
+            parts.append(f"at most {self.max_pixels:,} pixels in total")
+        if len(parts) == 1:
+            return f"any WxH with {parts[0]}"
+        return f"any WxH with {', '.join(parts[:-1])} and {parts[-1]}"
 
     def problem(self, size: str) -> str | None:
         """Why `size` breaks the rule (None: it keeps it)."""
@@ -65,16 +82,23 @@ class SizeRule(BaseModel):
         width, height = int(m.group(1)), int(m.group(2))
         if width % self.multiple_of or height % self.multiple_of:
             return f"needs both edges to be multiples of {self.multiple_of}"
-        if max(width, height) > self.max_edge:
+        if self.min_edge is not None and min(width, height) < self.min_edge:
+            return f"has an edge under {self.min_edge}"
+        if self.max_edge is not None and max(width, height) > self.max_edge:
             return f"has an edge over {self.max_edge}"
-        if max(width, height) > self.max_ratio * min(width, height):
+        if self.max_ratio is not None and max(width, height) > self.max_ratio * min(width, height):
             return f"is wider than {self.max_ratio:g}:1 (long:short)"
         pixels = width * height
-        if not self.min_pixels <= pixels <= self.max_pixels:
+        low = self.min_pixels or 0
+        if self.max_pixels is not None and not low <= pixels <= self.max_pixels:
+            if self.min_pixels is None:
+                return f"has {pixels:,} pixels; at most {self.max_pixels:,} are accepted"
             return (
                 f"has {pixels:,} pixels; between {self.min_pixels:,} and {self.max_pixels:,} "
                 "are accepted"
             )
+        if pixels < low:
+            return f"has {pixels:,} pixels; at least {low:,} are needed"
         return None
 
 
@@ -86,6 +110,22 @@ GPT_IMAGE_2_SIZES = SizeRule(
     max_pixels=8_294_400,
     source="A1, P3",
 )
+# FLUX sizes are width/height on the BFL routes; the Image API takes them as `size` "WxH" (§5).
+# Foundry also states 1.6 MP as FLUX-1.1-pro's largest output (A14): 1440x1440 exceeds it, but
+# the rule below is BFL's own (B6) until a Foundry refusal says otherwise.
+FLUX_1_1_PRO_SIZES = SizeRule(multiple_of=32, min_edge=256, max_edge=1440, source="B6")
+FLUX_KONTEXT_SIZES = SizeRule(multiple_of=32, max_pixels=MEGAPIXEL, source="A14, B5, B7")
+FLUX_2_SIZES = SizeRule(multiple_of=16, min_edge=64, max_pixels=4 * MEGAPIXEL, source="A14, B4, B5")
+
+# The platforms that speak OpenAI's image request shape: every family before FLUX is configured
+# on these (which of them serves which model is the service's to refuse, as before).
+OPENAI_SHAPED = frozenset(
+    {Flavour.AZURE_DALLE2_ASYNC, Flavour.AZURE_DEPLOYMENT, Flavour.AZURE_V1, Flavour.OPENAI}
+)
+# On Foundry's OpenAI-compatible Image API a FLUX request carries prompt, n and size only:
+# "seed/aspect_ratio/safety_tolerance/output_format etc. only on the BFL route" (A14, A15).
+FLUX_IMAGE_API_DROPS = ("output_format", "seed")
+BFL_ROUTES_ONLY = "the BFL routes only: flavour bfl-foundry or bfl"
 
 
 class ModelCapabilities(BaseModel):
@@ -108,6 +148,17 @@ class ModelCapabilities(BaseModel):
     output_compression: bool = False  # 0-100, with a format in COMPRESSIBLE_FORMATS
     returns: Literal["url", "b64_json"] = "url"
     single_image_per_call: bool = False  # DALL-E 3: n>1 fans out into n calls
+    seed: bool = False  # takes `seed` (FLUX on the BFL routes)
+    # FLUX documents no default width/height, and its platforms' default formats differ (BFL's
+    # own API: jpeg, B4): the job names the default size and png, so every FLUX flavour draws
+    # the same image format and size for the same request.
+    sends_defaults: bool = False
+    # Which flavours serve the model (settings refuse any other at load), and per flavour what
+    # differs: the reply kind and the options that platform lacks (with the reason, for the 400).
+    flavours: frozenset[Flavour] = OPENAI_SHAPED
+    returns_on: dict[Flavour, Literal["url", "b64_json"]] = Field(default_factory=dict)
+    drops_on: dict[Flavour, tuple[str, ...]] = Field(default_factory=dict)
+    missing_here: dict[str, str] = Field(default_factory=dict)  # option -> where it exists
     # Image edits are not served by this app yet (a later issue): no model edits here.
     edits: bool = False
     max_input_images: int = 0
@@ -148,6 +199,8 @@ class ModelCapabilities(BaseModel):
         if formats:
             low, high = COMPRESSION_RANGE
             entry["output_compression"] = {"min": low, "max": high, "formats": list(formats)}
+        if self.seed:
+            entry["seed"] = True
         entry["edits"] = self.edits
         entry["max_input_images"] = self.max_input_images
         return entry
@@ -171,6 +224,34 @@ def _gpt_image(family: Family, size_rule: SizeRule | None = None) -> ModelCapabi
     )
 
 
+def _flux(family: Family, sizes: SizeRule, flavours: frozenset[Flavour]) -> ModelCapabilities:
+    """A FLUX model: one image per call (A14), png/jpeg (A14, B4-B7), `seed`, free sizes.
+
+    No source states a prompt limit for FLUX: the request's own cap (32,000) stands, so a long
+    prompt is the service's to refuse. Replies: URLs on the Image API (A14) and from BFL's own
+    API (`result.sample`, B3), base64 on Foundry's BFL route (M1)."""
+    return ModelCapabilities(
+        family=family,
+        prompt_max_chars=32000,
+        n_max=1,
+        sizes=("1024x1024",),
+        default_size="1024x1024",
+        size_rule=sizes,
+        output_formats=("png", "jpeg"),
+        returns="url",
+        seed=True,
+        sends_defaults=True,
+        flavours=flavours,
+        returns_on={Flavour.BFL_FOUNDRY: "b64_json"},
+        drops_on={Flavour.AZURE_DEPLOYMENT: FLUX_IMAGE_API_DROPS},
+    )
+
+
+# FLUX-1.1-pro and Kontext are on Foundry's Image API (A14); FLUX.2 is not ("OpenAI-compatible
+# API: not supported", M1, A14). BFL's own API serves all four (B4, B6, B7).
+FLUX_1_FLAVOURS = frozenset({Flavour.AZURE_DEPLOYMENT, Flavour.BFL_FOUNDRY, Flavour.BFL})
+FLUX_2_FLAVOURS = frozenset({Flavour.BFL_FOUNDRY, Flavour.BFL})
+
 CAPABILITIES: dict[Family, ModelCapabilities] = {
     Family.DALLE2: ModelCapabilities(
         family=Family.DALLE2,
@@ -193,15 +274,44 @@ CAPABILITIES: dict[Family, ModelCapabilities] = {
     Family.GPT_IMAGE_1_MINI: _gpt_image(Family.GPT_IMAGE_1_MINI),
     Family.GPT_IMAGE_1_5: _gpt_image(Family.GPT_IMAGE_1_5),
     Family.GPT_IMAGE_2: _gpt_image(Family.GPT_IMAGE_2, GPT_IMAGE_2_SIZES),
+    Family.FLUX_1_1_PRO: _flux(Family.FLUX_1_1_PRO, FLUX_1_1_PRO_SIZES, FLUX_1_FLAVOURS),
+    Family.FLUX_1_KONTEXT_PRO: _flux(
+        Family.FLUX_1_KONTEXT_PRO, FLUX_KONTEXT_SIZES, FLUX_1_FLAVOURS
+    ),
+    Family.FLUX_2_PRO: _flux(Family.FLUX_2_PRO, FLUX_2_SIZES, FLUX_2_FLAVOURS),
+    Family.FLUX_2_FLEX: _flux(Family.FLUX_2_FLEX, FLUX_2_SIZES, FLUX_2_FLAVOURS),
 }
 
 OPTION_FIELDS = ("size", "quality", "style", "output_format", "background", "moderation")
+_OPTION_ATTR = {"output_format": "output_formats", "moderation": "moderations"}
+
+
+def flavour_problem(family: Family, flavour: Flavour) -> str | None:
+    """Why `family` cannot be configured on `flavour` (None: it can): the settings' check."""
+    caps = CAPABILITIES[family]
+    if flavour in caps.flavours:
+        return None
+    served = ", ".join(sorted(f.value for f in caps.flavours))
+    return f"{family.model_id} is not served on flavour {flavour.value} (it is on: {served})"
 
 
 def capabilities_for(family: Family, flavour: Flavour) -> ModelCapabilities:
     """What a model takes on the platform a flavour reaches: OPENAI_ONLY values are dropped
-    everywhere but OpenAI's API (an option left with no value is no option at all)."""
+    everywhere but OpenAI's API (an option left with no value is no option at all), a family's
+    `drops_on` options on that flavour, and the reply kind is the flavour's."""
     caps = CAPABILITIES[family]
+    platform: dict[str, Any] = {}
+    if flavour in caps.returns_on:
+        platform["returns"] = caps.returns_on[flavour]
+    dropped = caps.drops_on.get(flavour, ())
+    if dropped:
+        for option in dropped:
+            platform["seed" if option == "seed" else _OPTION_ATTR.get(option, option)] = (
+                False if option == "seed" else None
+            )
+        platform["missing_here"] = dict.fromkeys(dropped, BFL_ROUTES_ONLY)
+    if platform:
+        caps = caps.model_copy(update=platform)
     if flavour is Flavour.OPENAI:
         return caps
     update: dict[str, tuple[str, ...] | None] = {}
@@ -210,9 +320,7 @@ def capabilities_for(family: Family, flavour: Flavour) -> ModelCapabilities:
         if values is None:
             continue
         kept = tuple(v for v in values if v not in only)
-        update[{"output_format": "output_formats", "moderation": "moderations"}[option]] = (
-            kept or None
-        )
+        update[_OPTION_ATTR[option]] = kept or None
     return caps.model_copy(update=update)
 
 
@@ -231,7 +339,7 @@ class ImageRequest(BaseModel):
         min_length=1,
         max_length=32000,
         description="What to draw. Longest accepted: 1000 chars (dall-e-2), 4000 (dall-e-3), "
-        "32000 (the gpt-image models).",
+        "32000 (the gpt-image and FLUX models).",
     )
     model: str | None = Field(
         default=None, min_length=1, max_length=64, description="A configured model name."
@@ -250,6 +358,14 @@ class ImageRequest(BaseModel):
         description="0-100 (100: least compressed); only with output_format jpeg or webp.",
     )
     moderation: str | None = Field(default=None, max_length=16)
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=SEED_MAX,
+        strict=True,
+        description="FLUX models on the BFL routes only: the same seed and prompt give the same "
+        "image.",
+    )
     user: str | None = Field(
         default=None,
         max_length=MAX_USER_CHARS,
@@ -379,6 +495,8 @@ def validate_request(
             field="prompt",
         )
     if request.n > caps.n_max:
+        if caps.n_max == 1:
+            raise RequestError(f"n must be 1 for {name}: it makes one image per call", field="n")
         raise RequestError(f"n must be between 1 and {caps.n_max} for {name}", field="n")
     values: dict[str, str | None] = {}
     for field in OPTION_FIELDS:
@@ -386,7 +504,16 @@ def validate_request(
         values[field] = value
         if value is not None:
             _check_option(name, caps, field, value)
+    if request.seed is not None and not caps.seed:
+        raise RequestError(
+            f"{name} does not support seed{_where(caps, 'seed', ' (FLUX models only)')}",
+            field="seed",
+        )
     _check_format_rules(name, caps, values, request.output_compression)
+    if caps.sends_defaults:
+        values["size"] = values["size"] or caps.default_size
+        if caps.output_formats is not None:
+            values["output_format"] = values["output_format"] or "png"
     params = GenerationParams(
         prompt=request.prompt,
         n=request.n,
@@ -397,16 +524,25 @@ def validate_request(
         background=values["background"],
         output_compression=request.output_compression,
         moderation=values["moderation"],
+        seed=request.seed,
         user=request.user,
     )
     return ValidatedRequest(deployment=deployment, params=params)
 
 
+def _where(caps: ModelCapabilities, field: str, otherwise: str = "") -> str:
+    """Where an option missing here exists, so that the 400 says which platform to use."""
+    if field in caps.missing_here:
+        return f" on this platform ({caps.missing_here[field]})"
+    if field in OPENAI_ONLY:
+        return " on this platform (OpenAI's API only)"
+    return otherwise
+
+
 def _check_option(name: str, caps: ModelCapabilities, field: str, value: str) -> None:
     allowed = caps.options(field)
     if allowed is None:
-        elsewhere = " on this platform (OpenAI's API only)" if field in OPENAI_ONLY else ""
-        raise RequestError(f"{name} does not support {field}{elsewhere}", field=field)
+        raise RequestError(f"{name} does not support {field}{_where(caps, field)}", field=field)
     if value in allowed:
         return
     if field == "size" and caps.size_rule is not None:
@@ -418,7 +554,11 @@ def _check_option(name: str, caps: ModelCapabilities, field: str, value: str) ->
             f"{caps.size_rule.describe()}",
             field=field,
         )
-    hint = " (webp only on OpenAI's API)" if value in OPENAI_ONLY.get(field, ()) else ""
+    # Only where the model itself has the value (gpt-image's webp), not for FLUX's png/jpeg.
+    on_openai = value in (CAPABILITIES[caps.family].options(field) or ())
+    hint = (
+        " (webp only on OpenAI's API)" if on_openai and value in OPENAI_ONLY.get(field, ()) else ""
+    )
     raise RequestError(
         f"{field} {value!r} is not available for {name}{hint}; choose one of {', '.join(allowed)}",
         field=field,
@@ -556,7 +696,7 @@ class CompressionInfo(BaseModel):
 class LifecycleInfo(BaseModel):
     """Where the model stands on its platform today (shared.lifecycle, with the sources)."""
 
-    platform: Literal["azure", "openai"]
+    platform: Literal["azure", "openai", "bfl"]
     status: Literal["GA", "preview", "deprecated", "retired"]
     deprecation_date: str | None = None
     retirement_date: str | None = None
@@ -589,6 +729,7 @@ class ModelInfo(BaseModel):
     background: list[str] | None = None
     moderation: list[str] | None = None
     output_compression: CompressionInfo | None = None
+    seed: bool = Field(default=False, description="Accepts `seed` (an integer >= 0).")
     returns: Literal["url", "b64_json"]
     edits: bool
     max_input_images: int

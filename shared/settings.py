@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.imaging.types import GPT_IMAGE_FAMILIES, Deployment, Family, Flavour
 from shared.lifecycle import model_warnings
+from shared.models import flavour_problem
 from shared.storage.policy import DEFAULT_ALLOWED_HOSTS
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,12 @@ log = logging.getLogger(__name__)
 DALLE2_API_VERSION = "2023-06-01-preview"
 DALLE3_API_VERSION = "2024-10-21"
 GPT_IMAGE_API_VERSION = "2025-04-01-preview"
+# FLUX on Foundry's Image API is documented at `?api-version=preview` only (image-models-2026.md
+# §5a, A14); a user's 2025-04-01-preview report is third-party (T13).
+FLUX_IMAGE_API_VERSION = "preview"
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Black Forest Labs' global endpoint (it fails over between regions; polling URLs name the region).
+BFL_DEFAULT_ENDPOINT = "https://api.bfl.ai"
 
 DEFAULT_MODEL = "gpt-image-2"
 
@@ -57,6 +63,8 @@ _DEFAULT_VERSION_BY_FAMILY = {
     Family.DALLE2: DALLE2_API_VERSION,
     Family.DALLE3: DALLE3_API_VERSION,
     **{family: GPT_IMAGE_API_VERSION for family in GPT_IMAGE_FAMILIES},
+    Family.FLUX_1_1_PRO: FLUX_IMAGE_API_VERSION,
+    Family.FLUX_1_KONTEXT_PRO: FLUX_IMAGE_API_VERSION,
 }
 
 
@@ -130,6 +138,10 @@ class Settings(BaseSettings):
     azure_openai_api_key: SecretStr | None = Field(default=None, alias="AZURE_OPENAI_API_KEY")
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
     openai_base_url: str = Field(default=OPENAI_DEFAULT_BASE_URL, alias="OPENAI_BASE_URL")
+    # Black Forest Labs' own API (flavour `bfl`): the key is required only when such a model is
+    # configured; the endpoint serves `bfl` models that name none of their own.
+    bfl_api_key: SecretStr | None = Field(default=None, alias="BFL_API_KEY")
+    bfl_endpoint: str = Field(default=BFL_DEFAULT_ENDPOINT, alias="BFL_ENDPOINT")
     # Built from the IMAGE_MODELS JSON (or the defaults) with the endpoints above filled in.
     image_models: Annotated[dict[str, Deployment], NoDecode] = Field(
         default_factory=dict, alias="IMAGE_MODELS"
@@ -184,6 +196,13 @@ class Settings(BaseSettings):
                 "missing: the images need a storage connection string, or "
                 "IMAGES_STORAGE_ACCOUNT_URL with an identity-based connection",
             )
+        if self.bfl_api_key is None:
+            bfl = [n for n, d in self.image_models.items() if d.flavour is Flavour.BFL]
+            if bfl:
+                raise SettingsError(
+                    "BFL_API_KEY",
+                    f"missing, and model {bfl[0]!r} uses Black Forest Labs' API (flavour bfl)",
+                )
         if self.image_default_model not in self.image_models:
             raise SettingsError(
                 "IMAGE_DEFAULT_MODEL",
@@ -266,12 +285,20 @@ def _models_from_env(env: Mapping[str, Any]) -> dict[str, Deployment]:
     openai_base = (
         str(env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or OPENAI_DEFAULT_BASE_URL
     )
+    bfl_base = str(env.get("BFL_ENDPOINT") or "").strip().rstrip("/") or BFL_DEFAULT_ENDPOINT
     models: dict[str, Deployment] = {}
     for name, entry in entries.items():
+        # A model on a route that cannot serve it (FLUX.2 on the Image API, gpt-image on a BFL
+        # route) would fail every job with a 404; say so once, at load.
+        problem = flavour_problem(entry.family, entry.flavour)
+        if problem is not None:
+            raise SettingsError("IMAGE_MODELS", f"model {name!r}: {problem}")
         endpoint = entry.endpoint.rstrip("/") if entry.endpoint else None
         if endpoint is None:
             if entry.flavour is Flavour.OPENAI:
                 endpoint = openai_base
+            elif entry.flavour is Flavour.BFL:
+                endpoint = bfl_base
             elif azure_endpoint is None:
                 raise SettingsError(
                     "AZURE_OPENAI_ENDPOINT",

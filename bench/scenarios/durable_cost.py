@@ -25,7 +25,11 @@ FLOWS: dict[str, dict[str, Any]] = {
     "dall-e-3 n=4": {"model": "dall-e-3", "n": 4},
     "gpt-image-1 n=4": {"model": "gpt-image-1", "n": 4},
     "dall-e-2 async (3 s, polling)": {"model": "dall-e-2", "n": 1, "size": "256x256"},
+    "FLUX-1.1-pro (Image API, URL)": {"model": "FLUX-1.1-pro", "n": 1, "size": "1024x768"},
+    "bfl-FLUX.2-pro async (3 s, polling)": {"model": "bfl-FLUX.2-pro", "n": 1, "size": "1024x768"},
 }
+# The asynchronous flows: the emulator takes 3 s per operation/task, so they really poll.
+ASYNC_MODELS = ("dall-e-2", "bfl-FLUX.2-pro")
 ONE_IMAGE_SYNC = ("sync 1 image (dall-e-3, URL)", "sync 1 image (gpt-image-1, base64)")
 
 
@@ -35,12 +39,13 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
     result = Result("durable_cost", "3. Durable cost per job", quick)
     per_flow: dict[str, Any] = {}
     signatures: dict[str, list[str]] = {}
-    async with open_stack(echo=echo) as stack:
+    async with open_stack(echo=echo, all_models=True) as stack:
         await stack.emulator_reset()
-        # DALL-E 2 operations take 3 s, with no pacing hint, so the async flow really polls.
+        # DALL-E 2 operations (and BFL tasks) take 3 s, with no pacing hint, so the async flows
+        # really poll.
         await stack.emulator_config(latency_seconds=0.0, async_retry_after_seconds=0)
         for flow, body in FLOWS.items():
-            if body["model"] == "dall-e-2":
+            if body["model"] in ASYNC_MODELS:
                 await stack.emulator_config(latency_seconds=3.0)
             else:
                 await stack.emulator_config(latency_seconds=0.0)

@@ -24,7 +24,8 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from devstack.emulator import errors
+from devstack.emulator import errors, flux
+from devstack.emulator.bfl import BflTaskStore
 from devstack.emulator.config import ConfigError, EmulatorConfig, apply_patch
 from devstack.emulator.errors import Style, json_response
 from devstack.emulator.images import content_type
@@ -48,7 +49,7 @@ log = logging.getLogger("devstack.emulator")
 
 ASYNC_DEPLOYMENT = "dall-e-2"  # the legacy :submit route names no deployment; DALL-E 2 it is
 POLL_OPERATION = "GetAzureBatchImageGenerationOperationStatus"  # the spec's operationId
-_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview)$")
 _CONTROL_PREFIX = "/_emulator/"
 
 
@@ -64,6 +65,7 @@ class EmulatorState:
     operations: OperationStore = field(default_factory=OperationStore)
     urls: SignedImageUrls = field(default_factory=SignedImageUrls)
     cache: RenderCache = field(default_factory=RenderCache)
+    bfl: BflTaskStore = field(default_factory=BflTaskStore)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -75,6 +77,7 @@ class EmulatorState:
         self.stats = Stats()
         self.quota.clear()
         self.operations.clear()
+        self.bfl.clear()
 
     def set_config(self, config: EmulatorConfig, *, reseed: bool = False) -> None:
         """Swap the config; a (re)stated seed restarts the random sequence from that seed."""
@@ -246,6 +249,8 @@ async def _generate(
     refusal = _admit(request, deployment, "ImageGenerations_Create", api_version, style)
     if refusal is not None:
         return refusal
+    if spec.family == "flux":
+        return await _flux_image_api(request, deployment, spec, body, api_version)
     if body is _INVALID_JSON:
         return errors.invalid_payload("body", style)
     try:
@@ -287,6 +292,61 @@ async def _generate(
         answer["usage"] = usage(req)
     state.stats.bill(deployment, req.prompt, req.n)
     return json_response(200, answer)
+
+
+def _operation_not_supported(spec: ModelSpec, api_version: str | None, why: str) -> web.Response:
+    at = f", at api-version {api_version}" if api_version else ""
+    return errors.error(
+        400,
+        "OperationNotSupported",
+        f"The imagesGenerate operation does not work with the specified model, {spec.name}{at}. "
+        f"{why}",
+    )
+
+
+async def _flux_image_api(
+    request: web.Request,
+    deployment: str,
+    spec: ModelSpec,
+    body: Any,
+    api_version: str | None,
+) -> web.Response:
+    """FLUX on Foundry's OpenAI-style Image API: one image, answered as a signed URL (A14).
+
+    No content filter: Foundry applies none to FLUX at deployment time (A14), so a trigger word
+    only moderates on BFL's own API.
+    """
+    state = _state(request)
+    if spec.name not in flux.IMAGE_API_MODELS:
+        return _operation_not_supported(
+            spec,
+            api_version,
+            "FLUX.2 models are served only on /providers/blackforestlabs/v1/{model-path}.",
+        )
+    if api_version is not None and api_version_too_old(spec, api_version):
+        return _operation_not_supported(
+            spec, api_version, f"Use api-version preview or {spec.min_api_version} or later."
+        )
+    try:
+        req = flux.validate_image_api(None if body is _INVALID_JSON else body, spec.name)
+    except InvalidParameter as exc:
+        return errors.flux_invalid(exc.field, exc.detail or exc.reason)
+    latency = state.latency()
+    if latency > 0:
+        await asyncio.sleep(latency)
+    render = RenderSpec(
+        req.prompt,
+        req.width,
+        req.height,
+        0,
+        req.output_format,
+        False,
+        None,
+        state.config.image_min_bytes,
+    )
+    url = state.urls.url(_base_url(request), render, time.time() + state.config.url_ttl_seconds)
+    state.stats.bill(deployment, req.prompt, 1)
+    return json_response(200, {"created": int(time.time()), "data": [{"url": url}]})
 
 
 def _deployment(request: web.Request, name: str, style: Style) -> ModelSpec | web.Response:
@@ -352,6 +412,8 @@ async def openai_generations(request: web.Request) -> web.Response:
     spec = _deployment(request, name, "openai")
     if isinstance(spec, web.Response):
         return spec
+    if spec.family == "flux":  # FLUX is Foundry's and BFL's, never on api.openai.com
+        return errors.deployment_not_found(name, "openai")
     return await _generate(request, name, spec, body, "openai", "openai", None)
 
 
@@ -522,6 +584,16 @@ async def download_image(request: web.Request) -> web.StreamResponse:
     spec = state.urls.lookup(token)
     if spec is None or spec.extension != ext:
         return _blob_not_found()
+    return await stream_image(request, spec, token)
+
+
+async def stream_image(request: web.Request, spec: RenderSpec, etag: str) -> web.StreamResponse:
+    """Send the image of ``spec`` as Blob Storage would, with the download faults applied.
+
+    Shared by the signed image URLs and BFL's samples, so throttling and truncation test every
+    download path the app has.
+    """
+    state = _state(request)
     data = await state.cache.get(spec)
     state.stats.event("download")
     cfg = state.config
@@ -534,7 +606,7 @@ async def download_image(request: web.Request) -> web.StreamResponse:
             "Content-Type": content_type(spec.fmt),
             "x-ms-blob-type": "BlockBlob",
             "x-ms-request-id": str(uuid.uuid4()),
-            "ETag": f'"{token}"',
+            "ETag": f'"{etag}"',
         },
     )
     response.content_length = len(data)
@@ -599,11 +671,26 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def list_operations(request: web.Request) -> web.Response:
-    """`GET /_emulator/operations[?prompt=…]`: each DALL-E 2 operation's timeline and polls."""
-    store = _state(request).operations
+    """`GET /_emulator/operations[?prompt=…]`: each DALL-E 2 operation's and BFL task's timeline.
+
+    Both kinds in one list, oldest submit first, so a benchmark reads ready → noticed the same
+    way whichever API the app used.
+    """
+    state = _state(request)
     prompt = request.query.get("prompt")
-    now = store.clock()
-    ops = [op.timeline(now) for op in store.all() if prompt is None or op.request.prompt == prompt]
+    now = state.operations.clock()
+    ops = [
+        {"api": "azure-async", **op.timeline(now)}
+        for op in state.operations.all()
+        if prompt is None or op.request.prompt == prompt
+    ]
+    bfl_now = state.bfl.clock()
+    ops += [
+        task.timeline(bfl_now)
+        for task in state.bfl.all()
+        if prompt is None or task.request.prompt == prompt
+    ]
+    ops.sort(key=lambda entry: float(entry["submitted_at"]))  # type: ignore[arg-type]
     return json_response(200, {"operations": ops})
 
 
@@ -662,5 +749,9 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     r.add_post("/_emulator/reset", reset)
     r.add_get("/_emulator/stats", stats)
     r.add_get("/_emulator/operations", list_operations)
+    # Imported here: the FLUX routes build on this module's pipeline helpers.
+    from devstack.emulator.flux_routes import add_flux_routes
+
+    add_flux_routes(r)
     app.on_cleanup.append(_close_cache)
     return app

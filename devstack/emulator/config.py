@@ -63,6 +63,10 @@ class EmulatorConfig(BaseModel):
     async_max_n: int = Field(default=10, ge=1, le=10)
 
     url_ttl_seconds: float = Field(default=86400.0, gt=0.0)
+    # BFL's own API: `result.sample` lives 10 minutes after Ready (B3); 0 = expired at once.
+    bfl_sample_ttl_seconds: float = Field(default=600.0, ge=0.0)
+    bfl_max_active_tasks: int = Field(default=24, ge=1)  # over this many Pending → 429 (B9)
+    bfl_error_rate: float = Rate  # BFL tasks that end `Error` (the operation-failure fault)
     public_base_url: str | None = None
     seed: int | None = None
 
@@ -224,6 +228,14 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
     ),
     ("async_max_n", "--async-max-n", "EMULATOR_ASYNC_MAX_N", "int"),
     ("url_ttl_seconds", "--url-ttl", "EMULATOR_URL_TTL_SECONDS", "float"),
+    ("bfl_sample_ttl_seconds", "--bfl-sample-ttl", "EMULATOR_BFL_SAMPLE_TTL_SECONDS", "float"),
+    (
+        "bfl_max_active_tasks",
+        "--bfl-max-active-tasks",
+        "EMULATOR_BFL_MAX_ACTIVE_TASKS",
+        "int",
+    ),
+    ("bfl_error_rate", "--bfl-error-rate", "EMULATOR_BFL_ERROR_RATE", "float"),
     ("public_base_url", "--public-base-url", "EMULATOR_PUBLIC_BASE_URL", "str"),
     ("seed", "--seed", "EMULATOR_SEED", "int"),
 ]
@@ -253,6 +265,9 @@ _HELP: dict[str, str] = {
     "operation_location_header": "header name spelling: operation-location or Operation-Location",
     "async_max_n": "largest n on the DALL-E 2 submit route: 10 (spec) or 5 (older docs)",
     "url_ttl_seconds": "lifetime of signed image URLs and operations (default 86400)",
+    "bfl_sample_ttl_seconds": "BFL result.sample lifetime after Ready, seconds (default 600)",
+    "bfl_max_active_tasks": "Pending BFL tasks allowed at once; one more → 429 (default 24)",
+    "bfl_error_rate": "fraction of BFL tasks that end with status Error (0..1)",
     "public_base_url": "base for operation-location and image URLs (default: the Host header)",
     "seed": "seed for every random draw (faults, jitter), for reproducible runs",
 }

@@ -225,3 +225,32 @@ def _rfc1123(se: str | None) -> str:
     except ValueError:
         return se or ""
     return parsed.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+# --- FLUX -----------------------------------------------------------------------------------------
+
+
+def flux_invalid(field: str, detail: str) -> web.Response:
+    """A refused FLUX body on Foundry (Image API or BFL provider route): 400 naming the property.
+
+    Foundry documents no error body for FLUX (image-models-2026.md §5a/§5b): the emulator keeps
+    Azure's "Invalid payload: Value for property X is invalid." sentence (so a client matching it
+    still matches) in an OpenAI-style ``invalid_request_error`` with ``param``.
+    """
+    return error(
+        400,
+        "invalid_request_error",
+        f"Invalid payload: Value for property {field} is invalid. {detail}",
+        param=field,
+        extra={"param": field, "type": "invalid_request_error"},
+    )
+
+
+def bfl_detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """BFL's own API answers errors as FastAPI does: ``{"detail": …}``."""
+    return json_response(status, {"detail": detail}, headers)
+
+
+def bfl_validation(problems: list[tuple[list[str | int], str, str]]) -> web.Response:
+    """422 HTTPValidationError: ``{"detail": [{"loc", "msg", "type"}, …]}`` (B1)."""
+    return bfl_detail(422, [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in problems])

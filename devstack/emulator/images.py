@@ -64,8 +64,13 @@ def render(
     fmt: str = "png",
     transparent: bool = False,
     compression: int | None = None,
+    seed: int | None = None,
 ) -> bytes:
     """Encode one image; the same arguments always give the same bytes.
+
+    ``seed`` is FLUX's: a different seed must give a different picture of the same prompt (and
+    the same seed the same one), so it joins the hash and the label; None leaves every other
+    model's images exactly as they were.
 
     ``compression`` is the API's ``output_compression`` (0-100, the encoder quality; the API's
     default is 100); it only changes lossy formats. ``transparent`` gives an RGBA image whose
@@ -77,7 +82,8 @@ def render(
         raise ValueError("JPEG cannot carry a transparent background")
     if width <= 0 or height <= 0:
         raise ValueError("width and height must be positive")
-    colours = _palette(prompt, index)
+    key = prompt if seed is None else f"{prompt}\x00seed={seed}"
+    colours = _palette(key, index)
     background, accent1, accent2 = colours[0], colours[1], colours[2]
 
     mode = "RGBA" if transparent else "RGB"
@@ -87,7 +93,7 @@ def render(
 
     # Two hash-placed shapes make images of similar prompts look different at a glance.
     short = min(width, height)
-    d = hashlib.sha256(f"shapes\x00{index}\x00{prompt}".encode()).digest()
+    d = hashlib.sha256(f"shapes\x00{index}\x00{key}".encode()).digest()
     cx, cy = d[0] * width // 256, d[1] * height // 256
     r = short // 8 + d[2] * short // 1024
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*accent1, 255) if transparent else accent1)
@@ -106,7 +112,8 @@ def render(
     max_lines = max(1, (height - 2 * font_size) // (font_size + 4) - 1)
     if len(lines) > max_lines:
         lines = [*lines[: max_lines - 1], lines[max_lines - 1][: chars_per_line - 1] + "…"]
-    lines.append(f"#{index + 1}  {width}x{height}")
+    label = f"#{index + 1}  {width}x{height}"
+    lines.append(label if seed is None else f"{label}  seed {seed}")
     line_h = font_size + 4
     block_h = line_h * len(lines) + font_size
     top = max(0, (height - block_h) // 2)

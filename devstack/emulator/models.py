@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Family = Literal["dall-e-2", "dall-e-3", "gpt-image"]
+Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "flux"]
 Route = Literal["azure", "openai", "async"]
 
 
@@ -69,6 +69,11 @@ def _gpt_image(name: str, *, free_sizes: bool = False) -> ModelSpec:
     )
 
 
+def _flux(name: str) -> ModelSpec:
+    """A FLUX model: its real rules are in `flux.py`; these fields only make it deployable."""
+    return ModelSpec(name, "flux", (), "1024x1024", 1, 32000, (), "", "2025-04-01-preview")
+
+
 MODELS: dict[str, ModelSpec] = {
     "dall-e-2": _DALLE2,
     "dall-e-3": _DALLE3,
@@ -76,6 +81,11 @@ MODELS: dict[str, ModelSpec] = {
     "gpt-image-1-mini": _gpt_image("gpt-image-1-mini"),
     "gpt-image-1.5": _gpt_image("gpt-image-1.5"),
     "gpt-image-2": _gpt_image("gpt-image-2", free_sizes=True),
+    # Black Forest Labs on Foundry (image-models-2026.md §5): the names are Foundry's model ids.
+    "FLUX-1.1-pro": _flux("FLUX-1.1-pro"),
+    "FLUX.1-Kontext-pro": _flux("FLUX.1-Kontext-pro"),
+    "FLUX.2-pro": _flux("FLUX.2-pro"),
+    "FLUX.2-flex": _flux("FLUX.2-flex"),
 }
 
 # gpt-image-2's size rules (image-models-2026.md §2, Azure A1; OpenAI's SDK text agrees).
@@ -262,8 +272,11 @@ def _gpt_image_options(
 
 
 def api_version_too_old(spec: ModelSpec, api_version: str) -> bool:
-    """Dates compare as strings; a `-preview` suffix counts as the same date."""
-    if spec.min_api_version is None:
+    """Dates compare as strings; a `-preview` suffix counts as the same date.
+
+    The undated ``preview`` (Foundry's FLUX examples, the v1 route) is the newest of all.
+    """
+    if spec.min_api_version is None or api_version == "preview":
         return False
     return api_version[:10] < spec.min_api_version[:10]
 

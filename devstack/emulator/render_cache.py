@@ -24,6 +24,7 @@ def render_spec(spec: RenderSpec) -> bytes:
         spec.fmt,
         spec.transparent,
         spec.compression,
+        spec.seed,
     )
     return pad(drawn, spec.fmt, spec.min_bytes)
 

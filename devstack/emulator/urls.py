@@ -34,6 +34,7 @@ class RenderSpec:
     transparent: bool
     compression: int | None = None
     min_bytes: int = 0  # `image_min_bytes` when the image was answered (`images.pad`)
+    seed: int | None = None  # FLUX's seed (`images.render`); None for every other model
 
     @property
     def extension(self) -> str:
@@ -50,6 +51,7 @@ class RenderSpec:
                 self.transparent,
                 self.compression,
                 self.min_bytes,
+                self.seed,
             )
         )
         return hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -84,9 +86,12 @@ class SignedImageUrls:
     def url(self, base: str, spec: RenderSpec, expires_at: float) -> str:
         token = self.register(spec)
         name = f"{token}.{spec.extension}"
+        return f"{base}/_emulator/images/{name}?{self.signed_query(name, expires_at)}"
+
+    def signed_query(self, name: str, expires_at: float) -> str:
+        """``se=…&sp=r&sig=…`` for the resource ``name`` (also BFL samples, on their own route)."""
         se = datetime.fromtimestamp(math.ceil(expires_at), UTC).strftime(_SE_FORMAT)
-        query = urlencode({"se": se, "sp": "r", "sig": self._sig(name, se)})
-        return f"{base}/_emulator/images/{name}?{query}"
+        return urlencode({"se": se, "sp": "r", "sig": self._sig(name, se)})
 
     def verify(self, name: str, se: str | None, sig: str | None, now: float) -> Verdict:
         if not se or not sig:

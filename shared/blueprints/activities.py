@@ -150,8 +150,30 @@ async def _store_url(
     created = datetime.fromisoformat(job.created)
     name = rt.store.blob_name(job.job_id, created, image.index, "png")
     meta = _metadata(job, image.revised_prompt)
-    stored = await rt.store.copy_from_url(image.url, name, meta, rt.http, rt.policy)
+    try:
+        stored = await rt.store.copy_from_url(image.url, name, meta, rt.http, rt.policy)
+    except ImageApiError as exc:
+        raise _explain_expired_sample(job.model, image.index, exc) from None
     return _indexed(stored, image.index)
+
+
+def _explain_expired_sample(model: str, index: int, exc: ImageApiError) -> ImageApiError:
+    """A BFL sample whose download is refused has expired (BFL signs it for 10 minutes after
+    the task is ready): say so, instead of a bare "refused", so the caller knows why asking
+    again is the cure. Any other failure, or another flavour's, is unchanged."""
+    from shared.imaging.types import ErrorCode, Flavour, ImageApiError
+
+    refused = exc.code is ErrorCode.IMAGE_DOWNLOAD_FAILED and exc.status in (401, 403, 404, 410)
+    deployment = _runtime().settings.image_models.get(model) if refused else None
+    if deployment is None or deployment.flavour is not Flavour.BFL:
+        return exc
+    return ImageApiError(
+        ErrorCode.IMAGE_DOWNLOAD_FAILED,
+        f"Black Forest Labs' sample of image {index} expired before it could be copied "
+        f"(HTTP {exc.status}; BFL samples expire 10 minutes after they are ready); it was not "
+        "generated again.",
+        status=exc.status,
+    )
 
 
 async def _commit(job: c.GenerateInput | c.PersistInput, part: StagedBlocks) -> c.IndexedImage:
@@ -182,11 +204,16 @@ async def _store_pending(
     return await _commit(job, entry)
 
 
-async def _store_sources(job: c.PollInput, images: list[UrlImage]) -> c.Generated:
-    """DALL-E 2: copy a succeeded operation's images at once, in parallel: the stored records,
-    and the indexes of those still to copy. A copy that fails is left to `persist_image`, which
-    polls the operation again for a fresh URL, so a flaky download never costs a second
-    generation (and no URL goes back through history)."""
+async def _store_sources(
+    job: c.PollInput, images: list[UrlImage], *, terminal_fails: bool = False
+) -> c.Generated:
+    """DALL-E 2 / BFL: copy a succeeded operation's images at once, in parallel: the stored
+    records, and the indexes of those still to copy. A copy that fails is left to
+    `persist_image`, which polls the operation again for a fresh URL, so a flaky download never
+    costs a second generation (and no URL goes back through history).
+
+    `terminal_fails`: a terminal failure is raised instead. BFL answers every poll with the same
+    sample URL, so once its download is refused (expired) no re-poll can cure it."""
     from shared.imaging.types import ImageApiError
     from shared.orchestration import contracts as c
 
@@ -201,6 +228,8 @@ async def _store_sources(job: c.PollInput, images: list[UrlImage]) -> c.Generate
         elif isinstance(result, Exception):
             if not isinstance(result, ImageApiError):
                 log.warning("storing an image failed: %s", type(result).__name__)
+            elif terminal_fails and not result.retryable:
+                raise result
             left.append(c.ImageSource(index=image.index))
         else:  # a BaseException such as cancellation
             raise result
@@ -471,10 +500,11 @@ async def submit_operation(payload: Json) -> Json:
 
 @activity(bp, POLL)
 async def poll_operation(payload: Json) -> Json:
-    """DALL-E 2: poll once; when the operation succeeded, store its images at once (saving the
-    orchestrator a round trip) and learn the operation's duration as the middle of the bounds
-    the input gives. Input `PollInput`, payload `Polled`."""
-    from shared.imaging.types import ImageApiError, OperationStatus
+    """DALL-E 2 / BFL: poll once; when the operation succeeded, store its images at once (saving
+    the orchestrator a round trip; a BFL sample expires 10 minutes after it is ready) and learn
+    the operation's duration as the middle of the bounds the input gives. Input `PollInput`,
+    payload `Polled`."""
+    from shared.imaging.types import Flavour, ImageApiError, OperationStatus
     from shared.orchestration import contracts as c
     from shared.storage.receipts import UrlImage
 
@@ -490,7 +520,9 @@ async def poll_operation(payload: Json) -> Json:
                 for i, image in enumerate(state.images[: job.n])
                 if image.url
             ]
-            stored = await _store_sources(job, images)
+            # a BFL sample cannot be fetched afresh: an expired one fails the job now
+            bfl = deployment.flavour is Flavour.BFL
+            stored = await _store_sources(job, images, terminal_fails=bfl)
         error = None
         if state.error is not None:
             error = c.OperationError(code=state.error.code.value, message=state.error.message)

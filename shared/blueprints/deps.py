@@ -52,10 +52,21 @@ class Runtime:
     _clients: dict[str, ImageApiClient] = field(default_factory=dict)
 
     def auth_for(self, deployment: Deployment) -> Auth:
-        kind = "openai" if deployment.flavour is Flavour.OPENAI else "azure"
+        """One Auth per kind of credential: OpenAI's key, BFL's key (sent as `x-key`), or Azure's
+        key / Entra ID token (every other flavour)."""
+        kind = {Flavour.OPENAI: "openai", Flavour.BFL: "bfl"}.get(deployment.flavour, "azure")
         auth = self._auth.get(kind)
         if auth is None:
-            if kind == "openai":
+            if kind == "bfl":
+                bfl_key = self.settings.bfl_api_key
+                if bfl_key is None:  # settings refuse this; kept for hand-built settings
+                    raise ImageApiError(
+                        ErrorCode.AUTH_FAILED,
+                        f"model {deployment.name!r} uses Black Forest Labs' API; BFL_API_KEY is "
+                        "not set",
+                    )
+                auth = Auth.from_key(bfl_key.get_secret_value(), header="x-key")
+            elif kind == "openai":
                 key = self.settings.openai_api_key
                 if key is None:
                     raise ImageApiError(

@@ -1,6 +1,7 @@
 """How a request to the image API proves who it is: a key, or an Entra ID token.
 
-A key goes in `api-key` (Azure) or `Authorization: Bearer` (OpenAI). Without a key, an async
+A key goes in `api-key` (Azure), `Authorization: Bearer` (OpenAI) or the header a service names
+(`x-key`: Black Forest Labs' own API). Without a key, an async
 azure-identity TokenCredential (DefaultAzureCredential in Azure: managed identity) supplies a token
 for the Cognitive Services scope; it is cached until shortly before it expires, so a fan-out of
 activities does not hammer the identity endpoint. The key and the token never appear in a repr.
@@ -30,6 +31,7 @@ class Auth:
         api_key: str | None = None,
         credential: AsyncTokenCredential | None = None,
         scope: str = COGNITIVE_SCOPE,
+        key_header: str = "api-key",
     ) -> None:
         if (api_key is None) == (credential is None):
             raise ValueError("Auth needs exactly one of api_key or credential")
@@ -38,13 +40,15 @@ class Auth:
         self._api_key = api_key
         self._credential = credential
         self.scope = scope
+        self.key_header = key_header
         self._token: str | None = None
         self._expires_on: float = 0.0
         self._lock: asyncio.Lock | None = None
 
     @classmethod
-    def from_key(cls, api_key: str) -> Auth:
-        return cls(api_key=api_key)
+    def from_key(cls, api_key: str, *, header: str = "api-key") -> Auth:
+        """A key sent in `header` (BFL's API wants `x-key`), or as Bearer when asked."""
+        return cls(api_key=api_key, key_header=header)
 
     @classmethod
     def from_credential(
@@ -53,7 +57,7 @@ class Auth:
         return cls(credential=credential, scope=scope)
 
     def __repr__(self) -> str:
-        kind = "api-key" if self._api_key is not None else f"token({self.scope})"
+        kind = self.key_header if self._api_key is not None else f"token({self.scope})"
         return f"Auth({kind})"
 
     __str__ = __repr__
@@ -63,7 +67,7 @@ class Auth:
         if self._api_key is not None:
             if bearer_key:
                 return {"Authorization": f"Bearer {self._api_key}"}
-            return {"api-key": self._api_key}
+            return {self.key_header: self._api_key}
         return {"Authorization": f"Bearer {await self._bearer_token()}"}
 
     async def _bearer_token(self) -> str:

@@ -39,6 +39,9 @@ from shared.imaging.types import (
 GENERATE_TIMEOUT = httpx.Timeout(connect=10.0, read=240.0, write=30.0, pool=10.0)
 POLL_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
 MAX_REPLY_BYTES = 256 * 1024 * 1024  # ten 4096² base64 PNGs fit; a runaway body does not
+FLUX_FAMILIES = frozenset(
+    {Family.FLUX_1_1_PRO, Family.FLUX_1_KONTEXT_PRO, Family.FLUX_2_PRO, Family.FLUX_2_FLEX}
+)
 
 
 class BaseImageClient:
@@ -209,8 +212,10 @@ def request_body(
     """The JSON body for a family: only the parameters that family accepts.
 
     DALL-E asks for URLs explicitly (we copy them to Blob Storage, never through history);
-    the GPT image line rejects `response_format` and always answers base64. Which values a
-    platform takes (webp, moderation) was checked by `validate_request`: here a family that has
+    the GPT image line rejects `response_format` and always answers base64. FLUX on Foundry's
+    Image API documents prompt, n and size only and answers URLs (A14): no `response_format`,
+    whose effect there is unverified, and no `user`. Which values a platform takes (webp,
+    moderation, FLUX's output_format) was checked by `validate_request`: here a family that has
     the option gets it when it was asked for, and no other body ever carries it.
     """
     body: dict[str, Any] = {"prompt": params.prompt, "n": params.n}
@@ -218,6 +223,10 @@ def request_body(
         body["model"] = model
     if params.size is not None:
         body["size"] = params.size
+    if family in FLUX_FAMILIES:
+        if params.output_format is not None:
+            body["output_format"] = params.output_format
+        return body
     if family.is_gpt_image:
         for name in ("quality", "output_format", "output_compression", "background", "moderation"):
             value = getattr(params, name)
@@ -237,7 +246,8 @@ def request_body(
 
 class SyncGenerationClient(BaseImageClient):
     """The synchronous flavours: one POST, images in the reply. Subclasses give the URL and
-    whether the body names the model."""
+    whether the body names the model; a route with its own body shape overrides `_body`, one
+    whose reply can mean something other than images `_check_reply`."""
 
     def _url(self) -> str:
         raise NotImplementedError
@@ -245,10 +255,16 @@ class SyncGenerationClient(BaseImageClient):
     def _model_in_body(self) -> str | None:
         return None
 
+    def _body(self, params: GenerationParams) -> dict[str, Any]:
+        return request_body(params, self.deployment.family, model=self._model_in_body())
+
+    def _check_reply(self, payload: dict[str, Any], status: int) -> None:
+        """Raise when a success reply is not an image reply this route can use."""
+
     async def generate_streamed(
         self, params: GenerationParams, open_sink: OpenSink
     ) -> list[GeneratedImage]:
-        body = request_body(params, self.deployment.family, model=self._model_in_body())
+        body = self._body(params)
         splitter = B64JsonSplitter(open_sink)
         status = await self._send_streamed("POST", self._url(), body=body, splitter=splitter)
         try:
@@ -257,6 +273,7 @@ class SyncGenerationClient(BaseImageClient):
             raise invalid_body_error(status) from None
         if not isinstance(payload, dict):
             raise invalid_body_error(status, "not a JSON object")
+        self._check_reply(payload, status)
         images = images_from(payload.get("data"), status)
         # The splitter left each b64_json as the ordinal of the sink that took its bytes.
         return [

@@ -67,6 +67,26 @@ def error_object(payload: Any) -> dict[str, Any]:
     return {}
 
 
+def detail_message(payload: Any) -> str:
+    """The message of a FastAPI validation refusal, as Black Forest Labs answers a bad body (422
+    `HTTPValidationError`, image-models-2026.md §5c B1/B8):
+    `{"detail": [{"loc": ["body", "width"], "msg": "…"}]}` → "body.width: …", so the job's error
+    names the field the service refused. Empty for any other shape (a bare `detail` string is
+    no documented error body of these services, so it stays unread)."""
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    if not isinstance(detail, list):
+        return ""
+    parts = []
+    for item in detail[:3]:
+        if not isinstance(item, dict):
+            continue
+        loc = item.get("loc")
+        where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
+        msg = str(item.get("msg") or "").strip()
+        parts.append(f"{where}: {msg}" if where and msg else where or msg)
+    return "; ".join(p for p in parts if p)
+
+
 def _codes(err: Mapping[str, Any], headers: Mapping[str, str] | None) -> set[str]:
     codes: set[str] = set()
     for holder in (err, err.get("inner_error"), err.get("innererror")):
@@ -105,8 +125,9 @@ def classify_response(
 ) -> ImageApiError:
     """The ImageApiError for a non-success reply. `operation` marks a DALL-E 2 operation URL,
     where a plain 404 means the operation is gone rather than the deployment."""
-    err = error_object(parse_json(body))
-    raw_message = str(err.get("message") or "").strip()
+    payload = parse_json(body)
+    err = error_object(payload)
+    raw_message = str(err.get("message") or "").strip() or detail_message(payload)
     message = safe_message(raw_message)
     codes = _codes(err, headers)
 

@@ -9,6 +9,8 @@ from shared.imaging.azure_dalle2_async import AzureDalle2AsyncClient
 from shared.imaging.azure_deployment import AzureDeploymentClient
 from shared.imaging.azure_v1 import AzureV1Client
 from shared.imaging.base import BaseImageClient
+from shared.imaging.bfl_api import BflApiClient
+from shared.imaging.bfl_foundry import BflFoundryClient
 from shared.imaging.openai_api import OpenAIClient
 from shared.imaging.types import Deployment, Flavour, ImageApiClient
 
@@ -17,6 +19,8 @@ CLIENTS: dict[Flavour, type[BaseImageClient]] = {
     Flavour.AZURE_DEPLOYMENT: AzureDeploymentClient,
     Flavour.AZURE_V1: AzureV1Client,
     Flavour.OPENAI: OpenAIClient,
+    Flavour.BFL: BflApiClient,
+    Flavour.BFL_FOUNDRY: BflFoundryClient,
 }
 
 

@@ -23,6 +23,12 @@ class Flavour(StrEnum):
     AZURE_DEPLOYMENT = "azure-deployment"  # /openai/deployments/{d}/images/generations?api-version=
     AZURE_V1 = "azure-v1"  # /openai/v1/images/generations, deployment in body `model`
     OPENAI = "openai"  # https://api.openai.com/v1/images/generations, Bearer key
+    # Foundry's Black Forest Labs provider route: synchronous, base64 reply, key as Bearer:
+    # POST {endpoint}/providers/blackforestlabs/v1/{model path}?api-version=preview
+    BFL_FOUNDRY = "bfl-foundry"
+    # Black Forest Labs' own API: asynchronous (POST /v1/{model} -> id + polling_url; poll until
+    # Ready; result.sample is a signed URL that expires after 10 minutes), header x-key.
+    BFL = "bfl"
 
 
 class Family(StrEnum):
@@ -40,6 +46,11 @@ class Family(StrEnum):
     GPT_IMAGE_1_MINI = "gpt-image-1-mini"
     GPT_IMAGE_1_5 = "gpt-image-1.5"
     GPT_IMAGE_2 = "gpt-image-2"
+    # FLUX on Foundry's OpenAI-style Image API (URL replies) and on the BFL routes.
+    FLUX_1_1_PRO = "FLUX-1.1-pro"
+    FLUX_1_KONTEXT_PRO = "FLUX.1-Kontext-pro"
+    FLUX_2_PRO = "FLUX.2-pro"
+    FLUX_2_FLEX = "FLUX.2-flex"
 
     @classmethod
     def _missing_(cls, value: object) -> Family | None:
@@ -88,6 +99,7 @@ class GenerationParams(BaseModel):
     background: str | None = None  # gpt-image: transparent | opaque | auto
     output_compression: int | None = None  # gpt-image: 0-100, jpeg/webp only
     moderation: str | None = None  # gpt-image on OpenAI: low | auto
+    seed: int | None = None  # FLUX on the BFL routes: the same seed and prompt, the same image
     user: str | None = None
 
 

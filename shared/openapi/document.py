@@ -57,6 +57,7 @@ _SUMMARY = {
     "background": "Background",
     "output_compression": "Output compression",
     "moderation": "Moderation",
+    "seed": "Seed (FLUX)",
     "user": "End-user id",
     "callback_url": "Callback URL",
 }

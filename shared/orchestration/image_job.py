@@ -119,19 +119,30 @@ class _Operation:
         self.status = None  # it may have ended since the last answer
 
 
+# The asynchronous flavours: submit, poll on durable timers, store. Only Azure's DALL-E 2 keeps
+# finished operations until they are deleted; Black Forest Labs forgets its tasks on its own.
+ASYNC_FLAVOURS = frozenset({Flavour.AZURE_DALLE2_ASYNC, Flavour.BFL})
+DELETES_OPERATIONS = frozenset({Flavour.AZURE_DALLE2_ASYNC})
+
+
 def _generate_async(run: JobRun) -> Gen:
-    """DALL-E 2: submit, poll on durable timers, store, delete the operation.
+    """DALL-E 2 and BFL: submit, poll on durable timers, store, delete the operation.
 
     Once submitted, a job that fails for any reason (failed/canceled operation, deadline, giving
     up on polls, images that cannot be stored) still tries to delete the operation, so it is not
     left on the service — unless a poll last saw it queued or running, which the service refuses
-    to delete (409). A delete that fails does not change the job's error."""
+    to delete (409). A delete that fails does not change the job's error. A BFL task has no
+    delete, so no delete activity is scheduled for one (it would cost two actions for nothing).
+    """
     job = run.job
     submit = c.SubmitInput(model=job.model, params=job.params)
     submitted = yield from call_with_retries(
         run, c.SUBMIT, {0: lambda: submit}, c.Submitted, stage="generating"
     )
     operation = _Operation(submitted[0].operation_url)
+    if job.deployment.flavour not in DELETES_OPERATIONS:
+        yield from _poll_and_store(run, operation, submitted[0].expected_s)
+        return
     try:
         yield from _poll_and_store(run, operation, submitted[0].expected_s)
     except Exception:
@@ -244,7 +255,7 @@ def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
     run = JobRun(context, job)
     error: JobErrorBody | None = None
     try:
-        if job.deployment.flavour is Flavour.AZURE_DALLE2_ASYNC:
+        if job.deployment.flavour in ASYNC_FLAVOURS:
             yield from _generate_async(run)
         else:
             yield from _generate_sync(run)

@@ -23,9 +23,11 @@ from shared.imaging.types import ErrorCode, ImageApiError
 if TYPE_CHECKING:
     import httpx
 
-# Where Azure OpenAI and OpenAI serve generated images (dalleprodsec..., oaidalleapiprodscus...):
-# the default of IMAGE_SOURCE_ALLOWED_HOSTS, written once (shared/settings.py uses it).
-DEFAULT_ALLOWED_HOSTS = ("*.blob.core.windows.net",)
+# Where Azure OpenAI and OpenAI serve generated images (dalleprodsec..., oaidalleapiprodscus...)
+# and where Black Forest Labs delivers its samples (delivery-eu1.bfl.ai, delivery.us.bfl.ai, ...;
+# https only, as every listed host): the default of IMAGE_SOURCE_ALLOWED_HOSTS, written once
+# (shared/settings.py uses it).
+DEFAULT_ALLOWED_HOSTS = ("*.blob.core.windows.net", "delivery*.bfl.ai")
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 # A signed blob URL is a few hundred characters; this bounds what an API reply can make us parse.
 MAX_SOURCE_URL_LENGTH = 8192

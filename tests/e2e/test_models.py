@@ -39,6 +39,45 @@ def test_gpt_image_2_job_with_a_free_size_stores_a_png_of_that_size(stack):
 
 
 @pytest.mark.parametrize(
+    ("model", "size", "fmt"),
+    [
+        ("gpt-image-1.5", "1536x1024", "jpeg"),
+        ("gpt-image-1-mini", "1024x1536", "png"),
+        ("gpt-image-1", "1024x1024", "jpeg"),
+    ],
+)
+def test_the_rest_of_the_gpt_image_line_stores_the_asked_size_and_format(stack, model, size, fmt):
+    with httpx.Client(timeout=30) as client:
+        body = {"prompt": BADGER, "model": model, "size": size, "output_format": fmt}
+        r = client.post(f"{stack.api_url}/images", json=body)
+        assert r.status_code == 202, r.text
+        done = wait_for_result(client, r.json()["statusQueryGetUri"])
+        assert done.status_code == 200, done.text
+        [image] = done.json()["images"]
+        blob = httpx.get(image["url"], timeout=30)
+    width, height = (int(v) for v in size.split("x"))
+    assert blob.status_code == 200
+    assert image["content_type"] == f"image/{fmt}"
+    assert dimensions(blob.content) == (width, height)
+    assert blob.content == render(BADGER, width, height, 0, fmt)
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "field"),
+    [
+        ("gpt-image-1.5", {"size": "2048x1152"}, "size"),  # free sizes are gpt-image-2's only
+        ("gpt-image-1-mini", {"style": "vivid"}, "style"),
+        ("gpt-image-1", {"background": "transparent", "output_format": "jpeg"}, "background"),
+    ],
+)
+def test_a_bad_option_for_the_rest_of_the_line_is_a_400_naming_the_field(stack, model, body, field):
+    with httpx.Client(timeout=30) as client:
+        r = client.post(f"{stack.api_url}/images", json={"prompt": BADGER, "model": model, **body})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"size": "2050x1152"}, "size"),  # not a multiple of 16

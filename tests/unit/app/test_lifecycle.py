@@ -30,13 +30,38 @@ def dep(family: Family, flavour: Flavour = Flavour.AZURE_DEPLOYMENT, name: str =
     )
 
 
-def test_every_model_of_the_app_has_a_row_with_its_source_on_both_platforms():
-    for family in CAPABILITIES:
-        for flavour in (Flavour.AZURE_DEPLOYMENT, Flavour.OPENAI):
+def test_every_model_of_the_app_has_a_row_with_its_source_on_each_platform_serving_it():
+    for family, caps in CAPABILITIES.items():
+        for flavour in caps.flavours:
             row = lifecycle_for(dep(family, flavour))
             assert row is not None, (family, flavour)
             assert row.source, row
     assert all(row.source for row in LIFECYCLE.values())
+
+
+@pytest.mark.parametrize(
+    "family",
+    [Family.FLUX_1_1_PRO, Family.FLUX_1_KONTEXT_PRO, Family.FLUX_2_PRO, Family.FLUX_2_FLEX],
+)
+def test_flux_is_ga_with_no_retirement_on_foundry_and_on_bfls_own_api(family):
+    foundry = lifecycle_for(dep(family, Flavour.BFL_FOUNDRY))
+    own = lifecycle_for(dep(family, Flavour.BFL))
+    assert foundry is not None
+    assert own is not None
+    assert (foundry.platform, own.platform) == ("azure", "bfl")
+    for row in (foundry, own):
+        assert row.status_on(date(2030, 1, 1)) is Status.GA
+        assert row.retirement is None
+        assert row.replacement is None
+    assert "A14" in foundry.source
+    assert own.source.startswith("B")
+    assert model_warnings({"f": dep(family, Flavour.BFL_FOUNDRY)}, date(2030, 1, 1)) == []
+
+
+def test_flux_2_flex_notes_the_registration_azure_requires():
+    row = lifecycle_for(dep(Family.FLUX_2_FLEX, Flavour.BFL_FOUNDRY))
+    assert row is not None
+    assert "registration required" in row.as_dict(date(2026, 9, 1))["note"]
 
 
 @pytest.mark.parametrize(

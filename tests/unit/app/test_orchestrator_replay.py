@@ -899,3 +899,95 @@ def test_the_deadline_counts_from_when_the_job_was_accepted(
     assert run.output["error"]["code"] == "deadline_exceeded"
     assert run.output["completed"] == run.finished_at.isoformat()  # in UTC
     assert run.output["completed"].endswith("+00:00")
+
+
+# ---- Black Forest Labs' own API (flavour bfl): the DALL-E 2 path, without a delete ----------
+
+
+def bfl_job(make_job, **kwargs: Any):
+    """A one-image FLUX.2-pro job on BFL's own API (engine.make_job knows the Azure models)."""
+    from shared.imaging.types import Deployment, GenerationParams
+
+    job = make_job(*DALLE2, **kwargs)
+    deployment = Deployment(
+        name="bfl-FLUX.2-pro",
+        deployment="FLUX.2-pro",
+        family=Family.FLUX_2_PRO,
+        flavour=Flavour.BFL,
+        endpoint="https://api.bfl.ai",
+    )
+    params = GenerationParams(prompt=job.params.prompt, size="1024x768", output_format="png")
+    update = {"model": deployment.name, "deployment": deployment, "params": params}
+    return job.model_copy(update=update)
+
+
+def test_bfl_job_submits_polls_on_timers_and_stores_from_the_ready_poll_without_a_delete(
+    replay, make_job
+):
+    statuses = [{"status": "running"}, {"status": "running"}, {"status": "succeeded"}]
+    run = replay(bfl_job(make_job), dalle2_responder(statuses))
+
+    assert run.names() == ["submit_operation"] + ["poll_operation"] * 3  # BFL has no delete
+    assert len(run.timers) == 3  # one durable timer before each poll
+    polls = [c.input for c in run.calls if c.name == "poll_operation"]
+    assert {p["operation_url"] for p in polls} == {OPERATION}  # the polling_url, as submitted
+    assert run.output["status"] == "succeeded"
+    assert [i["blob"] for i in run.output["images"]] == ["2026/03/01/job1/0.png"]
+    assert run.statuses[-1]["stage"] == "completed"  # no "cleaning_up" stage either
+    assert all(s.get("stage") != "cleaning_up" for s in run.statuses)
+
+
+def test_bfl_sample_the_ready_poll_could_not_copy_is_persisted_from_a_new_poll(replay, make_job):
+    statuses = [{"status": "running"}, {"status": "succeeded"}]
+    run = replay(bfl_job(make_job), dalle2_responder(statuses, copy_fails=(0,)))
+
+    assert run.names() == ["submit_operation", "poll_operation", "poll_operation", "persist_image"]
+    [persist] = [c.input for c in run.calls if c.name == "persist_image"]
+    assert (persist["index"], persist["operation_url"]) == (0, OPERATION)
+    assert "url" not in persist  # the signed sample URL never enters history
+    assert run.output["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "status": "failed",
+            "error": {
+                "code": "content_filter",
+                "message": "Black Forest Labs moderated the request: Derivative Works Filter",
+            },
+        },
+        {"status": "deleted"},
+    ],
+)
+def test_a_moderated_or_forgotten_bfl_task_fails_the_job_without_a_delete(replay, make_job, answer):
+    run = replay(bfl_job(make_job), dalle2_responder([{"status": "running"}, answer]))
+
+    assert run.output["status"] == "failed"
+    expected = "content_filter" if answer["status"] == "failed" else "operation_failed"
+    assert run.output["error"]["code"] == expected
+    if answer["status"] == "failed":
+        assert "moderated the request" in run.output["error"]["message"]
+    assert "delete_operation" not in run.names()
+    assert "persist_image" not in run.names()
+
+
+def test_an_expired_bfl_sample_fails_the_job_at_once_with_image_download_failed(replay, make_job):
+    message = (
+        "Black Forest Labs' sample of image 0 expired before it could be copied (HTTP 403; BFL "
+        "samples expire 10 minutes after they are ready); it was not generated again."
+    )
+    polls = iter([None, failed("image_download_failed", message)])  # None: still running
+
+    def respond(name, payload):
+        if name == "submit_operation":
+            return submitted()
+        answer = next(polls)
+        return answer if answer is not None else polled(payload, "running")
+
+    run = replay(bfl_job(make_job), respond)
+
+    assert run.names() == ["submit_operation", "poll_operation", "poll_operation"]  # no retry
+    assert run.output["status"] == "failed"
+    assert run.output["error"] == {"code": "image_download_failed", "message": message}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.imaging.types import Family
+from shared.imaging.types import Family, Flavour
 from shared.models import (
     CAPABILITIES,
     MAX_BODY_BYTES,
@@ -207,6 +207,7 @@ def test_the_capability_table_and_request_schema_are_introspectable():
         "background",
         "output_compression",
         "moderation",
+        "seed",
         "user",
         "callback_url",
     }
@@ -488,3 +489,183 @@ def test_request_body_sends_the_new_options_only_to_the_gpt_image_line():
     assert set(bare) == {"prompt", "n"}  # nothing asked, nothing sent: the service's defaults
     dalle = request_body(params, Family.DALLE3)
     assert not {"output_compression", "moderation", "output_format", "background"} & set(dalle)
+
+
+# ---- FLUX: one image, free sizes per model, seed on the BFL routes ---------------------------
+
+FLUX = load_settings(
+    {
+        **ENV,
+        "IMAGE_MODELS": json.dumps(
+            {
+                "flux-1.1": {
+                    "deployment": "FLUX-1.1-pro",
+                    "family": "FLUX-1.1-pro",
+                    "flavour": "azure-deployment",
+                },
+                "kontext": {
+                    "deployment": "FLUX.1-Kontext-pro",
+                    "family": "FLUX.1-Kontext-pro",
+                    "flavour": "azure-deployment",
+                },
+                "bfl-1.1": {
+                    "deployment": "flux-1.1-pro",
+                    "family": "FLUX-1.1-pro",
+                    "flavour": "bfl-foundry",
+                },
+                "bfl-kontext": {
+                    "deployment": "flux.1-kontext-pro",
+                    "family": "FLUX.1-Kontext-pro",
+                    "flavour": "bfl-foundry",
+                },
+                "flux-2-pro": {
+                    "deployment": "flux.2-pro",
+                    "family": "FLUX.2-pro",
+                    "flavour": "bfl-foundry",
+                },
+                "flux-2-flex": {
+                    "deployment": "flux.2-flex",
+                    "family": "FLUX.2-flex",
+                    "flavour": "bfl-foundry",
+                },
+                "dall-e-3": {
+                    "deployment": "dall-e-3",
+                    "family": "dall-e-3",
+                    "flavour": "azure-deployment",
+                },
+                "gpt-image-2": {
+                    "deployment": "gpt-image-2",
+                    "family": "gpt-image-2",
+                    "flavour": "azure-deployment",
+                },
+            }
+        ),
+        "IMAGE_DEFAULT_MODEL": "flux-2-pro",
+    }
+)
+
+
+def flux(model: str, **options: object):
+    request = parse_body(json.dumps({"prompt": "a badger", "model": model, **options}).encode())
+    return validate_request(request, FLUX.image_models, FLUX.image_default_model)
+
+
+def flux_refused(model: str, **options: object) -> RequestError:
+    with pytest.raises(RequestError) as info:
+        flux(model, **options)
+    assert info.value.status == 400
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "words"),
+    [
+        ("bfl-1.1", "1000x1024", "multiples of 32"),
+        ("bfl-1.1", "224x1024", "edge under 256"),
+        ("flux-1.1", "1472x1024", "edge over 1440"),
+        ("bfl-kontext", "1000x1024", "multiples of 32"),
+        ("kontext", "1056x1024", "1,081,344 pixels; at most 1,048,576"),
+        ("flux-2-pro", "1000x1000", "multiples of 16"),
+        ("flux-2-pro", "48x1024", "edge under 64"),
+        ("flux-2-flex", "2064x2048", "4,227,072 pixels; at most 4,194,304"),
+        ("flux-2-flex", "big", "is not WxH"),
+    ],
+)
+def test_each_flux_size_rule_broken_once_is_a_400_naming_size(model, size, words):
+    err = flux_refused(model, size=size)
+    assert err.field == "size"
+    assert words in err.message
+    assert model in err.message
+
+
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [
+        ("bfl-1.1", "1440x256"),
+        ("flux-1.1", "256x1440"),
+        ("kontext", "1024x1024"),  # exactly 1 MP
+        ("bfl-kontext", "1344x768"),
+        ("flux-2-pro", "2048x2048"),  # exactly 4 MP
+        ("flux-2-flex", "64x64"),
+    ],
+)
+def test_flux_sizes_that_keep_their_models_rule_are_kept(model, size):
+    assert flux(model, size=size).params.size == size
+
+
+def test_a_flux_job_names_its_default_size_and_format():
+    on_bfl = flux("flux-2-pro").params
+    assert (on_bfl.size, on_bfl.output_format) == ("1024x1024", "png")
+    on_image_api = flux("flux-1.1").params
+    assert (on_image_api.size, on_image_api.output_format) == ("1024x1024", None)
+
+
+@pytest.mark.parametrize("model", ["flux-1.1", "bfl-kontext", "flux-2-pro", "flux-2-flex"])
+def test_flux_makes_one_image_per_call_n_2_names_n(model):
+    err = flux_refused(model, n=2)
+    assert (err.field, err.message) == (
+        "n",
+        f"n must be 1 for {model}: it makes one image per call",
+    )
+
+
+def test_seed_and_format_are_taken_on_the_bfl_route():
+    params = flux("flux-2-flex", seed=42, output_format="jpeg", size="1536x1024").params
+    assert (params.seed, params.output_format, params.size) == (42, "jpeg", "1536x1024")
+    assert flux("bfl-1.1", seed=0).params.seed == 0
+
+
+@pytest.mark.parametrize("field", ["seed", "output_format"])
+def test_bfl_only_options_are_refused_on_the_flux_image_api_naming_them(field):
+    value: object = 7 if field == "seed" else "png"
+    err = flux_refused("flux-1.1", **{field: value})
+    assert err.field == field
+    assert "on this platform (the BFL routes only" in err.message
+
+
+@pytest.mark.parametrize("model", ["dall-e-3", "gpt-image-2"])
+def test_seed_is_refused_on_models_other_than_flux(model):
+    err = flux_refused(model, seed=1)
+    assert (err.field, err.message) == ("seed", f"{model} does not support seed (FLUX models only)")
+
+
+@pytest.mark.parametrize("seed", [-1, "5", 1.5, True])
+def test_a_seed_must_be_a_non_negative_integer(seed):
+    err = flux_refused("flux-2-pro", seed=seed)
+    assert err.field == "seed"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("style", "vivid"),
+        ("quality", "hd"),
+        ("background", "opaque"),
+        ("moderation", "auto"),
+        ("output_format", "webp"),
+    ],
+)
+def test_openai_style_options_are_refused_on_flux(field, value):
+    err = flux_refused("flux-2-pro", **{field: value})
+    assert err.field == field
+    compression = flux_refused("bfl-kontext", output_compression=50, output_format="jpeg")
+    assert compression.field == "output_compression"
+
+
+def test_flux_returns_urls_on_the_image_api_and_base64_on_the_bfl_route():
+    from shared.models import capabilities_for
+
+    assert capabilities_for(Family.FLUX_1_1_PRO, Flavour.AZURE_DEPLOYMENT).returns == "url"
+    assert capabilities_for(Family.FLUX_1_1_PRO, Flavour.BFL_FOUNDRY).returns == "b64_json"
+    assert capabilities_for(Family.FLUX_2_PRO, Flavour.BFL).returns == "url"
+
+
+def test_request_body_sends_flux_only_prompt_n_size_and_format():
+    from shared.imaging.base import request_body
+
+    params = flux("flux-1.1", size="1440x256").params
+    body = request_body(params, Family.FLUX_1_1_PRO)
+    assert body == {"prompt": "a badger", "n": 1, "size": "1440x256"}
+    asked = flux("flux-2-pro", seed=3, output_format="jpeg").params
+    body = request_body(asked.model_copy(update={"user": "u"}), Family.FLUX_1_KONTEXT_PRO)
+    assert body == {"prompt": "a badger", "n": 1, "size": "1024x1024", "output_format": "jpeg"}

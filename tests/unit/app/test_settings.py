@@ -47,7 +47,7 @@ def test_defaults_describe_the_gpt_image_line_and_the_seeds_models_on_the_azure_
     assert s.image_default_model == "gpt-image-2"
     assert s.images_container == "images"
     assert s.images_storage == "UseDevelopmentStorage=true"  # falls back to AzureWebJobsStorage
-    assert s.image_source_allowed_hosts == ["*.blob.core.windows.net"]
+    assert s.image_source_allowed_hosts == ["*.blob.core.windows.net", "delivery*.bfl.ai"]
     assert s.image_source_allow_http_hosts == []
     assert s.azure_openai_api_key is None  # → DefaultAzureCredential
 
@@ -262,3 +262,79 @@ def test_first_load_warns_about_retired_and_soon_retired_models(monkeypatch, cap
     assert any("'dall-e-3'" in w and "retired" in w and "2026-03-04" in w for w in warned)
     assert any("'gpt-image-1'" in w and "2026-10-23" in w for w in warned)
     assert len(warned) == len(set(warned))
+
+
+BFL_MODELS = {
+    "bfl-FLUX.2-pro": {"deployment": "FLUX.2-pro", "family": "FLUX.2-pro", "flavour": "bfl"},
+    "gpt-image-2": {
+        "deployment": "gpt-image-2",
+        "family": "gpt-image-2",
+        "flavour": "azure-deployment",
+    },
+}
+
+
+def test_a_bfl_model_without_bfl_api_key_is_refused_naming_the_setting_and_the_model():
+    with pytest.raises(SettingsError) as info:
+        load_settings({**BASE, "IMAGE_MODELS": json.dumps(BFL_MODELS)})
+    assert info.value.setting == "BFL_API_KEY"
+    assert "'bfl-FLUX.2-pro'" in str(info.value)
+
+
+def test_bfl_models_reach_bfl_endpoint_by_default_and_their_own_when_given():
+    models = {
+        **BFL_MODELS,
+        "eu-flex": {
+            "deployment": "flux-2-flex",
+            "family": "FLUX.2-flex",
+            "flavour": "bfl",
+            "endpoint": "https://api.eu.bfl.ai/",
+        },
+    }
+    env = {**BASE, "IMAGE_MODELS": json.dumps(models), "BFL_API_KEY": "bfl-secret-7f3a"}
+    s = load_settings(env)
+    assert s.image_models["bfl-FLUX.2-pro"].endpoint == "https://api.bfl.ai"
+    assert s.image_models["eu-flex"].endpoint == "https://api.eu.bfl.ai"
+    assert s.image_models["gpt-image-2"].endpoint == "http://e"  # Azure's, untouched
+    moved = load_settings({**env, "BFL_ENDPOINT": "https://api.us.bfl.ai/"})
+    assert moved.image_models["bfl-FLUX.2-pro"].endpoint == "https://api.us.bfl.ai"
+    assert "bfl-secret-7f3a" not in repr(s)
+
+
+def test_without_bfl_models_bfl_api_key_is_not_needed():
+    assert load_settings(BASE).bfl_api_key is None
+
+
+def _one_model(family: str, flavour: str) -> dict[str, str]:
+    model = {"deployment": "d", "family": family, "flavour": flavour}
+    return {**BASE, "IMAGE_MODELS": json.dumps({"m": model}), "IMAGE_DEFAULT_MODEL": "m"}
+
+
+@pytest.mark.parametrize("family", ["FLUX.2-pro", "FLUX.2-flex"])
+def test_flux_2_on_the_image_api_is_refused_naming_image_models(family):
+    with pytest.raises(SettingsError) as info:
+        load_settings(_one_model(family, "azure-deployment"))
+    assert info.value.setting == "IMAGE_MODELS"
+    assert f"model 'm': {family} is not served on flavour azure-deployment" in str(info.value)
+    assert "bfl-foundry" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("family", "flavour"),
+    [("gpt-image-2", "bfl-foundry"), ("dall-e-3", "bfl-foundry"), ("FLUX-1.1-pro", "azure-v1")],
+)
+def test_a_model_on_a_flavour_that_does_not_serve_it_is_refused(family, flavour):
+    with pytest.raises(SettingsError) as info:
+        load_settings(_one_model(family, flavour))
+    assert info.value.setting == "IMAGE_MODELS"
+    assert f"not served on flavour {flavour}" in str(info.value)
+
+
+def test_flux_1_on_the_image_api_defaults_to_api_version_preview_and_bfl_foundry_to_none():
+    for family in ("FLUX-1.1-pro", "FLUX.1-Kontext-pro"):
+        on_image_api = load_settings(_one_model(family, "azure-deployment")).image_models["m"]
+        assert (on_image_api.endpoint, on_image_api.api_version) == ("http://e", "preview")
+    for family in ("FLUX-1.1-pro", "FLUX.1-Kontext-pro", "FLUX.2-pro", "FLUX.2-flex"):
+        on_bfl_route = load_settings(_one_model(family, "bfl-foundry")).image_models["m"]
+        # the client sends api-version=preview when none is configured (shared.imaging.bfl_foundry)
+        assert (on_bfl_route.endpoint, on_bfl_route.api_version) == ("http://e", None)
