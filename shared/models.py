@@ -238,7 +238,6 @@ def _flux(family: Family, sizes: SizeRule, flavours: frozenset[Flavour]) -> Mode
         default_size="1024x1024",
         size_rule=sizes,
         output_formats=("png", "jpeg"),
-        returns="url",
         seed=True,
         sends_defaults=True,
         flavours=flavours,
@@ -303,12 +302,10 @@ def capabilities_for(family: Family, flavour: Flavour) -> ModelCapabilities:
     platform: dict[str, Any] = {}
     if flavour in caps.returns_on:
         platform["returns"] = caps.returns_on[flavour]
-    dropped = caps.drops_on.get(flavour, ())
+    dropped = caps.drops_on.get(flavour)
     if dropped:
         for option in dropped:
-            platform["seed" if option == "seed" else _OPTION_ATTR.get(option, option)] = (
-                False if option == "seed" else None
-            )
+            platform[_OPTION_ATTR.get(option, option)] = False if option == "seed" else None
         platform["missing_here"] = dict.fromkeys(dropped, BFL_ROUTES_ONLY)
     if platform:
         caps = caps.model_copy(update=platform)
@@ -556,9 +553,8 @@ def _check_option(name: str, caps: ModelCapabilities, field: str, value: str) ->
         )
     # Only where the model itself has the value (gpt-image's webp), not for FLUX's png/jpeg.
     on_openai = value in (CAPABILITIES[caps.family].options(field) or ())
-    hint = (
-        " (webp only on OpenAI's API)" if on_openai and value in OPENAI_ONLY.get(field, ()) else ""
-    )
+    # (capabilities_for narrows an option only by OPENAI_ONLY: such a value is one of those.)
+    hint = " (webp only on OpenAI's API)" if on_openai else ""
     raise RequestError(
         f"{field} {value!r} is not available for {name}{hint}; choose one of {', '.join(allowed)}",
         field=field,
@@ -751,8 +747,7 @@ def model_list(
     entries = []
     for name, deployment in models.items():
         caps = capabilities_for(deployment.family, deployment.flavour)
-        described = caps.describe()
-        described.pop("size", None)
+        described = caps.describe()  # its "size" list is ModelInfo's `sizes` (extra ignored)
         entries.append(
             ModelInfo(
                 name=name,
