@@ -35,9 +35,9 @@ from shared.imaging.errors import (
     safe_message,
 )
 from shared.imaging.types import (
+    BFL_MODEL_PATHS,
     Deployment,
     ErrorCode,
-    Family,
     Flavour,
     GeneratedImage,
     GenerationParams,
@@ -46,13 +46,6 @@ from shared.imaging.types import (
     OperationStatus,
 )
 
-# BFL's model paths (image-models-2026.md §5b/§5c): the path is not the model id.
-MODEL_PATHS: dict[Family, str] = {
-    Family.FLUX_2_PRO: "flux-2-pro",
-    Family.FLUX_2_FLEX: "flux-2-flex",
-    Family.FLUX_1_KONTEXT_PRO: "flux-kontext-pro",
-    Family.FLUX_1_1_PRO: "flux-pro-1.1",
-}
 # Polling URLs may name another region than the endpoint (api.eu2.bfl.ai, ...), always here.
 BFL_DOMAIN = "bfl.ai"
 SAMPLE_TTL_NOTE = "BFL samples expire 10 minutes after they are ready"
@@ -64,7 +57,7 @@ def model_path(deployment: Deployment) -> str:
     """The `/v1/{path}` a deployment submits to: the family's path, unless the operator wrote a
     path of their own as the deployment (e.g. `flux-2-max`, which has no family of its own). The
     family's name itself (`FLUX.2-pro`, what the devstack writes) stands for the family's path."""
-    family_path = MODEL_PATHS.get(deployment.family)
+    family_path = BFL_MODEL_PATHS.get(deployment.family)
     written = deployment.deployment.strip()
     if family_path is None:
         return written

@@ -18,18 +18,18 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.imaging.base import SyncGenerationClient
-from shared.imaging.types import ErrorCode, Family, Flavour, GenerationParams, ImageApiError
+from shared.imaging.types import (
+    BFL_MODEL_PATHS,
+    ErrorCode,
+    Flavour,
+    GenerationParams,
+    ImageApiError,
+)
 
 DEFAULT_API_VERSION = "preview"  # the only api-version any source names for this route (A14, M1)
 # What validate_request fills in for FLUX (shared.models); kept for params built elsewhere.
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_FORMAT = "png"
-MODEL_PATHS: dict[Family, str] = {
-    Family.FLUX_2_PRO: "flux-2-pro",
-    Family.FLUX_2_FLEX: "flux-2-flex",
-    Family.FLUX_1_KONTEXT_PRO: "flux-kontext-pro",
-    Family.FLUX_1_1_PRO: "flux-pro-1.1",
-}
 ASYNC_REPLY_KEYS = ("polling_url", "id")
 
 
@@ -61,7 +61,7 @@ class BflFoundryClient(SyncGenerationClient):
     bearer_key = True  # "Authorization: Bearer <API key>"; `api-key` here is unverified (A14)
 
     def _url(self) -> str:
-        path = MODEL_PATHS.get(self.deployment.family)
+        path = BFL_MODEL_PATHS.get(self.deployment.family)
         if path is None:
             raise ValueError(f"{self.deployment.family.model_id} is not served on the BFL route")
         version = self.deployment.api_version or DEFAULT_API_VERSION

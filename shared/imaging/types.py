@@ -67,6 +67,15 @@ class Family(StrEnum):
         return self in GPT_IMAGE_FAMILIES
 
 
+# Black Forest Labs' model paths, on Foundry's provider route and on BFL's own API alike
+# (A14, B4: the path is not the model id).
+BFL_MODEL_PATHS: dict[Family, str] = {
+    Family.FLUX_2_PRO: "flux-2-pro",
+    Family.FLUX_2_FLEX: "flux-2-flex",
+    Family.FLUX_1_KONTEXT_PRO: "flux-kontext-pro",
+    Family.FLUX_1_1_PRO: "flux-pro-1.1",
+}
+
 GPT_IMAGE_FAMILIES = frozenset(
     {Family.GPT_IMAGE, Family.GPT_IMAGE_1_MINI, Family.GPT_IMAGE_1_5, Family.GPT_IMAGE_2}
 )
