@@ -22,7 +22,7 @@ from pathlib import Path
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from shared.blueprints.queue_trigger import MESSAGE_MAX_BYTES, stored_size
+from shared.blueprints.queue_trigger import MESSAGE_MAX_BYTES, PAYLOAD_MAX_BYTES, stored_size
 
 DEFAULT_QUEUE = "image-requests"
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             # Storage would refuse it (RequestBodyTooLarge): say so in the sender's terms.
             print(
                 f"message is {size} bytes once base64-encoded; Azure Storage accepts at most "
-                f"{MESSAGE_MAX_BYTES} (about {MESSAGE_MAX_BYTES // 4 * 3} bytes of UTF-8 text)",
+                f"{MESSAGE_MAX_BYTES} (about {PAYLOAD_MAX_BYTES} bytes of UTF-8 text)",
                 file=sys.stderr,
             )
             return 2

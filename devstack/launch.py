@@ -68,7 +68,6 @@ def app_env(
 # (base64), each under the family's exact name; BFL's own asynchronous API under `bfl-<family>`.
 FLUX_IMAGE_API = ("FLUX-1.1-pro", "FLUX.1-Kontext-pro")
 FLUX_BFL_FOUNDRY = ("FLUX.2-pro", "FLUX.2-flex")
-FLUX_BFL_OWN = ("FLUX.2-pro", "FLUX.2-flex", "FLUX.1-Kontext-pro", "FLUX-1.1-pro")
 
 
 def devstack_models(emulator_url: str) -> dict[str, dict[str, str]]:
@@ -76,7 +75,8 @@ def devstack_models(emulator_url: str) -> dict[str, dict[str, str]]:
     defaults, then every FLUX family on each route the emulator serves, so `make start` (and an
     end-to-end test) can exercise each one by name. The `bfl-*` models name the emulator as
     their endpoint (BFL_ENDPOINT stays the real one) and need BFL_API_KEY = the emulator's key."""
-    from shared.settings import DEFAULT_MODELS  # the app's defaults, written once there
+    from shared.imaging.types import BFL_MODEL_PATHS  # every family BFL's own API serves
+    from shared.settings import DEFAULT_MODELS, FLUX_IMAGE_API_VERSION  # written once there
 
     models = {
         name: {
@@ -87,21 +87,16 @@ def devstack_models(emulator_url: str) -> dict[str, dict[str, str]]:
         }
         for name, (family, flavour, version) in DEFAULT_MODELS.items()
     }
-    for name in FLUX_IMAGE_API:
-        models[name] = {
-            "deployment": name,
-            "family": name,
-            "flavour": "azure-deployment",
-            "api_version": "preview",
-        }
+    for name in FLUX_IMAGE_API:  # the settings fill in the Image API's api-version
+        models[name] = {"deployment": name, "family": name, "flavour": "azure-deployment"}
     for name in FLUX_BFL_FOUNDRY:
         models[name] = {
             "deployment": name,
             "family": name,
             "flavour": "bfl-foundry",
-            "api_version": "preview",
+            "api_version": FLUX_IMAGE_API_VERSION,
         }
-    for name in FLUX_BFL_OWN:
+    for name in (family.value for family in BFL_MODEL_PATHS):
         models[f"bfl-{name}"] = {
             "deployment": name,
             "family": name,

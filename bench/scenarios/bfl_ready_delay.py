@@ -18,6 +18,8 @@ from bench.engine_db import EngineDb
 from bench.harness import open_stack
 from bench.jobs import JobRun, run_job
 from bench.report import Result
+from bench.scenarios import ready_delay
+from bench.scenarios.ready_delay import Timeline, emulator_operations
 from bench.stats import summary
 
 MODEL = "bfl-FLUX.2-pro"
@@ -25,24 +27,17 @@ WARM_UP_JOBS = 2
 SAMPLE_TTL_S = 600.0  # BFL: result.sample expires 10 minutes after Ready (B3)
 
 
-async def bfl_tasks(stack: Any) -> dict[str, dict[str, Any]]:
+async def bfl_tasks(stack: Any) -> dict[str, list[Timeline]]:
     """The emulator's BFL task timelines, by prompt (a job's prompt is unique in this run)."""
-    r = await stack.http.get(f"{stack.emulator_url}/_emulator/operations")
-    r.raise_for_status()
-    return {op["prompt"]: op for op in r.json()["operations"] if op.get("api") == "bfl"}
+    ops = await emulator_operations(stack)
+    return {p: [op for op in tl if op.get("api") == "bfl"] for p, tl in ops.items()}
 
 
-def job_timing(engine: EngineDb, run: JobRun, task: dict[str, Any] | None) -> dict[str, Any] | None:
-    if run.id is None or run.status != "succeeded" or task is None:
-        return None
-    metrics = engine.metrics(run.id)
-    if metrics is None or task.get("seen_done_at") is None:
-        return None
-    return {
-        "delay_s": metrics.last_updated_time - task["ready_at"],
-        "seen_s": task["seen_done_at"] - task["ready_at"],
-        "polls": task["polls"],
-    }
+def job_timing(
+    engine: EngineDb, run: JobRun, tasks: list[Timeline] | None
+) -> dict[str, Any] | None:
+    """ready_delay's timing of one job, where a BFL task ends "Ready"."""
+    return ready_delay.job_timing(engine, run, tasks or [], done_outcome="Ready")
 
 
 async def _one_latency(stack: Any, latency: float, jobs: int, tag: str) -> dict[str, Any]:

@@ -40,18 +40,21 @@ async def emulator_operations(stack: Any) -> dict[str, list[Timeline]]:
     return by_prompt
 
 
-def _ready(ops: list[Timeline]) -> Timeline | None:
-    """The operation whose result the job used: the last one that succeeded."""
-    done = [op for op in ops if op["outcome"] == "succeeded"]
+def _ready(ops: list[Timeline], done_outcome: str = "succeeded") -> Timeline | None:
+    """The operation whose result the job used: the last one that ended in `done_outcome`
+    (DALL-E 2 says "succeeded", BFL "Ready")."""
+    done = [op for op in ops if op["outcome"] == done_outcome]
     return max(done, key=lambda op: op["submitted_at"]) if done else None
 
 
-def job_timing(engine: EngineDb, run: JobRun, ops: list[Timeline]) -> dict[str, Any] | None:
+def job_timing(
+    engine: EngineDb, run: JobRun, ops: list[Timeline], done_outcome: str = "succeeded"
+) -> dict[str, Any] | None:
     """Ready→completed and ready→seen delays and polls of one app job, from the emulator."""
     if run.id is None or run.status != "succeeded":
         return None
     metrics = engine.metrics(run.id)
-    op = _ready(ops)
+    op = _ready(ops, done_outcome)
     if metrics is None or op is None or op["seen_done_at"] is None:
         return None
     return {

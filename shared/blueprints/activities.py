@@ -161,6 +161,7 @@ def _explain_expired_sample(model: str, index: int, exc: ImageApiError) -> Image
     """A BFL sample whose download is refused has expired (BFL signs it for 10 minutes after
     the task is ready): say so, instead of a bare "refused", so the caller knows why asking
     again is the cure. Any other failure, or another flavour's, is unchanged."""
+    from shared.imaging.bfl_api import SAMPLE_TTL_NOTE
     from shared.imaging.types import ErrorCode, Flavour, ImageApiError
 
     refused = exc.code is ErrorCode.IMAGE_DOWNLOAD_FAILED and exc.status in (401, 403, 404, 410)
@@ -170,8 +171,7 @@ def _explain_expired_sample(model: str, index: int, exc: ImageApiError) -> Image
     return ImageApiError(
         ErrorCode.IMAGE_DOWNLOAD_FAILED,
         f"Black Forest Labs' sample of image {index} expired before it could be copied "
-        f"(HTTP {exc.status}; BFL samples expire 10 minutes after they are ready); it was not "
-        "generated again.",
+        f"(HTTP {exc.status}; {SAMPLE_TTL_NOTE}); it was not generated again.",
         status=exc.status,
     )
 
@@ -516,6 +516,8 @@ async def poll_operation(payload: Json) -> Json:
         if state.status is OperationStatus.SUCCEEDED:
             _duration(deployment.name).add_bounds(job.running_until_s, job.elapsed_s)
             images = [
+                # No `expires`: the download itself tells an expired URL, and for BFL the
+                # refusal is explained by _explain_expired_sample (why asking again helps).
                 UrlImage(index=i, url=image.url, revised_prompt=image.revised_prompt)
                 for i, image in enumerate(state.images[: job.n])
                 if image.url

@@ -9,7 +9,6 @@ Function-level auth like the image routes: the list names this deployment's mode
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 
@@ -27,6 +26,7 @@ bp = df.Blueprint()
 @bp.route(route="models", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_models(req: func.HttpRequest) -> func.HttpResponse:
     """`GET /api/models`: every configured model, the default first-class (`default: true`)."""
+    from shared.blueprints.http_api import _error
     from shared.lifecycle import lifecycle_for
     from shared.models import model_list
     from shared.settings import SettingsError, get_settings
@@ -35,8 +35,7 @@ def list_models(req: func.HttpRequest) -> func.HttpResponse:
         settings = get_settings()
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
-        body = {"error": {"code": "configuration_error", "message": str(exc)}}
-        return func.HttpResponse(json.dumps(body), status_code=500, mimetype="application/json")
+        return _error(500, "configuration_error", str(exc))
     today = datetime.now(UTC).date()
     lifecycle = {}
     for name, deployment in settings.image_models.items():

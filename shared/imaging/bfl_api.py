@@ -75,7 +75,7 @@ def request_body_for(params: GenerationParams) -> dict[str, Any]:
         body["width"], body["height"] = int(width), int(height)
     if params.output_format:
         body["output_format"] = params.output_format
-    seed = getattr(params, "seed", None)  # GenerationParams grows a seed with the FLUX options
+    seed = params.seed
     if seed is not None:
         body["seed"] = seed
     return body

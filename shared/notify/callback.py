@@ -44,11 +44,6 @@ async def _resolves_inside(url: str, http_hosts: Iterable[str]) -> str | None:
     return None
 
 
-def _retry_after_s(response: httpx.Response) -> float | None:
-    """The receiver's pacing hint, read like every peer's (ms, seconds or HTTP date)."""
-    return retry_after_s(response.headers)
-
-
 async def post_callback(
     url: str,
     body: Mapping[str, Any],
@@ -92,7 +87,7 @@ async def post_callback(
         False,
         retryable,
         http_status=status,
-        retry_after_s=_retry_after_s(response) if retryable else None,
+        retry_after_s=retry_after_s(response.headers) if retryable else None,
         reason=f"callback answered HTTP {status}",
     )
 

@@ -105,15 +105,14 @@ async def test_results_queue_activity_publishes_a_host_readable_message(storage_
     assert body["statusQueryGetUri"] == "https://img.example.com/api/images/job-3"
 
 
-def test_enqueue_cli_sends_base64_the_host_can_read(azurite):
-    queue = f"cli-{uuid.uuid4().hex[:12]}"
-    request = {"prompt": "a badger wearing a tuxedo", "id": "badger-1"}
-    done = subprocess.run(
+def _enqueue_cli(azurite, queue: str, message: str) -> subprocess.CompletedProcess[str]:
+    """`python -m devstack.enqueue MESSAGE` against this Azurite, as a user runs it."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "devstack.enqueue",
-            json.dumps(request),
+            message,
             "--queue",
             queue,
             "--connection-string",
@@ -123,8 +122,14 @@ def test_enqueue_cli_sends_base64_the_host_can_read(azurite):
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
     )
+
+
+def test_enqueue_cli_sends_base64_the_host_can_read(azurite):
+    queue = f"cli-{uuid.uuid4().hex[:12]}"
+    request = {"prompt": "a badger wearing a tuxedo", "id": "badger-1"}
+    done = _enqueue_cli(azurite, queue, json.dumps(request))
+    assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert printed["job_id"] == "badger-1"
     (text,) = _raw_messages(azurite.connection_string, queue)
@@ -276,22 +281,7 @@ async def test_a_valid_message_with_durable_down_raises_for_a_retry_and_poisons_
 def test_enqueue_cli_refuses_a_message_storage_would_refuse(azurite):
     queue = f"cli-{uuid.uuid4().hex[:12]}"
     request = json.dumps({"prompt": "狐" * 17_000}, ensure_ascii=False)  # 51 KB of UTF-8
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "devstack.enqueue",
-            request,
-            "--queue",
-            queue,
-            "--connection-string",
-            azurite.connection_string,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _enqueue_cli(azurite, queue, request)
     assert done.returncode == 2
     assert "base64" in done.stderr
     assert "65536" in done.stderr

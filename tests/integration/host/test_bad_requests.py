@@ -117,13 +117,9 @@ def test_a_compression_bomb_is_refused_while_it_inflates(logged_host):
     assert ask(logged_host, build(b"GET", b"/api/hello")).status == 200
 
 
-@pytest.mark.parametrize("host_header", [b"\xff\xfe", b"a b", b"[::1", b"h\x00st", b"\xc3\xa9:x"])
+@pytest.mark.parametrize("host_header", [b"\xff\xfe", b"a b", b"[::1", b"\xc3\xa9:x"])
 def test_a_host_header_no_url_can_be_built_from_is_a_400(logged_host, host_header):
     r = ask(logged_host, build(b"GET", b"/api/hello", host=host_header))
-    if r.status != 400 or not r.content_type.startswith("application/json"):
-        # aiohttp's parser may refuse the header itself: also a 400, before the app.
-        assert r.status == 400, r.raw[:300]
-        return
     assert error_of(r, 400)["field"] == "Host"
 
 
@@ -142,6 +138,7 @@ def test_a_host_header_no_url_can_be_built_from_is_a_400(logged_host, host_heade
         ),
         build(b"GET", b"/api/hello", [(b"Bad Name", b"x")]),
         build(b"GET", b"/api/hello", [(b"X-Ctl", b"a\x01b")]),
+        build(b"GET", b"/api/hello", host=b"h\x00st"),  # a NUL in Host: refused by the parser
         b"NOT-HTTP\r\n\r\n",
         b"GET /api/hello HTTP/9.9\r\nHost: x\r\n\r\n",
     ],

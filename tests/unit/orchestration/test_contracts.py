@@ -90,8 +90,11 @@ def test_negative_indexes_are_refused(field):
 
 def test_a_persist_input_says_where_the_image_is_and_carries_no_url():
     base = {"job_id": "j", "model": "m", "created": "2026-03-01T12:00:00+00:00", "prompt": "p"}
-    assert c.PersistInput(**base, index=1, first_index=1).first_index == 1
-    assert c.PersistInput(**base, index=1, operation_url="https://r/op").operation_url
+    from_receipt = c.dump(c.PersistInput(**base, index=1, first_index=1))
+    from_operation = c.dump(c.PersistInput(**base, index=1, operation_url="https://r/op"))
+    # What goes into history names where the image is, never a URL of the image itself.
+    assert from_receipt == {**base, "index": 1, "first_index": 1}
+    assert from_operation == {**base, "index": 1, "operation_url": "https://r/op"}
     for where in ({}, {"first_index": 0, "operation_url": "https://r/op"}):
         with pytest.raises(ValidationError):  # exactly one of the receipt or the operation
             c.PersistInput(**base, index=0, **where)
