@@ -6,12 +6,20 @@ Importing this module reads no settings and opens no connection; everything is b
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.blueprints import activities, http_api, models_api, orchestration, queue_trigger
+from shared.blueprints import (
+    activities,
+    edits_api,
+    http_api,
+    models_api,
+    orchestration,
+    queue_trigger,
+)
 from shared.notify.activities import bp as notify_bp
 from shared.openapi.blueprint import bp as openapi_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(http_api.bp)  # POST /api/images, GET /api/images/{id}[/{index}]
+app.register_functions(edits_api.bp)  # POST /api/images/edits
 app.register_functions(orchestration.bp)  # the image_job orchestrator
 app.register_functions(activities.bp)  # its activities
 app.register_functions(queue_trigger.bp)  # batch jobs from the image-requests queue

@@ -18,6 +18,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "overhead": ("bench.scenarios.overhead", "per-job overhead, zero-latency model"),
     "durable_cost": ("bench.scenarios.durable_cost", "Durable actions and history bytes per job"),
     "memory": ("bench.scenarios.memory", "host peak RSS growth persisting a 20 MB image"),
+    "edits": ("bench.scenarios.edits", "edit a 20 MB input: host RSS growth, durable cost"),
     "quota": ("bench.scenarios.quota", "throughput against a 120 RPM quota"),
     "coldstart": ("bench.scenarios.coldstart", "import function_app vs the Functions SDKs alone"),
 }

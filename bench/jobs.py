@@ -57,9 +57,12 @@ def is_finished(status_code: int, body: dict[str, Any]) -> bool:
     return status_code not in (202,) and status_code >= 400 and "error" in body
 
 
-async def post_job(client: httpx.AsyncClient, base_url: str, body: dict[str, Any]) -> JobRun:
+async def post_job(
+    client: httpx.AsyncClient, base_url: str, body: dict[str, Any], *, route: str = "images"
+) -> JobRun:
+    """POST a job (`route`: images, or images/edits) and read its 202."""
     run = JobRun(id=None, status_url=None, posted_at=time.time())
-    r = await client.post(f"{base_url}/api/images", json=body)
+    r = await client.post(f"{base_url}/api/{route}", json=body)
     run.accepted_at = time.time()
     run.http_status = r.status_code
     try:
@@ -114,6 +117,7 @@ async def run_job(
     *,
     interval_s: float = 0.1,
     deadline_s: float = 600.0,
+    route: str = "images",
 ) -> JobRun:
-    run = await post_job(client, base_url, body)
+    run = await post_job(client, base_url, body, route=route)
     return await wait_job(client, run, interval_s=interval_s, deadline_s=deadline_s)

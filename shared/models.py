@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.imaging.types import Deployment, Family, Flavour, GenerationParams
+from shared.imaging.types import Deployment, EditInputs, Family, Flavour, GenerationParams
 from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl
-from shared.storage.records import ImageRecord
+from shared.storage.records import ImageRecord, InputRecord
 
 MAX_BODY_BYTES = 256 * 1024  # the longest prompt (32 000 chars) is ~128 KiB even fully escaped
 MAX_N = 10
@@ -117,6 +117,19 @@ FLUX_1_1_PRO_SIZES = SizeRule(multiple_of=32, min_edge=256, max_edge=1440, sourc
 FLUX_KONTEXT_SIZES = SizeRule(multiple_of=32, max_pixels=MEGAPIXEL, source="A14, B5, B7")
 FLUX_2_SIZES = SizeRule(multiple_of=16, min_edge=64, max_pixels=4 * MEGAPIXEL, source="A14, B4, B5")
 
+# Edit inputs (§3, §5). "< 50 MB" per image for the GPT image line (P3, A3); Kontext takes
+# "≤ 20 MB / 20 MP" (B5, B7), which no FLUX.2 source contradicts, so it stands for every FLUX
+# reference image; a mask is a PNG "< 4 MB" (P3, A8). BFL takes base64 or a URL of "an image"
+# with no stated formats [unverified]: png, jpeg and webp are offered, the service decides.
+GPT_IMAGE_MAX_INPUTS = 16
+GPT_IMAGE_MAX_INPUT_BYTES = 50 * 1000 * 1000 - 1
+FLUX_MAX_INPUT_BYTES = 20 * 1000 * 1000
+FLUX_MAX_INPUT_PIXELS = 20 * 1000 * 1000
+MASK_MAX_BYTES = 4 * 1000 * 1000 - 1
+# FLUX.2 reference images: pro 8; flex 10 on Foundry, 8 in BFL's own API reference (A14, B4).
+FLUX_2_MAX_INPUTS = 8
+FLUX_2_FLEX_MAX_INPUTS_FOUNDRY = 10
+
 # The platforms that speak OpenAI's image request shape: every family before FLUX is configured
 # on these (which of them serves which model is the service's to refuse, as before).
 OPENAI_SHAPED = frozenset(
@@ -159,9 +172,18 @@ class ModelCapabilities(BaseModel):
     returns_on: dict[Flavour, Literal["url", "b64_json"]] = Field(default_factory=dict)
     drops_on: dict[Flavour, tuple[str, ...]] = Field(default_factory=dict)
     missing_here: dict[str, str] = Field(default_factory=dict)  # option -> where it exists
-    # Image edits are not served by this app yet (a later issue): no model edits here.
+    # Image edits (`POST /api/images/edits`, image-models-2026.md §3, §5): on which flavours, how
+    # many reference images (per flavour where it differs), which formats and how large, whether
+    # a mask and `input_fidelity` are taken. `edits` False: the model cannot edit at all.
     edits: bool = False
+    edit_flavours: frozenset[Flavour] = frozenset()
     max_input_images: int = 0
+    max_input_images_on: dict[Flavour, int] = Field(default_factory=dict)
+    input_formats: tuple[str, ...] = ()
+    max_input_bytes: int = 0
+    max_input_pixels: int | None = None
+    mask: bool = False
+    input_fidelity: bool = False
 
     def options(self, field: str) -> tuple[str, ...] | None:
         return {
@@ -203,11 +225,19 @@ class ModelCapabilities(BaseModel):
             entry["seed"] = True
         entry["edits"] = self.edits
         entry["max_input_images"] = self.max_input_images
+        if self.edits:
+            entry["input_formats"] = list(self.input_formats)
+            entry["max_input_bytes"] = self.max_input_bytes
+            entry["mask"] = self.mask
+            entry["input_fidelity"] = self.input_fidelity
         return entry
 
 
 def _gpt_image(family: Family, size_rule: SizeRule | None = None) -> ModelCapabilities:
-    """The GPT image line shares its options (P3, A1): only gpt-image-2's sizes differ."""
+    """The GPT image line shares its options (P3, A1): only gpt-image-2's sizes differ. Edits:
+    up to 16 images, each png/jpeg/webp under 50 MB (webp on OpenAI only: Azure says "png or
+    jpg"), a PNG mask, `input_fidelity` on all but gpt-image-1-mini (P3, A3, A8, O1). Azure's
+    gpt-image-2 edits are [unverified]: offered, the service has the last word."""
     return ModelCapabilities(
         family=family,
         prompt_max_chars=32000,
@@ -221,10 +251,24 @@ def _gpt_image(family: Family, size_rule: SizeRule | None = None) -> ModelCapabi
         moderations=("low", "auto"),
         output_compression=True,
         returns="b64_json",
+        edits=True,
+        edit_flavours=frozenset({Flavour.AZURE_DEPLOYMENT, Flavour.AZURE_V1, Flavour.OPENAI}),
+        max_input_images=GPT_IMAGE_MAX_INPUTS,
+        input_formats=("png", "jpeg", "webp"),
+        max_input_bytes=GPT_IMAGE_MAX_INPUT_BYTES,
+        mask=True,
+        input_fidelity=family is not Family.GPT_IMAGE_1_MINI,
     )
 
 
-def _flux(family: Family, sizes: SizeRule, flavours: frozenset[Flavour]) -> ModelCapabilities:
+def _flux(
+    family: Family,
+    sizes: SizeRule,
+    flavours: frozenset[Flavour],
+    *,
+    max_inputs: int = 0,
+    max_inputs_on: dict[Flavour, int] | None = None,
+) -> ModelCapabilities:
     """A FLUX model: one image per call (A14), png/jpeg (A14, B4-B7), `seed`, free sizes.
 
     No source states a prompt limit for FLUX: the request's own cap (32,000) stands, so a long
@@ -243,6 +287,14 @@ def _flux(family: Family, sizes: SizeRule, flavours: frozenset[Flavour]) -> Mode
         flavours=flavours,
         returns_on={Flavour.BFL_FOUNDRY: "b64_json"},
         drops_on={Flavour.AZURE_DEPLOYMENT: FLUX_IMAGE_API_DROPS},
+        edits=max_inputs > 0,
+        # Kontext edits on the Image API too (A14); FLUX.2 is on the BFL routes only.
+        edit_flavours=flavours if max_inputs > 0 else frozenset(),
+        max_input_images=max_inputs,
+        max_input_images_on=max_inputs_on or {},
+        input_formats=("png", "jpeg", "webp") if max_inputs > 0 else (),
+        max_input_bytes=FLUX_MAX_INPUT_BYTES if max_inputs > 0 else 0,
+        max_input_pixels=FLUX_MAX_INPUT_PIXELS if max_inputs > 0 else None,
     )
 
 
@@ -275,10 +327,18 @@ CAPABILITIES: dict[Family, ModelCapabilities] = {
     Family.GPT_IMAGE_2: _gpt_image(Family.GPT_IMAGE_2, GPT_IMAGE_2_SIZES),
     Family.FLUX_1_1_PRO: _flux(Family.FLUX_1_1_PRO, FLUX_1_1_PRO_SIZES, FLUX_1_FLAVOURS),
     Family.FLUX_1_KONTEXT_PRO: _flux(
-        Family.FLUX_1_KONTEXT_PRO, FLUX_KONTEXT_SIZES, FLUX_1_FLAVOURS
+        Family.FLUX_1_KONTEXT_PRO, FLUX_KONTEXT_SIZES, FLUX_1_FLAVOURS, max_inputs=1
     ),
-    Family.FLUX_2_PRO: _flux(Family.FLUX_2_PRO, FLUX_2_SIZES, FLUX_2_FLAVOURS),
-    Family.FLUX_2_FLEX: _flux(Family.FLUX_2_FLEX, FLUX_2_SIZES, FLUX_2_FLAVOURS),
+    Family.FLUX_2_PRO: _flux(
+        Family.FLUX_2_PRO, FLUX_2_SIZES, FLUX_2_FLAVOURS, max_inputs=FLUX_2_MAX_INPUTS
+    ),
+    Family.FLUX_2_FLEX: _flux(
+        Family.FLUX_2_FLEX,
+        FLUX_2_SIZES,
+        FLUX_2_FLAVOURS,
+        max_inputs=FLUX_2_MAX_INPUTS,
+        max_inputs_on={Flavour.BFL_FOUNDRY: FLUX_2_FLEX_MAX_INPUTS_FOUNDRY},
+    ),
 }
 
 OPTION_FIELDS = ("size", "quality", "style", "output_format", "background", "moderation")
@@ -302,6 +362,21 @@ def capabilities_for(family: Family, flavour: Flavour) -> ModelCapabilities:
     platform: dict[str, Any] = {}
     if flavour in caps.returns_on:
         platform["returns"] = caps.returns_on[flavour]
+    if caps.edits and flavour not in caps.edit_flavours:
+        platform.update(
+            edits=False,
+            max_input_images=0,
+            input_formats=(),
+            max_input_bytes=0,
+            max_input_pixels=None,
+            mask=False,
+            input_fidelity=False,
+        )
+    elif flavour in caps.max_input_images_on:
+        platform["max_input_images"] = caps.max_input_images_on[flavour]
+    formats = platform.get("input_formats", caps.input_formats)
+    if flavour is not Flavour.OPENAI and "webp" in formats and family.is_gpt_image:
+        platform["input_formats"] = tuple(f for f in formats if f != "webp")
     dropped = caps.drops_on.get(flavour)
     if dropped:
         for option in dropped:
@@ -417,16 +492,29 @@ class ValidatedRequest(BaseModel):
     params: GenerationParams
 
 
+def field_name(loc: Iterable[int | str]) -> str:
+    """A pydantic error location as the API names fields: `images[1].url`, `mask`."""
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else part
+    return name
+
+
 def _pydantic_error(exc: ValidationError) -> RequestError:
     # Only a JSON object is validated (parse_body refuses anything else first), so the first
     # error always names a field.
     first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
+    field = field_name(first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
         return RequestError(f"unknown field {field!r}", field=field)
     if kind == "missing":
         return RequestError(f"{field} is required", field=field)
+    if kind in ("model_type", "model_attributes_type", "dict_type"):  # not "instance of ImageRef"
+        return RequestError(f"{field} must be a JSON object", field=field)
     if kind == "string_too_short" and field == "prompt":
         return RequestError("prompt must not be empty", field=field)
     message = str(first["msg"]).removeprefix("Value error, ")
@@ -473,17 +561,31 @@ def parse_body(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> Image
         raise _pydantic_error(exc) from None
 
 
-def validate_request(
-    request: ImageRequest, models: dict[str, Deployment], default_model: str
-) -> ValidatedRequest:
-    """Apply the chosen model's capabilities on its deployment's platform (flavour); the first
-    broken rule becomes a RequestError naming the field."""
-    name = request.model or default_model
+def resolve_model(
+    requested: str | None, models: dict[str, Deployment], default_model: str
+) -> tuple[str, Deployment]:
+    """The configured model a request names (or the default), or a 400 naming `model`."""
+    name = requested or default_model
     deployment = models.get(name)
     if deployment is None:
         raise RequestError(
             f"unknown model {name!r}; available: {', '.join(sorted(models))}", field="model"
         )
+    return name, deployment
+
+
+def validate_request(
+    request: ImageRequest | Any,
+    models: dict[str, Deployment],
+    default_model: str,
+    *,
+    edit: bool = False,
+) -> ValidatedRequest:
+    """Apply the chosen model's capabilities on its deployment's platform (flavour); the first
+    broken rule becomes a RequestError naming the field. `edit`: the request is an edit
+    (shared/edit_requests.py checked its inputs), whose output size follows the input unless
+    asked, so no default size is filled in for FLUX."""
+    name, deployment = resolve_model(request.model, models, default_model)
     caps = capabilities_for(deployment.family, deployment.flavour)
     if len(request.prompt) > caps.prompt_max_chars:
         raise RequestError(
@@ -497,7 +599,7 @@ def validate_request(
         raise RequestError(f"n must be between 1 and {caps.n_max} for {name}", field="n")
     values: dict[str, str | None] = {}
     for field in OPTION_FIELDS:
-        value = getattr(request, field)
+        value = getattr(request, field, None)  # an edit request has no style / moderation
         values[field] = value
         if value is not None:
             _check_option(name, caps, field, value)
@@ -508,7 +610,8 @@ def validate_request(
         )
     _check_format_rules(name, caps, values, request.output_compression)
     if caps.sends_defaults:
-        values["size"] = values["size"] or caps.default_size
+        if not edit:
+            values["size"] = values["size"] or caps.default_size
         if caps.output_formats is not None:
             values["output_format"] = values["output_format"] or "png"
     params = GenerationParams(
@@ -522,6 +625,7 @@ def validate_request(
         output_compression=request.output_compression,
         moderation=values["moderation"],
         seed=request.seed,
+        input_fidelity=getattr(request, "input_fidelity", None),
         user=request.user,
     )
     return ValidatedRequest(deployment=deployment, params=params)
@@ -589,6 +693,22 @@ def _check_format_rules(
 # ---- what travels through the orchestration (small, no bytes, no signed URLs) ----------------
 
 
+class EditJob(BaseModel):
+    """An edit's part of the job: its staged inputs (images in order, then the mask), and the
+    digest of the request's references, which an Idempotency-Key repeat must match."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inputs: list[InputRecord]
+    digest: str
+
+    def blobs(self) -> EditInputs:
+        """What the generating activity is told: blob names only."""
+        images = tuple(r.blob for r in self.inputs if r.field != "mask")
+        masks = [r.blob for r in self.inputs if r.field == "mask"]
+        return EditInputs(images=images, mask=masks[0] if masks else None)
+
+
 class JobInput(BaseModel):
     """The orchestration's input: everything it needs, decided once by the HTTP starter."""
 
@@ -603,12 +723,21 @@ class JobInput(BaseModel):
     max_attempts: int
     callback_url: str | None = None  # POSTed the result when the job ends (shared.notify)
     results_queue: str | None = None  # or/and the result goes on this Storage queue
+    edit: EditJob | None = None  # an edit (POST /api/images/edits): its staged inputs
 
 
 class ImageView(ImageRecord):
     """An image in the API's result: the record plus a fresh read-only SAS URL."""
 
     # a response may gain fields: its schema does not promise there are no others
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: str
+
+
+class InputView(InputRecord):
+    """An edit's input in the API's result: the record plus a fresh read-only SAS URL."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     url: str
@@ -654,6 +783,7 @@ class JobOutput(BaseModel):
     created: str
     completed: str
     images: list[ImageRecord] = Field(default_factory=list)
+    inputs: list[InputRecord] | None = None  # an edit's inputs (None: a generation)
     error: JobErrorBody | None = None
     notification: dict[str, Any] | None = None  # how the callback / results queue went
 
@@ -668,6 +798,7 @@ class JobResult(BaseModel):
     created: str
     completed: str
     images: list[ImageView]
+    inputs: list[InputView] | None = None  # an edit's inputs, each with a fresh SAS URL
     notification: dict[str, Any] | None = None  # callback / results queue delivery, if asked
 
 
@@ -727,8 +858,14 @@ class ModelInfo(BaseModel):
     output_compression: CompressionInfo | None = None
     seed: bool = Field(default=False, description="Accepts `seed` (an integer >= 0).")
     returns: Literal["url", "b64_json"]
-    edits: bool
-    max_input_images: int
+    edits: bool = Field(description="Takes `POST /api/images/edits` on this platform.")
+    max_input_images: int = Field(description="Most images one edit takes (0: no edits).")
+    input_formats: list[str] | None = Field(
+        default=None, description="Edits: the input image formats taken."
+    )
+    max_input_bytes: int | None = Field(default=None, description="Edits: the most per image.")
+    mask: bool | None = Field(default=None, description="Edits: takes a mask.")
+    input_fidelity: bool | None = Field(default=None, description="Edits: takes input_fidelity.")
     lifecycle: LifecycleInfo | None = None
 
 

@@ -43,7 +43,7 @@ from devstack.emulator.operations import END_STATES, Operation, OperationStore
 from devstack.emulator.quota import SlidingWindowQuota, retry_after_headers
 from devstack.emulator.render_cache import RenderCache
 from devstack.emulator.stats import Stats
-from devstack.emulator.urls import RenderSpec, SignedImageUrls
+from devstack.emulator.urls import Rendered, RenderSpec, Servable, SignedImageUrls
 
 log = logging.getLogger("devstack.emulator")
 
@@ -184,8 +184,14 @@ def _azure_gate(request: web.Request) -> tuple[str, None] | tuple[None, web.Resp
     return version, None
 
 
-async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
+async def _json_body(request: web.Request, max_size: int | None = None) -> Any:
+    """The parsed body; `_INVALID_JSON`, or `_TOO_LARGE` when over ``max_size`` (default: the
+    app's `client_max_size`; bodies with images raise it to `edit_max_body_bytes`)."""
+    reader = request if max_size is None else request.clone(client_max_size=max_size)
+    try:
+        raw = await reader.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _TOO_LARGE
     try:
         return json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError):
@@ -193,6 +199,7 @@ async def _json_body(request: web.Request) -> Any:
 
 
 _INVALID_JSON = object()
+_TOO_LARGE = object()
 
 
 def _prompt_filtered(state: EmulatorState, prompt: str) -> bool:
@@ -294,13 +301,14 @@ async def _generate(
     return json_response(200, answer)
 
 
-def _operation_not_supported(spec: ModelSpec, api_version: str | None, why: str) -> web.Response:
+def _operation_not_supported(
+    spec: ModelSpec, api_version: str | None, why: str, operation: str = "imagesGenerate"
+) -> web.Response:
     at = f", at api-version {api_version}" if api_version else ""
     return errors.error(
         400,
         "OperationNotSupported",
-        f"The imagesGenerate operation does not work with the specified model, {spec.name}{at}. "
-        f"{why}",
+        f"The {operation} operation does not work with the specified model, {spec.name}{at}. {why}",
     )
 
 
@@ -587,14 +595,20 @@ async def download_image(request: web.Request) -> web.StreamResponse:
     return await stream_image(request, spec, token)
 
 
-async def stream_image(request: web.Request, spec: RenderSpec, etag: str) -> web.StreamResponse:
+async def stream_image(request: web.Request, spec: Servable, etag: str) -> web.StreamResponse:
     """Send the image of ``spec`` as Blob Storage would, with the download faults applied.
 
     Shared by the signed image URLs and BFL's samples, so throttling and truncation test every
-    download path the app has.
+    download path the app has. A kept edit that the cache has evicted is a missing blob.
     """
     state = _state(request)
-    data = await state.cache.get(spec)
+    if isinstance(spec, Rendered):
+        kept = state.cache.kept(spec)
+        if kept is None:
+            return _blob_not_found()
+        data = kept
+    else:
+        data = await state.cache.get(spec)
     state.stats.event("download")
     cfg = state.config
     truncate = state.roll(cfg.truncate_rate)
@@ -749,9 +763,11 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     r.add_post("/_emulator/reset", reset)
     r.add_get("/_emulator/stats", stats)
     r.add_get("/_emulator/operations", list_operations)
-    # Imported here: the FLUX routes build on this module's pipeline helpers.
+    # Imported here: the FLUX and edit routes build on this module's pipeline helpers.
+    from devstack.emulator.edit_routes import add_edit_routes
     from devstack.emulator.flux_routes import add_flux_routes
 
+    add_edit_routes(r)
     add_flux_routes(r)
     app.on_cleanup.append(_close_cache)
     return app

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from devstack.emulator.flux import BflRequest
-from devstack.emulator.urls import RenderSpec
+from devstack.emulator.urls import Servable
 
 Outcome = Literal["Ready", "Request Moderated", "Content Moderated", "Error"]
 PENDING = "Pending"
@@ -80,9 +80,12 @@ class BflTask:
 
 @dataclass(frozen=True)
 class Sample:
-    """What a `result.sample` URL stands for, and when its task became Ready (wall clock)."""
+    """What a `result.sample` URL stands for, and when its task became Ready (wall clock).
 
-    spec: RenderSpec
+    A generation's sample is a spec rendered on download; an edit's is kept by its bytes.
+    """
+
+    spec: Servable
     ready_at: float
 
 

@@ -21,6 +21,7 @@ DEFAULT_DEPLOYMENTS: dict[str, str] = {name: name for name in MODELS}
 
 Rate = Field(default=0.0, ge=0.0, le=1.0)
 MAX_IMAGE_MIN_BYTES = 128 * 1024 * 1024  # a padded image is held in memory (render cache, base64)
+MIB = 1024 * 1024
 
 
 class EmulatorConfig(BaseModel):
@@ -67,6 +68,12 @@ class EmulatorConfig(BaseModel):
     bfl_sample_ttl_seconds: float = Field(default=600.0, ge=0.0)
     bfl_max_active_tasks: int = Field(default=24, ge=1)  # over this many Pending → 429 (B9)
     bfl_error_rate: float = Rate  # BFL tasks that end `Error` (the operation-failure fault)
+    # Image edits (image-models-2026.md §3, §5): per-input limits, and the emulator's own cap on
+    # one request body (16 inputs of 50 MB would be 800 MB; nobody tests that on one machine).
+    edit_image_max_bytes: int = Field(default=50 * MIB, ge=1)  # each image must be smaller
+    edit_mask_max_bytes: int = Field(default=4 * MIB, ge=1)  # the mask must be smaller
+    bfl_input_image_max_bytes: int = Field(default=20 * MIB, ge=1)  # FLUX inputs: at most this
+    edit_max_body_bytes: int = Field(default=100 * MIB, ge=1024)  # larger bodies → 413
     public_base_url: str | None = None
     seed: int | None = None
 
@@ -236,6 +243,15 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "int",
     ),
     ("bfl_error_rate", "--bfl-error-rate", "EMULATOR_BFL_ERROR_RATE", "float"),
+    ("edit_image_max_bytes", "--edit-image-max-bytes", "EMULATOR_EDIT_IMAGE_MAX_BYTES", "int"),
+    ("edit_mask_max_bytes", "--edit-mask-max-bytes", "EMULATOR_EDIT_MASK_MAX_BYTES", "int"),
+    (
+        "bfl_input_image_max_bytes",
+        "--bfl-input-image-max-bytes",
+        "EMULATOR_BFL_INPUT_IMAGE_MAX_BYTES",
+        "int",
+    ),
+    ("edit_max_body_bytes", "--edit-max-body-bytes", "EMULATOR_EDIT_MAX_BODY_BYTES", "int"),
     ("public_base_url", "--public-base-url", "EMULATOR_PUBLIC_BASE_URL", "str"),
     ("seed", "--seed", "EMULATOR_SEED", "int"),
 ]
@@ -268,6 +284,10 @@ _HELP: dict[str, str] = {
     "bfl_sample_ttl_seconds": "BFL result.sample lifetime after Ready, seconds (default 600)",
     "bfl_max_active_tasks": "Pending BFL tasks allowed at once; one more → 429 (default 24)",
     "bfl_error_rate": "fraction of BFL tasks that end with status Error (0..1)",
+    "edit_image_max_bytes": "gpt-image edit inputs must be smaller than N bytes (default 50 MiB)",
+    "edit_mask_max_bytes": "edit masks must be smaller than N bytes (default 4 MiB)",
+    "bfl_input_image_max_bytes": "FLUX reference images: at most N bytes each (default 20 MiB)",
+    "edit_max_body_bytes": "largest edit / BFL request body, else 413 (default 100 MiB)",
     "public_base_url": "base for operation-location and image URLs (default: the Host header)",
     "seed": "seed for every random draw (faults, jitter), for reproducible runs",
 }

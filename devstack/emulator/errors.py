@@ -97,6 +97,28 @@ def invalid_payload(field: str, style: Style, detail: str | None = None) -> web.
     return error(400, "invalidPayload", message, style=style, param=field)
 
 
+def edit_invalid(field: str, style: Style, detail: str | None = None) -> web.Response:
+    """A refused edit body: the invalid-property sentence, with ``param`` on both platforms.
+
+    Azure's 2025-04-01-preview reference gives its edit errors ``param`` and ``type`` (A8), so
+    unlike the generation errors the Azure shape carries them too.
+    """
+    message = f"Invalid payload: Value for property {field} is invalid."
+    if detail:
+        message = f"{message} {detail}"
+    extra = {"param": field, "type": "invalid_request_error"} if style == "azure" else None
+    return error(400, "invalidPayload", message, style=style, param=field, extra=extra)
+
+
+def body_too_large(limit: int, style: Style | Literal["bfl"]) -> web.Response:
+    """413 for a body over the emulator's cap (`edit_max_body_bytes`); the wording is ours."""
+    message = f"The request body is larger than {limit:,} bytes."
+    if style == "bfl":
+        return bfl_detail(413, message)
+    code = "request_too_large" if style == "openai" else "RequestEntityTooLarge"
+    return error(413, code, message, style=style)
+
+
 def model_retired(name: str, style: Style) -> web.Response:
     """A deployment of a retired model, as each platform answers after the retirement date.
 

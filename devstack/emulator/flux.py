@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from devstack.emulator import edits
+from devstack.emulator.edits import InputInfo, UndecodableImage
 from devstack.emulator.models import InvalidParameter
 
 FLUX_11_PRO = "FLUX-1.1-pro"
@@ -35,6 +37,7 @@ IMAGE_API_FIELDS = frozenset({"prompt", "n", "size", "output_format", "model"})
 OUTPUT_FORMATS = ("jpeg", "png")
 _WXH = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
 _NUMBERED_INPUT = re.compile(r"^input_image_([0-9]+)$")
+_ASPECT = re.compile(r"^([1-9][0-9]{0,3}):([1-9][0-9]{0,3})$")
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,15 @@ class FluxRules:
     bfl_default_size: tuple[int, int]  # BFL routes; the Image API's default is 1024x1024
     max_safety_tolerance: int
     # FLUX.2 takes input_image, input_image_2 … input_image_N; Kontext only input_image.
-    max_input_images: int
+    max_input_images: int  # on Foundry's provider route
     numbered_inputs: bool
     flex: bool  # guidance and steps exist
+    bfl_api_max_input_images: int | None = None  # on BFL's own API, where it differs (flex: 8)
+
+    def input_limit(self, own_api: bool) -> int:
+        if own_api and self.bfl_api_max_input_images is not None:
+            return self.bfl_api_max_input_images
+        return self.max_input_images
 
     def size_problem(self, width: int, height: int) -> tuple[str, str, str] | None:
         """The first size rule broken, as (field, pydantic-like message, pydantic type)."""
@@ -88,8 +97,16 @@ RULES: dict[str, FluxRules] = {
         FLUX_KONTEXT_PRO, 32, 32, None, _MP, (1024, 1024), 6, 1, False, False
     ),
     FLUX_2_PRO: FluxRules(FLUX_2_PRO, 16, 64, None, 4 * _MP, (1024, 1024), 5, 8, True, False),
-    FLUX_2_FLEX: FluxRules(FLUX_2_FLEX, 16, 64, None, 4 * _MP, (1024, 1024), 5, 10, True, True),
+    # FLUX.2-flex: 10 references on Foundry (A14), 8 in BFL's API reference (B4/B5).
+    FLUX_2_FLEX: FluxRules(FLUX_2_FLEX, 16, 64, None, 4 * _MP, (1024, 1024), 5, 10, True, True, 8),
 }
+
+# Kontext's output without width/height: about 1 MP at an aspect of 3:7 … 7:3, multiples of 32
+# (B5, B7): the `aspect_ratio` asked for, else the input image's.
+KONTEXT_PIXELS = _MP
+KONTEXT_MULTIPLE = 32
+KONTEXT_MIN_RATIO = 3 / 7
+KONTEXT_MAX_RATIO = 7 / 3
 
 # Credits per task (BFL's submit reply carries `cost`): the emulator's figures, not a price list.
 # FLUX.2 is priced per output megapixel, the older models per image.
@@ -121,6 +138,7 @@ class BflRequest:
     guidance: float | None
     steps: int | None
     input_images: int
+    input_mp: float = 0.0  # megapixels of the reference images (BFL's submit reply reports it)
 
     @property
     def output_mp(self) -> float:
@@ -248,12 +266,56 @@ def _number_field(
     return float(value), None
 
 
-def _input_images(body: dict[str, Any], rules: FluxRules) -> tuple[int, list[Problem]]:
-    """Count the reference images (accepted, not yet used); refuse non-strings and extras."""
+@dataclass(frozen=True)
+class Reference:
+    """One reference image of a BFL body, decoded from base64 and its header read."""
+
+    key: str  # input_image, input_image_2, …
+    position: int
+    data: bytes
+    info: InputInfo
+
+
+def _reference(key: str, value: str, max_bytes: int) -> Reference | Problem:
+    """Decode one `input_image*` value: base64 (or a data: URL) of a PNG, JPEG or WebP.
+
+    BFL also takes URLs (B4); the emulator fetches nothing, so a URL is refused by name rather
+    than silently generating from no input.
+    """
+    if value.startswith(("http://", "https://")):
+        return (
+            key,
+            f"Value error, the emulator does not fetch image URLs: send {key} as base64 "
+            "(or a data: URL)",
+            "value_error",
+        )
+    data = edits.decode_data_url(value) if value.startswith("data:") else edits.decode_base64(value)
+    if data is None:
+        return key, f"Value error, {key} is not valid base64", "value_error"
+    if len(data) > max_bytes:
+        return (
+            key,
+            f"Value error, {key} is {len(data):,} bytes; an input image may be at most "
+            f"{max_bytes:,} bytes",
+            "value_error",
+        )
+    try:
+        info = edits.inspect(data)
+    except UndecodableImage as exc:
+        return key, f"Value error, {key} {exc.reason}", "value_error"
+    numbered = _NUMBERED_INPUT.match(key)
+    return Reference(key, int(numbered.group(1)) if numbered else 1, data, info)
+
+
+def _input_images(
+    body: dict[str, Any], rules: FluxRules, own_api: bool, max_bytes: int
+) -> tuple[list[Reference], list[Problem]]:
+    """The reference images in position order; problems for non-strings, extras, bad images."""
     problems: list[Problem] = []
-    count = 0
-    if rules.max_input_images == 0:
-        return 0, problems  # FLUX 1.1 pro has no input_image: an unknown field, ignored
+    refs: list[Reference] = []
+    limit = rules.input_limit(own_api)
+    if limit == 0:
+        return refs, problems  # FLUX 1.1 pro has no input_image: an unknown field, ignored
     for key, value in body.items():
         if value is None:
             continue
@@ -265,25 +327,109 @@ def _input_images(body: dict[str, Any], rules: FluxRules) -> tuple[int, list[Pro
             continue  # input_image_0 / _1 are not fields of the schema: ignored like any other
         if not isinstance(value, str) or not value:
             problems.append((key, "Input should be a valid string (base64 or URL)", "string_type"))
-        elif position > rules.max_input_images:
+        elif position > limit:
             problems.append(
                 (
                     key,
-                    f"Value error, {rules.model} takes at most {rules.max_input_images} input "
-                    "images",
+                    f"Value error, {rules.model} takes at most {limit} input images",
                     "value_error",
                 )
             )
         else:
-            count += 1
-    return count, problems
+            ref = _reference(key, value, max_bytes)
+            if isinstance(ref, Reference):
+                refs.append(ref)
+            else:
+                problems.append(ref)
+    refs.sort(key=lambda r: r.position)
+    return refs, problems
 
 
-def validate_bfl(body: dict[str, Any], model: str) -> tuple[BflRequest | None, list[Problem]]:
-    """Read a BFL body for ``model``: the request, or every problem found (pydantic reports all).
+def _aspect_ratio(body: dict[str, Any]) -> tuple[tuple[int, int] | None, Problem | None]:
+    value = body.get("aspect_ratio")
+    if value is None:
+        return None, None
+    match = _ASPECT.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None, (
+            "aspect_ratio",
+            "Value error, aspect_ratio must be W:H, e.g. 16:9",
+            "value_error",
+        )
+    ratio_w, ratio_h = int(match.group(1)), int(match.group(2))
+    if not KONTEXT_MIN_RATIO - 1e-9 <= ratio_w / ratio_h <= KONTEXT_MAX_RATIO + 1e-9:
+        return None, (
+            "aspect_ratio",
+            "Value error, aspect_ratio must be between 3:7 and 7:3",
+            "value_error",
+        )
+    return (ratio_w, ratio_h), None
+
+
+def kontext_size(ratio_w: float, ratio_h: float) -> tuple[int, int]:
+    """Kontext's output at aspect ``ratio_w:ratio_h`` (clamped to 3:7-7:3): about 1 MP, edges
+    floored to multiples of 32 (B5, B7)."""
+    return edits.aspect_size(
+        ratio_w,
+        ratio_h,
+        pixels=KONTEXT_PIXELS,
+        multiple=KONTEXT_MULTIPLE,
+        low=KONTEXT_MIN_RATIO,
+        high=KONTEXT_MAX_RATIO,
+    )
+
+
+def _output_size(
+    rules: FluxRules,
+    width: int | None,
+    height: int | None,
+    aspect: tuple[int, int] | None,
+    first: InputInfo | None,
+) -> tuple[int, int]:
+    """What a BFL body asks for: Kontext's aspect_ratio, else width/height, else (an edit) the
+    first input's size (FLUX.2) or aspect (Kontext), else the model's default."""
+    if aspect is not None:
+        return kontext_size(*aspect)
+    if first is not None and rules.model == FLUX_KONTEXT_PRO and width is None and height is None:
+        return kontext_size(first.width, first.height)
+    if first is not None and rules.numbered_inputs and (width is None or height is None):
+        assert rules.max_pixels is not None
+        if width is None and height is None:
+            return edits.follow_input_size(
+                first.width,
+                first.height,
+                multiple=rules.multiple,
+                min_edge=rules.min_edge,
+                max_pixels=rules.max_pixels,
+            )
+        # One edge given: the other keeps the input's aspect, on the model's grid.
+        if width is not None:
+            other = math.floor(width * first.height / first.width / rules.multiple + 0.5)
+            other *= rules.multiple
+            return width, max(rules.min_edge, other)
+        assert height is not None
+        other = math.floor(height * first.width / first.height / rules.multiple + 0.5)
+        other *= rules.multiple
+        return max(rules.min_edge, other), height
+    return (
+        width if width is not None else rules.bfl_default_size[0],
+        height if height is not None else rules.bfl_default_size[1],
+    )
+
+
+def validate_bfl(
+    body: dict[str, Any],
+    model: str,
+    *,
+    own_api: bool = False,
+    max_image_bytes: int = 20 * _MP,
+) -> tuple[BflRequest | None, list[Problem], tuple[Reference, ...]]:
+    """Read a BFL body for ``model``: the request, every problem found (pydantic reports all),
+    and the decoded reference images in order (an edit when there are any).
 
     Unknown fields are ignored, as the real routes do (T4: `image` instead of `input_image` is
-    silently dropped); a wrong value of a known field is refused.
+    silently dropped); a wrong value of a known field is refused. ``own_api`` selects BFL's own
+    limits where they differ from Foundry's (FLUX.2-flex: 8 references, not 10).
     """
     rules = RULES[model]
     problems: list[Problem] = []
@@ -299,8 +445,12 @@ def validate_bfl(body: dict[str, Any], model: str) -> tuple[BflRequest | None, l
     problems += [p] if p else []
     height, p = _int_field(body, "height", 1, None)
     problems += [p] if p else []
-    w = width if width is not None else rules.bfl_default_size[0]
-    h = height if height is not None else rules.bfl_default_size[1]
+    aspect: tuple[int, int] | None = None
+    if model == FLUX_KONTEXT_PRO:
+        aspect, p = _aspect_ratio(body)
+        problems += [p] if p else []
+    refs, image_problems = _input_images(body, rules, own_api, max_image_bytes)
+    w, h = _output_size(rules, width, height, aspect, refs[0].info if refs else None)
     if not any(f in ("width", "height") for f, _, _ in problems):
         size = rules.size_problem(w, h)
         if size is not None:
@@ -323,11 +473,11 @@ def validate_bfl(body: dict[str, Any], model: str) -> tuple[BflRequest | None, l
         problems += [p] if p else []
         steps, p = _int_field(body, "steps", 1, 50)
         problems += [p] if p else []
-    images, image_problems = _input_images(body, rules)
     problems += image_problems
 
     if problems or not isinstance(prompt, str):
-        return None, problems
+        return None, problems, ()
+    input_mp = round(sum(r.info.width * r.info.height for r in refs) / 1_000_000, 4)
     return (
         BflRequest(
             model=model,
@@ -339,7 +489,9 @@ def validate_bfl(body: dict[str, Any], model: str) -> tuple[BflRequest | None, l
             safety_tolerance=tolerance if tolerance is not None else 2,
             guidance=guidance if guidance is not None else (4.5 if rules.flex else None),
             steps=steps if steps is not None else (50 if rules.flex else None),
-            input_images=images,
+            input_images=len(refs),
+            input_mp=input_mp,
         ),
         [],
+        tuple(refs),
     )

@@ -20,9 +20,10 @@ from typing import Any
 
 from aiohttp import web
 
-from devstack.emulator import errors, flux
+from devstack.emulator import edits, errors, flux
 from devstack.emulator.app import (
     _INVALID_JSON,
+    _TOO_LARGE,
     _admit,
     _api_version,
     _authorized,
@@ -35,8 +36,9 @@ from devstack.emulator.app import (
     stream_image,
 )
 from devstack.emulator.bfl import BflTask, Outcome, Sample
+from devstack.emulator.edits import Prepared, UndecodableImage
 from devstack.emulator.errors import json_response
-from devstack.emulator.images import EXTENSIONS
+from devstack.emulator.images import EXTENSIONS, pad
 from devstack.emulator.models import MODELS
 from devstack.emulator.urls import RenderSpec
 
@@ -49,6 +51,27 @@ def _render_spec(req: flux.BflRequest, min_bytes: int) -> RenderSpec:
     return RenderSpec(
         req.prompt, req.width, req.height, 0, req.output_format, False, None, min_bytes, req.seed
     )
+
+
+async def _prepare_edit(
+    request: web.Request, req: flux.BflRequest, refs: tuple[flux.Reference, ...]
+) -> Prepared | tuple[str, str]:
+    """Decode the reference images of an edit: prepared, or (key, message) of the one that fails.
+
+    Their headers were read while validating; this is the full decode, before any latency.
+    """
+    try:
+        return await _state(request).cache.run(
+            edits.prepare, [r.data for r in refs], None, req.prompt, req.width, req.height, False
+        )
+    except UndecodableImage as exc:
+        key = refs[exc.index or 0].key
+        return key, f"Value error, {key} {exc.reason}"
+
+
+def _draw_edit(prepared: Prepared, req: flux.BflRequest, min_bytes: int) -> bytes:
+    drawn = edits.compose(prepared, req.prompt, 0, req.output_format, None, req.seed)
+    return pad(drawn, req.output_format, min_bytes)
 
 
 # --- Foundry: /providers/blackforestlabs/v1/{path} ----------------------------------------------
@@ -82,7 +105,10 @@ async def provider_generate(request: web.Request) -> web.Response:
     if model is None:
         return errors.error(404, "404", "Resource not found")
     state = _state(request)
-    body = await _json_body(request)
+    limit = state.config.edit_max_body_bytes  # reference images make big JSON bodies
+    body = await _json_body(request, limit)
+    if body is _TOO_LARGE:
+        return errors.body_too_large(limit, "azure")
     if body is _INVALID_JSON or not isinstance(body, dict):
         return errors.flux_invalid("body", "The request body must be a JSON object.")
     name = body.get("model")
@@ -103,15 +129,24 @@ async def provider_generate(request: web.Request) -> web.Response:
     refusal = _admit(request, deployment, PROVIDER_OPERATION, version, "azure")
     if refusal is not None:
         return refusal
-    req, problems = flux.validate_bfl(body, model)
+    req, problems, refs = flux.validate_bfl(
+        body, model, max_image_bytes=state.config.bfl_input_image_max_bytes
+    )
     if req is None:
         field, msg, _ = problems[0]
         return errors.flux_invalid(field, f"{msg}.")
+    prepared = await _prepare_edit(request, req, refs) if refs else None
+    if isinstance(prepared, tuple):
+        return errors.flux_invalid(prepared[0], f"{prepared[1]}.")
     latency = state.latency()
     if latency > 0:
         await asyncio.sleep(latency)
-    data = await state.cache.get(_render_spec(req, state.config.image_min_bytes))
-    state.stats.bill(deployment, req.prompt, 1)
+    min_bytes = state.config.image_min_bytes
+    if prepared is not None:
+        data = await state.cache.run(_draw_edit, prepared, req, min_bytes)
+    else:
+        data = await state.cache.get(_render_spec(req, min_bytes))
+    state.stats.bill(deployment, req.prompt, 1, edit=prepared is not None)
     return json_response(200, {"data": [{"b64_json": base64.b64encode(data).decode("ascii")}]})
 
 
@@ -171,7 +206,10 @@ async def bfl_submit(request: web.Request) -> web.Response:
     refusal = _bfl_faults(request)
     if refusal is not None:
         return refusal
-    body = await _json_body(request)
+    limit = _state(request).config.edit_max_body_bytes  # reference images make big bodies
+    body = await _json_body(request, limit)
+    if body is _TOO_LARGE:
+        return errors.body_too_large(limit, "bfl")
     if body is _INVALID_JSON:
         return errors.bfl_validation([(["body", 0], "JSON decode error", "json_invalid")])
     if not isinstance(body, dict):
@@ -184,12 +222,17 @@ async def bfl_submit(request: web.Request) -> web.Response:
                 )
             ]
         )
-    req, problems = flux.validate_bfl(body, model)
-    if req is None:
-        return errors.bfl_validation([(_body_loc(f), msg, kind) for f, msg, kind in problems])
-
     state = _state(request)
     cfg = state.config
+    req, problems, refs = flux.validate_bfl(
+        body, model, own_api=True, max_image_bytes=cfg.bfl_input_image_max_bytes
+    )
+    if req is None:
+        return errors.bfl_validation([(_body_loc(f), msg, kind) for f, msg, kind in problems])
+    prepared = await _prepare_edit(request, req, refs) if refs else None
+    if isinstance(prepared, tuple):
+        return errors.bfl_validation([(["body", prepared[0]], prepared[1], "value_error")])
+
     store = state.bfl
     now = store.clock()
     pending = store.pending(now)
@@ -226,18 +269,21 @@ async def bfl_submit(request: web.Request) -> web.Response:
         error=error,
     )
     sample = None
-    if outcome == "Ready":
+    if outcome == "Ready" and prepared is not None:  # an edit: drawn now, kept by its bytes
+        data = await state.cache.run(_draw_edit, prepared, req, cfg.image_min_bytes)
+        sample = Sample(state.cache.keep(data, req.output_format), task.ready_at)
+    elif outcome == "Ready":
         sample = Sample(_render_spec(req, cfg.image_min_bytes), task.ready_at)
     store.add(task, sample)
     if outcome in ("Ready", "Content Moderated"):  # a generation ran: it is paid for
-        state.stats.bill(model, req.prompt, 1)
+        state.stats.bill(model, req.prompt, 1, edit=prepared is not None)
     return json_response(
         200,
         {
             "id": task.id,
             "polling_url": f"{_base_url(request)}/v1/get_result?id={task.id}",
             "cost": req.cost,
-            "input_mp": 0.0,  # input images are accepted but not read yet
+            "input_mp": req.input_mp,
             "output_mp": req.output_mp,
         },
     )

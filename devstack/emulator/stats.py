@@ -15,14 +15,19 @@ from typing import Any
 class Stats:
     generations: int = 0
     images: int = 0
+    edits: int = 0  # of the generations, those that were edits
     by_deployment: dict[str, Counter[str]] = field(default_factory=dict)
     by_prompt: dict[str, Counter[str]] = field(default_factory=dict)
     by_status: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
 
-    def bill(self, deployment: str, prompt: str, images: int) -> None:
-        """One accepted generation: a sync 200, or a DALL-E 2 submit that will produce a result."""
+    def bill(self, deployment: str, prompt: str, images: int, *, edit: bool = False) -> None:
+        """One accepted generation: a sync 200, or a DALL-E 2 submit that will produce a result.
+
+        An edit is a generation too (billed the same way) and is also counted in ``edits``.
+        """
         self.generations += 1
+        self.edits += edit
         self.images += images
         for table, key in ((self.by_deployment, deployment), (self.by_prompt, prompt)):
             counts = table.setdefault(key, Counter())
@@ -41,6 +46,7 @@ class Stats:
             "billed": {
                 "generations": self.generations,
                 "images": self.images,
+                "edits": self.edits,
                 "by_deployment": {k: dict(v) for k, v in sorted(self.by_deployment.items())},
                 "by_prompt": {k: dict(v) for k, v in sorted(self.by_prompt.items())},
             },

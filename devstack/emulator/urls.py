@@ -57,6 +57,27 @@ class RenderSpec:
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """An image rendered once and kept by its bytes (`RenderCache.keep`), not by a spec.
+
+    Edits are a pure function of their inputs too, but the inputs (up to 16 images of 50 MB) are
+    far too big to keep in a spec for as long as a URL lives: the output is kept instead.
+    """
+
+    digest: str  # sha256 prefix of the bytes
+    fmt: str
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.fmt]
+
+    def token(self) -> str:
+        return self.digest
+
+
+Servable = RenderSpec | Rendered  # what a signed URL (or a BFL sample) can stand for
+
 Verdict = Literal["ok", "expired", "bad-signature", "malformed"]
 
 
@@ -65,10 +86,10 @@ class SignedImageUrls:
 
     def __init__(self, secret: bytes | None = None, max_entries: int = 100_000) -> None:
         self._secret = secret or os.urandom(32)
-        self._specs: OrderedDict[str, RenderSpec] = OrderedDict()
+        self._specs: OrderedDict[str, Servable] = OrderedDict()
         self._max = max_entries
 
-    def register(self, spec: RenderSpec) -> str:
+    def register(self, spec: Servable) -> str:
         token = spec.token()
         self._specs[token] = spec
         self._specs.move_to_end(token)
@@ -76,14 +97,14 @@ class SignedImageUrls:
             self._specs.popitem(last=False)
         return token
 
-    def lookup(self, token: str) -> RenderSpec | None:
+    def lookup(self, token: str) -> Servable | None:
         return self._specs.get(token)
 
     def _sig(self, name: str, se: str) -> str:
         mac = hmac.new(self._secret, f"{name}\n{se}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
-    def url(self, base: str, spec: RenderSpec, expires_at: float) -> str:
+    def url(self, base: str, spec: Servable, expires_at: float) -> str:
         token = self.register(spec)
         name = f"{token}.{spec.extension}"
         return f"{base}/_emulator/images/{name}?{self.signed_query(name, expires_at)}"

@@ -22,7 +22,7 @@ from shared.orchestration.names import DELETE, GENERATE, PERSIST, POLL, SUBMIT
 
 if TYPE_CHECKING:
     from shared.blueprints.deps import Runtime
-    from shared.imaging.types import Deployment, ImageApiError
+    from shared.imaging.types import Deployment, EditInputs, EditSources, ImageApiError
     from shared.orchestration import contracts as c
     from shared.orchestration.polling import DurationEstimate
     from shared.storage.formats import ImageFormat
@@ -273,7 +273,9 @@ async def _buy(job: c.GenerateInput) -> Receipt:
         staged[ordinal] = await rt.store.open_staged(name_for, rt.policy.max_bytes)
         return staged[ordinal]
 
-    images = await rt.client(_deployment(job.model)).generate_streamed(params, open_sink)
+    sources = await _sources(job.edit)
+    client = rt.client(_deployment(job.model))
+    images = await client.generate_streamed(params, open_sink, sources)
     urls: list[receipts.UrlImage] = []
     blocks: list[receipts.StagedBlocks] = []
     for offset, image in enumerate(images[: params.n]):
@@ -314,6 +316,15 @@ async def _buy(job: c.GenerateInput) -> Receipt:
         urls=urls,
         staged=blocks,
     )
+
+
+async def _sources(edit: EditInputs | None) -> EditSources | None:
+    """An edit's staged inputs, to be streamed from Blob Storage into the request."""
+    if edit is None:
+        return None
+    from shared.storage.inputs import open_sources
+
+    return await open_sources(_runtime().store, edit)
 
 
 async def _store_answer(job: c.GenerateInput, receipt: Receipt) -> Receipt:
@@ -489,7 +500,7 @@ async def submit_operation(payload: Json) -> Json:
     try:
         job = c.SubmitInput.model_validate(payload)
         deployment = _deployment(job.model)
-        url = await _runtime().client(deployment).submit(job.params)
+        url = await _runtime().client(deployment).submit(job.params, await _sources(job.edit))
         expected = _duration(deployment.name).value()
         return c.ok(c.Submitted(operation_url=url, expected_s=expected))
     except ImageApiError as exc:

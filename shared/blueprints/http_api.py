@@ -44,7 +44,9 @@ MAX_INDEX_DIGITS = 6
 _SHOWN_ID_CHARS = 64
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+def json_response(
+    status: int, body: Any, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
     return func.HttpResponse(
         json.dumps(body),
         status_code=status,
@@ -53,11 +55,13 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func
     )
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> func.HttpResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None
+) -> func.HttpResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
-    return _json(status, {"error": body})
+    return json_response(status, {"error": body})
 
 
 def shown(value: str) -> str:
@@ -109,6 +113,8 @@ def status_url(req: func.HttpRequest, instance_id: str) -> str:
     # itself contain "images"), whatever the route prefix is.
     if path.endswith(f"/images/{instance_id}"):
         base = path.removesuffix(f"/{instance_id}")
+    elif path.endswith("/images/edits"):
+        base = path.removesuffix("/edits")
     elif path.endswith("/images"):
         base = path
     else:
@@ -126,12 +132,10 @@ def instance_id_for(idempotency_key: str | None) -> str:
 def _fingerprint(job: JobInput) -> str:
     """What makes two requests "the same" for an Idempotency-Key: model and parameters. (Not the
     callback URL: a retried Power Automate webhook action comes with a new one.)"""
-    return hashlib.sha256(
-        json.dumps(
-            {"model": job.model, "params": job.params.model_dump(mode="json")},
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
+    facts: dict[str, Any] = {"model": job.model, "params": job.params.model_dump(mode="json")}
+    if job.edit is not None:  # an edit is also "the same" only with the same inputs
+        facts["edit"] = job.edit.digest
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
 def _maybe_json(value: Any) -> Any:
@@ -143,7 +147,7 @@ def _maybe_json(value: Any) -> Any:
     return value
 
 
-def _accepted(
+def accepted(
     req: func.HttpRequest, instance_id: str, runtime_status: str, custom: Any, status: int = 202
 ) -> func.HttpResponse:
     from shared.models import JobAccepted, Progress
@@ -162,7 +166,7 @@ def _accepted(
         statusQueryGetUri=url,
         progress=progress,
     )
-    return _json(
+    return json_response(
         status,
         body.model_dump(mode="json", exclude_none=True),
         {"Location": url, "Retry-After": str(retry_after_for(progress))},
@@ -197,18 +201,18 @@ async def start_image_job(
         )
         valid = validate_request(request, settings.image_models, settings.image_default_model)
     except RequestError as exc:
-        return _json(exc.status, exc.body())
+        return json_response(exc.status, exc.body())
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
-        return _error(500, "configuration_error", str(exc))
+        return error_response(500, "configuration_error", str(exc))
     try:
         key = idempotency_key(req.headers)
     except ValueError as exc:
-        return _error(400, "invalid_request", str(exc), IDEMPOTENCY_HEADER)
+        return error_response(400, "invalid_request", str(exc), IDEMPOTENCY_HEADER)
     instance_id = instance_id_for(key)
     job = new_job_input(instance_id, request, valid, settings, datetime.now(UTC))
     if key is not None:
-        existing = await _existing_job(req, client, job)
+        existing = await existing_job(req, client, job)
         if existing is not None:
             return existing
     try:
@@ -216,11 +220,11 @@ async def start_image_job(
     except Exception:
         # A concurrent request with the same Idempotency-Key may have started it first: answer
         # as for any repeat, the reuse check included.
-        existing = await _existing_job(req, client, job) if key is not None else None
+        existing = await existing_job(req, client, job) if key is not None else None
         if existing is None:
             raise
         return existing
-    return _accepted(
+    return accepted(
         req,
         instance_id,
         "Pending",
@@ -228,7 +232,7 @@ async def start_image_job(
     )
 
 
-async def _existing_job(
+async def existing_job(
     req: func.HttpRequest, client: df.DurableOrchestrationClient, job: JobInput
 ) -> func.HttpResponse | None:
     """The answer for a repeated Idempotency-Key: the existing job as its status route answers
@@ -245,7 +249,7 @@ async def _existing_job(
         except ValueError:
             same = True
         if not same:
-            return _error(
+            return error_response(
                 409,
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used for a different request",
@@ -269,10 +273,10 @@ async def _job_response(
 ) -> func.HttpResponse:
     """202 with progress while running, 200 with the result, 422 when the job failed."""
     if runtime_status in _RUNNING:
-        return _accepted(req, instance_id, runtime_status, custom)
+        return accepted(req, instance_id, runtime_status, custom)
     if runtime_status == "Completed" and output is not None and output.status == "succeeded":
         result = await _with_urls(output)
-        return _json(200, result.model_dump(mode="json", exclude_none=True))
+        return json_response(200, result.model_dump(mode="json", exclude_none=True))
     return _failed_response(output, runtime_status)
 
 
@@ -290,7 +294,7 @@ def _parse_output(value: Any) -> JobOutput | None:
 
 async def _with_urls(output: JobOutput) -> JobResult:
     from shared.blueprints.deps import runtime
-    from shared.models import ImageView, JobResult
+    from shared.models import ImageView, InputView, JobResult
 
     rt = runtime()
     ttl = timedelta(minutes=rt.settings.image_sas_ttl_minutes)
@@ -298,6 +302,12 @@ async def _with_urls(output: JobOutput) -> JobResult:
         ImageView(**image.model_dump(), url=await rt.store.sas_url(image.blob, ttl))
         for image in output.images
     ]
+    inputs = None
+    if output.inputs is not None:
+        inputs = [
+            InputView(**record.model_dump(), url=await rt.store.sas_url(record.blob, ttl))
+            for record in output.inputs
+        ]
     return JobResult(
         id=output.id,
         status="succeeded",
@@ -306,6 +316,7 @@ async def _with_urls(output: JobOutput) -> JobResult:
         created=output.created,
         completed=output.completed,
         images=views,
+        inputs=inputs,
         notification=output.notification,
     )
 
@@ -319,15 +330,15 @@ def _failed_response(output: JobOutput | None, runtime_status: str) -> func.Http
             error=ApiErrorBody(code=output.error.code, message=output.error.message),
             notification=output.notification,
         )
-        return _json(422, body.model_dump(mode="json", exclude_none=True))
+        return json_response(422, body.model_dump(mode="json", exclude_none=True))
     if runtime_status == "Terminated":
-        return _error(422, "job_terminated", "the job was terminated")
+        return error_response(422, "job_terminated", "the job was terminated")
     if runtime_status == "Canceled":
-        return _error(422, "job_canceled", "the job was canceled")
-    return _error(422, "internal_error", "the job failed unexpectedly")
+        return error_response(422, "job_canceled", "the job was canceled")
+    return error_response(422, "internal_error", "the job failed unexpectedly")
 
 
-async def _lookup(
+async def lookup_job(
     client: df.DurableOrchestrationClient, instance_id: str
 ) -> tuple[str | None, Any, JobOutput | None]:
     """(runtime status, custom status, parsed output) — runtime status None for an unknown id."""
@@ -349,13 +360,15 @@ async def get_image_job(
 
     instance_id = req.route_params.get("id", "")
     try:
-        runtime_status, custom, output = await _lookup(client, instance_id)
+        runtime_status, custom, output = await lookup_job(client, instance_id)
         if runtime_status is None:
-            return _error(404, "not_found", f"no image job with id {shown(instance_id)}", "id")
+            return error_response(
+                404, "not_found", f"no image job with id {shown(instance_id)}", "id"
+            )
         return await _job_response(req, instance_id, runtime_status, custom, output)
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
-        return _error(500, "configuration_error", str(exc))
+        return error_response(500, "configuration_error", str(exc))
 
 
 @bp.route(route="images/{id}/{index}", methods=["GET"])
@@ -370,17 +383,21 @@ async def get_image_file(
     instance_id = req.route_params.get("id", "")
     index = image_index(req.route_params.get("index", ""))
     if index is None:
-        return _error(404, "not_found", "the image index must be a number", "index")
+        return error_response(404, "not_found", "the image index must be a number", "index")
     try:
-        runtime_status, _custom, output = await _lookup(client, instance_id)
+        runtime_status, _custom, output = await lookup_job(client, instance_id)
         if runtime_status is None:
-            return _error(404, "not_found", f"no image job with id {shown(instance_id)}", "id")
+            return error_response(
+                404, "not_found", f"no image job with id {shown(instance_id)}", "id"
+            )
         if runtime_status in _RUNNING:
-            return _error(409, "not_ready", "the job has not finished yet")
+            return error_response(409, "not_ready", "the job has not finished yet")
         if output is None or output.status != "succeeded":
             return _failed_response(output, runtime_status)
         if index >= len(output.images):
-            return _error(404, "not_found", f"the job has {len(output.images)} image(s)", "index")
+            return error_response(
+                404, "not_found", f"the job has {len(output.images)} image(s)", "index"
+            )
         rt = runtime()
         ttl = timedelta(minutes=rt.settings.image_sas_ttl_minutes)
         url = await rt.store.sas_url(output.images[index].blob, ttl)
@@ -389,4 +406,4 @@ async def get_image_file(
         )
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
-        return _error(500, "configuration_error", str(exc))
+        return error_response(500, "configuration_error", str(exc))

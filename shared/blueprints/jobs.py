@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.models import ImageRequest, JobInput, ValidatedRequest
+from shared.edit_requests import EditRequest
+from shared.models import EditJob, ImageRequest, JobInput, ValidatedRequest
 from shared.settings import Settings
 
 
 def new_job_input(
     job_id: str,
-    request: ImageRequest,
+    request: ImageRequest | EditRequest,
     valid: ValidatedRequest,
     settings: Settings,
     created: datetime,
+    edit: EditJob | None = None,
 ) -> JobInput:
     """Raises pydantic's ValidationError (a ValueError) only for a request no retry can fix;
     the queue trigger poisons the message on it instead of retrying."""
@@ -28,4 +30,5 @@ def new_job_input(
         max_attempts=settings.image_max_attempts,
         callback_url=request.callback_url,
         results_queue=settings.results_queue,
+        edit=edit,
     )

@@ -26,7 +26,7 @@ bp = df.Blueprint()
 @bp.route(route="models", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_models(req: func.HttpRequest) -> func.HttpResponse:
     """`GET /api/models`: every configured model, the default first-class (`default: true`)."""
-    from shared.blueprints.http_api import _error
+    from shared.blueprints.http_api import error_response
     from shared.lifecycle import lifecycle_for
     from shared.models import model_list
     from shared.settings import SettingsError, get_settings
@@ -35,7 +35,7 @@ def list_models(req: func.HttpRequest) -> func.HttpResponse:
         settings = get_settings()
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
-        return _error(500, "configuration_error", str(exc))
+        return error_response(500, "configuration_error", str(exc))
     today = datetime.now(UTC).date()
     lifecycle = {}
     for name, deployment in settings.image_models.items():

@@ -17,8 +17,11 @@ from shared.imaging.errors import (
     retry_after_seconds,
 )
 from shared.imaging.types import (
+    EditSources,
+    ErrorCode,
     Flavour,
     GenerationParams,
+    ImageApiError,
     OperationState,
     OperationStatus,
 )
@@ -34,7 +37,12 @@ class AzureDalle2AsyncClient(BaseImageClient):
             raise ValueError(f"deployment {self.deployment.name!r} needs an api_version")
         return self.deployment.api_version
 
-    async def submit(self, params: GenerationParams) -> str:
+    async def submit(self, params: GenerationParams, sources: EditSources | None = None) -> str:
+        if sources is not None:
+            raise ImageApiError(
+                ErrorCode.INVALID_REQUEST,
+                "DALL-E 2's asynchronous operations make new images only; edits are not offered.",
+            )
         url = (
             f"{self.endpoint}/openai/images/generations:submit"
             f"?api-version={quote(self.api_version, safe='')}"

@@ -1,4 +1,5 @@
-"""Azure's v1 route: `/openai/v1/images/generations`, the deployment named in the body's `model`.
+"""Azure's v1 route: `/openai/v1/images/generations` (edits: `/openai/v1/images/edits`, multipart),
+the deployment named in the body's `model`.
 
 `api-version` is optional on this route; it is sent only when the deployment configures one.
 """
@@ -14,11 +15,11 @@ from shared.imaging.types import Flavour
 class AzureV1Client(SyncGenerationClient):
     flavour = Flavour.AZURE_V1
 
-    def _url(self) -> str:
+    def _url(self, *, edit: bool = False) -> str:
         base = self.endpoint
         if not base.endswith("/openai/v1"):
             base += "/openai/v1"
-        url = f"{base}/images/generations"
+        url = f"{base}/images/{'edits' if edit else 'generations'}"
         if self.deployment.api_version:
             url += f"?api-version={quote(self.deployment.api_version, safe='')}"
         return url

@@ -22,14 +22,18 @@ from shared.imaging.errors import (
     explain_retired,
     invalid_body_error,
 )
+from shared.imaging.multipart import multipart_body
+from shared.imaging.streamed_body import StreamedBody
 from shared.imaging.types import (
     Deployment,
+    EditSources,
     ErrorCode,
     Family,
     Flavour,
     GeneratedImage,
     GenerationParams,
     ImageApiError,
+    InputFile,
     OpenSink,
     OperationState,
 )
@@ -75,11 +79,11 @@ class BaseImageClient:
 
     # ----------------------------------------------------------------- the protocol
     async def generate_streamed(
-        self, params: GenerationParams, open_sink: OpenSink
+        self, params: GenerationParams, open_sink: OpenSink, sources: EditSources | None = None
     ) -> list[GeneratedImage]:
         raise NotImplementedError(f"{self.flavour} has no synchronous generation")
 
-    async def submit(self, params: GenerationParams) -> str:
+    async def submit(self, params: GenerationParams, sources: EditSources | None = None) -> str:
         raise NotImplementedError(f"{self.flavour} has no asynchronous operations")
 
     async def get_operation(self, operation_url: str) -> OperationState:
@@ -89,57 +93,79 @@ class BaseImageClient:
         raise NotImplementedError(f"{self.flavour} has no asynchronous operations")
 
     # ----------------------------------------------------------------- plumbing
+    def _classify(
+        self, status: int, headers: httpx.Headers, content: bytes, *, operation: bool
+    ) -> ImageApiError:
+        """The error for a refused request; a service with its own error shapes (BFL's API)
+        overrides this. `operation`: the request was about an existing operation."""
+        return classify_response(status, headers, content, operation=operation)
+
+    async def _request_args(
+        self, body: dict[str, Any] | None, content: StreamedBody | None
+    ) -> dict[str, Any]:
+        """`headers` and `json=` or `content=` for one request: a streamed body is sent with
+        its own Content-Type and exact Content-Length, so httpx does not chunk it."""
+        headers = await self.auth.headers(bearer_key=self.bearer_key)
+        headers["Accept"] = "application/json"
+        if content is None:
+            return {"json": body, "headers": headers}
+        if body is not None:
+            raise ValueError("a request has a JSON body or a streamed one, not both")
+        headers.update(content.headers)
+        return {"content": content, "headers": headers}
+
     async def _send(
         self,
         method: str,
         url: str,
         *,
         body: dict[str, Any] | None = None,
+        content: StreamedBody | None = None,
         limits: httpx.Timeout,
         operation: bool = False,
         ok: tuple[int, ...] = (200,),
     ) -> httpx.Response:
         """One request; any non-`ok` status or transport fault becomes an ImageApiError."""
-        headers = await self.auth.headers(bearer_key=self.bearer_key)
-        headers["Accept"] = "application/json"
+        args = await self._request_args(body, content)
         try:
             response = await self.http.request(
-                method,
-                url,
-                json=body,
-                headers=headers,
-                timeout=limits,
-                follow_redirects=False,
+                method, url, timeout=limits, follow_redirects=False, **args
             )
         except httpx.HTTPError as exc:
             raise classify_transport_error(exc) from None
         if response.status_code not in ok:
             raise self._refused(
-                classify_response(
+                self._classify(
                     response.status_code, response.headers, response.content, operation=operation
                 )
             )
         return response
 
     async def _send_streamed(
-        self, method: str, url: str, *, body: dict[str, Any], splitter: B64JsonSplitter
+        self,
+        method: str,
+        url: str,
+        *,
+        body: dict[str, Any] | None = None,
+        content: StreamedBody | None = None,
+        splitter: B64JsonSplitter,
     ) -> int:
-        """One request whose reply is fed to `splitter` chunk by chunk instead of being held;
-        failures are classified as in `_send`. Returns the status."""
-        headers = await self.auth.headers(bearer_key=self.bearer_key)
-        headers["Accept"] = "application/json"
-        request = self.http.build_request(
-            method, url, json=body, headers=headers, timeout=self.generate_timeout
-        )
+        """One request (a JSON `body`, or a streamed `content` such as an edit's inputs) whose
+        reply is fed to `splitter` chunk by chunk instead of being held; failures are
+        classified as in `_send`. Returns the status."""
+        args = await self._request_args(body, content)
+        request = self.http.build_request(method, url, timeout=self.generate_timeout, **args)
         try:
             response = await self.http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
             raise classify_transport_error(exc) from None
         try:
             if response.status_code != 200:
-                content = await response.aread()
+                content_bytes = await response.aread()
                 raise self._refused(
-                    classify_response(response.status_code, response.headers, content)
+                    self._classify(
+                        response.status_code, response.headers, content_bytes, operation=False
+                    )
                 )
             total = 0
             async for chunk in response.aiter_bytes():
@@ -244,12 +270,72 @@ def request_body(
     return body
 
 
-class SyncGenerationClient(BaseImageClient):
-    """The synchronous flavours: one POST, images in the reply. Subclasses give the URL and
-    whether the body names the model; a route with its own body shape overrides `_body`, one
-    whose reply can mean something other than images `_check_reply`."""
+def edit_fields(
+    params: GenerationParams, family: Family, *, model: str | None = None
+) -> dict[str, str]:
+    """The text fields of a multipart edit: what `request_body` sends the family, as strings,
+    without `response_format` (an edit's reply is read like a generation's whatever it is)
+    and `moderation` (no multipart field of the edits route, image-models-2026.md §3), plus
+    `input_fidelity` for the GPT image line. FLUX (Kontext on Foundry's Image API) takes
+    prompt, n and size only."""
+    fields: dict[str, Any] = {"prompt": params.prompt, "n": params.n}
+    if model is not None:
+        fields["model"] = model
+    if params.size is not None:
+        fields["size"] = params.size
+    options: tuple[str, ...] = ()
+    if family.is_gpt_image:
+        options = ("quality", "output_format", "output_compression", "background", "input_fidelity")
+    elif family is Family.DALLE3:
+        options = ("quality", "style")
+    for name in options:
+        value = getattr(params, name)
+        if value is not None:
+            fields[name] = value
+    if params.user is not None and family not in FLUX_FAMILIES:
+        fields["user"] = params.user
+    return {name: str(value) for name, value in fields.items()}
 
-    def _url(self) -> str:
+
+def edit_files(sources: EditSources, family: Family) -> list[tuple[str, InputFile]]:
+    """The file parts: one image as `image`, several each as `image[]` (what the official SDK
+    and Azure's how-to send), then the mask as `mask`. FLUX.1-Kontext-pro edits one image and
+    takes no mask."""
+    if not sources.images:
+        raise ImageApiError(ErrorCode.INVALID_REQUEST, "An edit needs at least one image.")
+    if family in FLUX_FAMILIES and (len(sources.images) > 1 or sources.mask is not None):
+        raise ImageApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"{family.model_id} edits exactly one image and takes no mask.",
+        )
+    name = "image" if len(sources.images) == 1 else "image[]"
+    files = [(name, image) for image in sources.images]
+    if sources.mask is not None:
+        files.append(("mask", sources.mask))
+    return files
+
+
+def edit_body(
+    params: GenerationParams,
+    family: Family,
+    sources: EditSources,
+    *,
+    model: str | None = None,
+    boundary: str | None = None,
+) -> StreamedBody:
+    """The streamed multipart/form-data body of an `images/edits` request."""
+    return multipart_body(
+        edit_fields(params, family, model=model), edit_files(sources, family), boundary=boundary
+    )
+
+
+class SyncGenerationClient(BaseImageClient):
+    """The synchronous flavours: one POST, images in the reply. Subclasses give the URL (of the
+    generations or the edits route) and whether the body names the model; a route with its own
+    body shape overrides `_body` / `_edit_body`, one whose reply can mean something other than
+    images `_check_reply`."""
+
+    def _url(self, *, edit: bool = False) -> str:
         raise NotImplementedError
 
     def _model_in_body(self) -> str | None:
@@ -258,15 +344,24 @@ class SyncGenerationClient(BaseImageClient):
     def _body(self, params: GenerationParams) -> dict[str, Any]:
         return request_body(params, self.deployment.family, model=self._model_in_body())
 
+    def _edit_body(self, params: GenerationParams, sources: EditSources) -> StreamedBody:
+        return edit_body(params, self.deployment.family, sources, model=self._model_in_body())
+
     def _check_reply(self, payload: dict[str, Any], status: int) -> None:
         """Raise when a success reply is not an image reply this route can use."""
 
     async def generate_streamed(
-        self, params: GenerationParams, open_sink: OpenSink
+        self, params: GenerationParams, open_sink: OpenSink, sources: EditSources | None = None
     ) -> list[GeneratedImage]:
-        body = self._body(params)
         splitter = B64JsonSplitter(open_sink)
-        status = await self._send_streamed("POST", self._url(), body=body, splitter=splitter)
+        if sources is None:
+            body = self._body(params)
+            status = await self._send_streamed("POST", self._url(), body=body, splitter=splitter)
+        else:
+            content = self._edit_body(params, sources)
+            status = await self._send_streamed(
+                "POST", self._url(edit=True), content=content, splitter=splitter
+            )
         try:
             payload = json.loads(splitter.rest())
         except (ValueError, UnicodeDecodeError):

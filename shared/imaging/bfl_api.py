@@ -13,13 +13,20 @@ store path (shared/orchestration/image_job.py); only the wire format differs, an
   delivery URL that expires 10 minutes after the task is ready, which is why the poll that sees
   `Ready` copies it at once.
 * BFL has no delete: a task is forgotten on its own, so `delete_operation` does nothing.
+* An edit is the same submit with the reference images in the JSON body as plain base64
+  strings, `input_image`, `input_image_2`, … (streamed: shared/imaging/json_stream.py). BFL
+  ignores fields it does not know (§5b, T4), so a reference a model cannot take is refused here
+  rather than paid for as an unrelated image; FLUX.1-Kontext-pro takes `aspect_ratio`, not
+  `width`/`height`.
 
-The pure functions (`model_path`, `request_body_for`, `operation_state`, `classify_bfl_response`,
-`trusted_polling_url`) carry every mapping, so they are tested without a server.
+The pure functions (`model_path`, `request_body_for`, `edit_body_for`, `operation_state`,
+`classify_bfl_response`, `trusted_polling_url`) carry every mapping, so they are tested without
+a server.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -28,16 +35,19 @@ import httpx
 
 from shared.imaging.base import BaseImageClient
 from shared.imaging.errors import (
-    classify_transport_error,
     invalid_body_error,
     parse_json,
     retry_after_seconds,
     safe_message,
 )
+from shared.imaging.json_stream import json_with_base64
+from shared.imaging.streamed_body import StreamedBody
 from shared.imaging.types import (
     BFL_MODEL_PATHS,
     Deployment,
+    EditSources,
     ErrorCode,
+    Family,
     Flavour,
     GeneratedImage,
     GenerationParams,
@@ -51,6 +61,13 @@ BFL_DOMAIN = "bfl.ai"
 SAMPLE_TTL_NOTE = "BFL samples expire 10 minutes after they are ready"
 
 _RUNNING = frozenset({"Pending", "Reasoning", "Generating"})  # the last two: newer models [T]
+# How many reference images each model takes (`input_image` … `input_image_N`, §5c); a family
+# not listed takes none (FLUX 1.1 [pro] has only `image_prompt`).
+MAX_REFERENCES: dict[Family, int] = {
+    Family.FLUX_2_PRO: 8,
+    Family.FLUX_2_FLEX: 8,
+    Family.FLUX_1_KONTEXT_PRO: 1,
+}
 
 
 def model_path(deployment: Deployment) -> str:
@@ -66,19 +83,67 @@ def model_path(deployment: Deployment) -> str:
     return written or family_path
 
 
-def request_body_for(params: GenerationParams) -> dict[str, Any]:
-    """The submit body: BFL takes the size as `width`/`height` and one image per task. Options
-    left unset are not sent, so BFL's own defaults apply (jpeg; the model's default size)."""
+def aspect_ratio(width: int, height: int) -> str:
+    """`W:H` in lowest terms (1536x1024 → "3:2"), as FLUX.1-Kontext-pro takes a size."""
+    divisor = math.gcd(width, height) or 1
+    return f"{width // divisor}:{height // divisor}"
+
+
+def request_body_for(params: GenerationParams, *, as_aspect_ratio: bool = False) -> dict[str, Any]:
+    """The submit body: BFL takes the size as `width`/`height` (or, `as_aspect_ratio`, as
+    Kontext's `aspect_ratio`) and one image per task. Options left unset are not sent, so BFL's
+    own defaults apply (jpeg; the model's default size, an edit's: its input's)."""
     body: dict[str, Any] = {"prompt": params.prompt}
     if params.size:
         width, _, height = params.size.partition("x")
-        body["width"], body["height"] = int(width), int(height)
+        if as_aspect_ratio:
+            body["aspect_ratio"] = aspect_ratio(int(width), int(height))
+        else:
+            body["width"], body["height"] = int(width), int(height)
     if params.output_format:
         body["output_format"] = params.output_format
     seed = params.seed
     if seed is not None:
         body["seed"] = seed
     return body
+
+
+def reference_names(count: int) -> list[str]:
+    """`input_image`, `input_image_2`, … for `count` reference images."""
+    return ["input_image" if i == 0 else f"input_image_{i + 1}" for i in range(count)]
+
+
+def references_body(
+    fields: Mapping[str, Any],
+    sources: EditSources,
+    family: Family,
+    limits: Mapping[Family, int] = MAX_REFERENCES,
+) -> StreamedBody:
+    """`fields` with the sources' images streamed in as `input_image`, `input_image_2`, ….
+    BFL has no mask, and would silently ignore references beyond what a model takes."""
+    if not sources.images:
+        raise ImageApiError(ErrorCode.INVALID_REQUEST, "An edit needs at least one image.")
+    if sources.mask is not None:
+        raise ImageApiError(
+            ErrorCode.INVALID_REQUEST, "FLUX on the Black Forest Labs routes takes no mask."
+        )
+    limit = limits.get(family, 0)
+    if len(sources.images) > limit:
+        raise ImageApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"{family.model_id} takes "
+            + (f"at most {limit} reference images" if limit else "no reference images")
+            + f" on this route, not {len(sources.images)}.",
+        )
+    names = reference_names(len(sources.images))
+    return json_with_base64(fields, list(zip(names, sources.images, strict=True)))
+
+
+def edit_body_for(params: GenerationParams, family: Family, sources: EditSources) -> StreamedBody:
+    """The streamed submit body of an edit: `request_body_for`'s fields (Kontext's size as
+    `aspect_ratio`), then the references."""
+    fields = request_body_for(params, as_aspect_ratio=family is Family.FLUX_1_KONTEXT_PRO)
+    return references_body(fields, sources, family)
 
 
 def trusted_polling_url(url: str, endpoint: str) -> str:
@@ -231,9 +296,15 @@ class BflApiClient(BaseImageClient):
 
     flavour = Flavour.BFL
 
-    async def submit(self, params: GenerationParams) -> str:
+    async def submit(self, params: GenerationParams, sources: EditSources | None = None) -> str:
         url = f"{self.endpoint}/v1/{quote(model_path(self.deployment), safe='.-_')}"
-        response = await self._call("POST", url, body=request_body_for(params))
+        if sources is None:
+            response = await self._send(
+                "POST", url, body=request_body_for(params), limits=self.generate_timeout
+            )
+        else:
+            content = edit_body_for(params, self.deployment.family, sources)
+            response = await self._send("POST", url, content=content, limits=self.generate_timeout)
         payload = self._json(response)
         polling_url = payload.get("polling_url")
         if isinstance(polling_url, str) and polling_url.strip():
@@ -246,35 +317,15 @@ class BflApiClient(BaseImageClient):
 
     async def get_operation(self, operation_url: str) -> OperationState:
         url = trusted_polling_url(operation_url, self.endpoint)
-        response = await self._call("GET", url, polling=True)
+        response = await self._send("GET", url, limits=self.poll_timeout, operation=True)
         return operation_state(self._json(response), response.status_code)
 
     async def delete_operation(self, operation_url: str) -> None:
         """BFL has no delete: a finished task is forgotten by the service itself."""
         return None
 
-    async def _call(
-        self, method: str, url: str, *, body: dict[str, Any] | None = None, polling: bool = False
-    ) -> httpx.Response:
-        """One request with the key in `x-key`; any non-200 or transport fault becomes an
-        ImageApiError in BFL's terms (`classify_bfl_response`)."""
-        headers = await self.auth.headers()
-        headers["Accept"] = "application/json"
-        try:
-            response = await self.http.request(
-                method,
-                url,
-                json=body,
-                headers=headers,
-                timeout=self.poll_timeout if polling else self.generate_timeout,
-                follow_redirects=False,
-            )
-        except httpx.HTTPError as exc:
-            raise classify_transport_error(exc) from None
-        if response.status_code != 200:
-            raise self._refused(
-                classify_bfl_response(
-                    response.status_code, response.headers, response.content, polling=polling
-                )
-            )
-        return response
+    def _classify(
+        self, status: int, headers: httpx.Headers, content: bytes, *, operation: bool
+    ) -> ImageApiError:
+        """BFL's error shapes (`classify_bfl_response`); `operation` is a poll."""
+        return classify_bfl_response(status, headers, content, polling=operation)

@@ -6,6 +6,11 @@ a `{"data": [{"b64_json"}]}` reply that is streamed into blobs like the GPT imag
 A14; facts from image-models-2026.md §5b). The URL path is BFL's model path, not the Azure model
 id (`FLUX.2-pro` → `flux-2-pro`, A14), while the body's `model` names the deployment.
 
+An edit posts to the same URL with the references streamed into the JSON body as plain base64
+`input_image`, `input_image_2`, … (FLUX.2-pro up to 8, FLUX.2-flex up to 10, Kontext one; §5b).
+Without a size the service follows the input's, so an edit sends `width`/`height` only when a
+size was asked for (FLUX.1-Kontext-pro: `aspect_ratio` instead).
+
 No source shows Foundry answering this route asynchronously; BFL's own API does (`id` +
 `polling_url`, flavour `bfl`). Such a reply here is refused as a terminal error instead of being
 polled: following a URL the reply names would need its own rules (host, auth, expiry), and
@@ -18,9 +23,13 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.imaging.base import SyncGenerationClient
+from shared.imaging.bfl_api import MAX_REFERENCES, aspect_ratio, references_body
+from shared.imaging.streamed_body import StreamedBody
 from shared.imaging.types import (
     BFL_MODEL_PATHS,
+    EditSources,
     ErrorCode,
+    Family,
     Flavour,
     GenerationParams,
     ImageApiError,
@@ -31,23 +40,33 @@ DEFAULT_API_VERSION = "preview"  # the only api-version any source names for thi
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_FORMAT = "png"
 ASYNC_REPLY_KEYS = ("polling_url", "id")
+MAX_FOUNDRY_REFERENCES = {**MAX_REFERENCES, Family.FLUX_2_FLEX: 10}  # FLUX.2-flex: 10 here (A14)
+
+
+def _one_image(params: GenerationParams) -> None:
+    if params.n != 1:
+        raise ImageApiError(
+            ErrorCode.INVALID_REQUEST, "FLUX on the BFL route makes one image per call (n = 1)."
+        )
+
+
+def _dimensions(size: str) -> tuple[int, int]:
+    width, _, height = size.partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        raise ImageApiError(ErrorCode.INVALID_REQUEST, f"size {size!r} is not WxH.")
+    return int(width), int(height)
 
 
 def bfl_body(params: GenerationParams, model: str) -> dict[str, Any]:
     """The route's JSON body: BFL's fields only. Unknown fields are silently ignored there (T4),
     so sending an OpenAI-style `size` or `quality` would not fail, just be lost."""
-    if params.n != 1:
-        raise ImageApiError(
-            ErrorCode.INVALID_REQUEST, "FLUX on the BFL route makes one image per call (n = 1)."
-        )
-    width, _, height = (params.size or DEFAULT_SIZE).partition("x")
-    if not (width.isdigit() and height.isdigit()):
-        raise ImageApiError(ErrorCode.INVALID_REQUEST, f"size {params.size!r} is not WxH.")
+    _one_image(params)
+    width, height = _dimensions(params.size or DEFAULT_SIZE)
     body: dict[str, Any] = {
         "model": model,
         "prompt": params.prompt,
-        "width": int(width),
-        "height": int(height),
+        "width": width,
+        "height": height,
         "output_format": params.output_format or DEFAULT_FORMAT,
         "n": 1,
     }
@@ -56,11 +75,38 @@ def bfl_body(params: GenerationParams, model: str) -> dict[str, Any]:
     return body
 
 
+def bfl_edit_fields(params: GenerationParams, model: str, family: Family) -> dict[str, Any]:
+    """An edit's fields besides the references: `bfl_body`'s, except that the size is sent only
+    when one was asked for (no 1024x1024 default: the service follows the input's size), and
+    FLUX.1-Kontext-pro gets it as `aspect_ratio` ("3:2") instead of `width`/`height`."""
+    _one_image(params)
+    body: dict[str, Any] = {"model": model, "prompt": params.prompt}
+    if params.size is not None:
+        width, height = _dimensions(params.size)
+        if family is Family.FLUX_1_KONTEXT_PRO:
+            body["aspect_ratio"] = aspect_ratio(width, height)
+        else:
+            body["width"], body["height"] = width, height
+    body["output_format"] = params.output_format or DEFAULT_FORMAT
+    body["n"] = 1
+    if params.seed is not None:
+        body["seed"] = params.seed
+    return body
+
+
+def bfl_edit_body(
+    params: GenerationParams, model: str, family: Family, sources: EditSources
+) -> StreamedBody:
+    """The streamed JSON body of an edit: `bfl_edit_fields`, then `input_image`, …"""
+    fields = bfl_edit_fields(params, model, family)
+    return references_body(fields, sources, family, MAX_FOUNDRY_REFERENCES)
+
+
 class BflFoundryClient(SyncGenerationClient):
     flavour = Flavour.BFL_FOUNDRY
     bearer_key = True  # "Authorization: Bearer <API key>"; `api-key` here is unverified (A14)
 
-    def _url(self) -> str:
+    def _url(self, *, edit: bool = False) -> str:  # an edit posts to the same path
         path = BFL_MODEL_PATHS.get(self.deployment.family)
         if path is None:
             raise ValueError(f"{self.deployment.family.model_id} is not served on the BFL route")
@@ -72,6 +118,9 @@ class BflFoundryClient(SyncGenerationClient):
 
     def _body(self, params: GenerationParams) -> dict[str, Any]:
         return bfl_body(params, self.deployment.deployment)
+
+    def _edit_body(self, params: GenerationParams, sources: EditSources) -> StreamedBody:
+        return bfl_edit_body(params, self.deployment.deployment, self.deployment.family, sources)
 
     def _check_reply(self, payload: dict[str, Any], status: int) -> None:
         if "data" not in payload and any(key in payload for key in ASYNC_REPLY_KEYS):

@@ -1,4 +1,5 @@
-"""OpenAI's own API: `{endpoint}/v1/images/generations`, model in the body, key as Bearer."""
+"""OpenAI's own API: `{endpoint}/v1/images/generations` (edits: `/v1/images/edits`, multipart),
+model in the body, key as Bearer."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ class OpenAIClient(SyncGenerationClient):
     flavour = Flavour.OPENAI
     bearer_key = True
 
-    def _url(self) -> str:
+    def _url(self, *, edit: bool = False) -> str:
         base = self.endpoint
         if not base.endswith("/v1"):
             base += "/v1"
-        return f"{base}/images/generations"
+        return f"{base}/images/{'edits' if edit else 'generations'}"
 
     def _model_in_body(self) -> str | None:
         return self.deployment.deployment

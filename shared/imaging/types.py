@@ -8,7 +8,7 @@ durable timer and retry" versus "fail now" without knowing which API it talked t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -109,7 +109,43 @@ class GenerationParams(BaseModel):
     output_compression: int | None = None  # gpt-image: 0-100, jpeg/webp only
     moderation: str | None = None  # gpt-image on OpenAI: low | auto
     seed: int | None = None  # FLUX on the BFL routes: the same seed and prompt, the same image
+    input_fidelity: str | None = None  # edits, gpt-image-1 / -1.5 / -2: high | low
     user: str | None = None
+
+
+class EditInputs(BaseModel):
+    """An edit's staged inputs, by blob name in the images container (they were checked and
+    committed by the HTTP starter before the job started): small, so it travels through
+    history; the bytes never do. `images` in the caller's order; the mask applies to the first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    images: tuple[str, ...]
+    mask: str | None = None
+
+
+class InputFile(Protocol):
+    """One staged input as a client sends it: streamed from Blob Storage chunk by chunk, so a
+    20 MB reference image is never held whole (shared/storage/inputs.py opens these)."""
+
+    @property
+    def filename(self) -> str: ...  # e.g. "image-0.png": the multipart part's filename
+
+    @property
+    def content_type(self) -> str: ...  # image/png | image/jpeg | image/webp
+
+    @property
+    def size(self) -> int: ...  # bytes: lets a body state its Content-Length up front
+
+    def chunks(self) -> AsyncIterator[bytes]: ...  # the bytes, in order; may be iterated once
+
+
+@dataclass(frozen=True)
+class EditSources:
+    """What an edit call streams to the service: the reference images in order, and the mask."""
+
+    images: list[InputFile]
+    mask: InputFile | None = None
 
 
 @dataclass(frozen=True)
@@ -196,14 +232,17 @@ class ImageApiClient(Protocol):
     deployment: Deployment
 
     async def generate_streamed(
-        self, params: GenerationParams, open_sink: OpenSink
+        self, params: GenerationParams, open_sink: OpenSink, sources: EditSources | None = None
     ) -> list[GeneratedImage]:
         """Synchronous flows: one call; base64 images are decoded into `open_sink(ordinal)` as
-        the reply streams in and come back with `streamed=ordinal`, URL images with `url`."""
+        the reply streams in and come back with `streamed=ordinal`, URL images with `url`.
+        With `sources` the call is an edit (`.../images/edits`, or the BFL reference images),
+        its inputs streamed into the request body."""
         ...
 
-    async def submit(self, params: GenerationParams) -> str:
-        """DALL-E 2 async: start an operation, return its operation URL (operation-location)."""
+    async def submit(self, params: GenerationParams, sources: EditSources | None = None) -> str:
+        """DALL-E 2 / BFL async: start an operation, return its operation URL. With `sources`
+        (BFL only) the task is an edit with those reference images."""
         ...
 
     async def get_operation(self, operation_url: str) -> OperationState:

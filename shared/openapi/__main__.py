@@ -1,8 +1,9 @@
 """Regenerate (or check) the checked-in connector files from the models.
 
 python -m shared.openapi            # print the connector's Swagger 2.0 definition
-python -m shared.openapi --write    # rewrite connector/apiDefinition.swagger.json + Postman
-python -m shared.openapi --check    # exit 1 if either checked-in file is stale
+python -m shared.openapi --write    # rewrite connector/apiDefinition.swagger.json + Postman,
+                                    # and the generated tables in docs/ (doc_tables.py)
+python -m shared.openapi --check    # exit 1 if any of them is stale
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from shared.openapi.files import CONNECTOR_DIR, render_files
+from shared.openapi.files import CONNECTOR_DIR, render_docs, render_files
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.openapi", description=__doc__)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help="rewrite the connector files")
+    group.add_argument(
+        "--write", action="store_true", help="rewrite the connector files and docs tables"
+    )
     group.add_argument("--check", action="store_true", help="fail if they are stale")
     parser.add_argument("--dir", type=Path, default=CONNECTOR_DIR, help="connector folder")
     args = parser.parse_args(argv)
@@ -25,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.write or args.check):
         sys.stdout.write(files["apiDefinition.swagger.json"])
         return 0
+    targets = {args.dir / name: text for name, text in files.items()}
+    targets.update(render_docs())
     stale = []
-    for name, text in files.items():
-        path = args.dir / name
+    for path, text in targets.items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue

@@ -2,21 +2,30 @@
 
 One function builds it for both uses: served at ``GET /api/openapi.json`` (host and scheme of the
 request, the models this deployment has configured) and checked in as the Power Platform custom
-connector definition (placeholder host, the default models). The request schema comes from
-``shared.models.ImageRequest``, the per-model options from ``shared.models.CAPABILITIES`` on each
-model's platform (``capabilities_for``, the same call `GET /api/models` makes), and
-the responses from the same models the HTTP API answers with, so the document cannot drift from
-what the API enforces without a test noticing.
+connector definition (placeholder host, the default models). The request schemas come from
+``shared.models.ImageRequest`` and ``shared.edit_requests.EditRequest`` / ``ImageRef``, the
+per-model options and edit limits from ``shared.models.CAPABILITIES`` on each model's platform
+(``capabilities_for``, the same call `GET /api/models` makes), and the responses from the same
+models the HTTP API answers with, so the document cannot drift from what the API enforces without
+a test noticing.
+
+`POST /api/images/edits` also takes OpenAI's multipart form; Swagger 2.0 cannot describe a
+multipart body beside a JSON one on the same operation (``in: body`` and ``in: formData``
+exclude each other), so the document's `EditImage` is the JSON form — what Power Platform sends —
+and its description names the multipart fields.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
+from shared.edit_requests import INPUT_FIDELITIES, MAX_EDIT_BODY_BYTES, EditRequest
 from shared.ids import JOB_ID_PATTERN
 from shared.imaging.types import Family, Flavour
 from shared.models import (
+    MASK_MAX_BYTES,
     MAX_BODY_BYTES,
     MAX_N,
     OPTION_FIELDS,
@@ -24,6 +33,7 @@ from shared.models import (
     ImageRequest,
     JobAccepted,
     JobResult,
+    ModelCapabilities,
     ModelList,
     capabilities_for,
 )
@@ -60,6 +70,49 @@ _SUMMARY = {
     "seed": "Seed (FLUX)",
     "user": "End-user id",
     "callback_url": "Callback URL",
+}
+# EditRequest: the same options, plus the inputs.
+_EDIT_VISIBILITY = {**_VISIBILITY, "images": "important"}
+_EDIT_SUMMARY = {
+    **_SUMMARY,
+    "prompt": "Edit prompt",
+    "images": "Images",
+    "mask": "Mask",
+    "input_fidelity": "Input fidelity",
+}
+# ImageRef: in Power Apps an image control's base64 (`b64_json`) or an earlier job's image.
+_REF_VISIBILITY = {
+    "b64_json": "important",
+    "job": "important",
+    "index": "important",
+    "blob": "advanced",
+    "url": "advanced",
+}
+_REF_SUMMARY = {
+    "job": "Job id",
+    "index": "Image index",
+    "blob": "Blob name",
+    "url": "Image URL",
+    "b64_json": "Image (base64)",
+}
+_REF_DESCRIPTION = {
+    "job": "An earlier job of this app whose image to edit (with `index`); it must have succeeded.",
+    "index": "Which image of `job`: 0 for the first (the default).",
+    "blob": "A blob name in the images container (e.g. an earlier job's "
+    "`{yyyy}/{mm}/{dd}/{id}/0.png`).",
+    "url": "An https URL on the image-source allow-list (IMAGE_SOURCE_ALLOWED_HOSTS), fetched "
+    "under the download policy.",
+    "b64_json": "The image itself, base64, or a `data:image/...;base64,` URL. Power Apps: an "
+    "image control's JSON(..., JSONFormat.IncludeBinaryData) without its surrounding quotes.",
+}
+# The result's inputs: what each field of InputRecord means.
+_INPUT_VIEW_DESCRIPTION = {
+    "field": "Which input: `images[i]` or `mask`.",
+    "blob": "Where it was staged: `{yyyy}/{mm}/{dd}/{id}/inputs/{i}.{ext}` (`inputs/mask.png`).",
+    "sha256": "SHA-256 (hex) of exactly the bytes the edit used.",
+    "source": "Where it came from: upload, b64_json, url, blob or job.",
+    "ref": "The reference it came by: `job/index`, the blob name, or the URL without its query.",
+    "url": "A fresh read-only SAS URL of the staged input.",
 }
 
 
@@ -108,9 +161,15 @@ def _compression_description(table: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def _request_schema(
-    schema: dict[str, Any], table: Mapping[str, Mapping[str, Any]], default_model: str
+    schema: dict[str, Any],
+    table: Mapping[str, Mapping[str, Any]],
+    default_model: str,
+    *,
+    summary: Mapping[str, str] = _SUMMARY,
+    visibility: Mapping[str, str] = _VISIBILITY,
 ) -> dict[str, Any]:
-    """ImageRequest as generated, plus the enums and prose the capability table implies."""
+    """ImageRequest (or EditRequest) as generated, plus the enums and prose the capability table
+    implies."""
     props: dict[str, Any] = schema["properties"]
     model = props["model"]
     model["enum"] = list(table)
@@ -129,8 +188,129 @@ def _request_schema(
     props["n"]["default"] = 1
     props["n"]["maximum"] = MAX_N
     for name, prop in props.items():
-        prop["x-ms-summary"] = _SUMMARY.get(name, prop.get("x-ms-summary", name))
-        prop["x-ms-visibility"] = _VISIBILITY.get(name, "advanced")
+        prop["x-ms-summary"] = summary.get(name, prop.get("x-ms-summary", name))
+        prop["x-ms-visibility"] = visibility.get(name, "advanced")
+    return schema
+
+
+def size_text(limit: int) -> str:
+    """A byte cap as people read it: 49,999,999 → "under 50 MB", 20,000,000 → "at most 20 MB",
+    64 MiB → "64 MiB"."""
+    mb, mib = 1000 * 1000, 1024 * 1024
+    if (limit + 1) % mb == 0:
+        return f"under {(limit + 1) // mb} MB"
+    if limit % mb == 0:
+        return f"at most {limit // mb} MB"
+    if limit % mib == 0:
+        return f"{limit // mib} MiB"
+    return f"at most {limit:,} bytes"
+
+
+def edit_facts(caps: ModelCapabilities) -> str:
+    """One editing model's limits in a phrase: "up to 16 images (png, jpeg; under 50 MB each),
+    mask, input_fidelity"."""
+    count = caps.max_input_images
+    images = "1 image" if count == 1 else f"up to {count} images"
+    each = size_text(caps.max_input_bytes)
+    if caps.max_input_pixels is not None:
+        each += f", {caps.max_input_pixels:,} pixels"
+    text = f"{images} ({', '.join(caps.input_formats)}; {each} each)"
+    takes = [
+        name for name, on in (("mask", caps.mask), ("input_fidelity", caps.input_fidelity)) if on
+    ]
+    return ", ".join([text, *takes])
+
+
+def _grouped(per_model: Mapping[str, str]) -> str:
+    """`a: x; b: y; c: x` → `a, c: x; b: y` (in first-seen order)."""
+    groups: dict[str, list[str]] = {}
+    for name, text in per_model.items():
+        groups.setdefault(text, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {text}" for text, names in groups.items())
+
+
+def _editors(caps: Mapping[str, ModelCapabilities]) -> dict[str, ModelCapabilities]:
+    return {name: c for name, c in caps.items() if c.edits}
+
+
+def _edit_request_schema(
+    schema: dict[str, Any],
+    ref: dict[str, Any],
+    table: Mapping[str, Mapping[str, Any]],
+    caps: Mapping[str, ModelCapabilities],
+    default_model: str,
+) -> dict[str, Any]:
+    """EditRequest as generated, for the models that edit here: the generation's option prose,
+    then the inputs — how many per model, the mask and input_fidelity, the body cap."""
+    editors = _editors(caps)
+    others = [name for name in caps if name not in editors]
+    schema = _request_schema(
+        schema,
+        {name: table[name] for name in editors},
+        default_model,
+        summary=_EDIT_SUMMARY,
+        visibility=_EDIT_VISIBILITY,
+    )
+    props: dict[str, Any] = schema["properties"]
+    schema["description"] = (
+        "The JSON body of an edit: the prompt, the images (and mask) by reference or inline, "
+        "and the generation's options."
+    )
+    per_model = _grouped({name: edit_facts(c) for name, c in editors.items()})
+    model = props["model"]
+    model["description"] = f"A configured model that edits here. Default: {default_model}. " + (
+        f"{per_model}."
+        + (f" Configured but not editing here: {', '.join(others)}." if others else "")
+    )
+    images = props["images"]
+    images["minItems"] = 1
+    images["maxItems"] = max(c.max_input_images for c in editors.values())
+    images["description"] = (
+        "The images to edit or combine, in order (a mask applies to the first); each one of "
+        "{job, index}, {blob}, {url} or {b64_json}. At most "
+        + _grouped({name: str(c.max_input_images) for name, c in editors.items()})
+        + f". The whole body is at most {size_text(MAX_EDIT_BODY_BYTES)}: send larger images by "
+        "url or blob."
+    )
+    maskers = [name for name, c in editors.items() if c.mask]
+    mask = {k: copy.deepcopy(v) for k, v in ref.items() if k != "example"}
+    mask.update(
+        {
+            "description": (
+                "A PNG with an alpha channel, transparent where the first image is to change; "
+                f"the first image's width and height, {size_text(MASK_MAX_BYTES)}. "
+                + (f"Taken by {', '.join(maskers)}." if maskers else "No model here takes a mask.")
+            ),
+            "x-nullable": True,
+            "x-ms-summary": _EDIT_SUMMARY["mask"],
+            "x-ms-visibility": _EDIT_VISIBILITY.get("mask", "advanced"),
+        }
+    )
+    props["mask"] = mask
+    fidelity = props["input_fidelity"]
+    faithful = [name for name, c in editors.items() if c.input_fidelity]
+    if faithful:
+        fidelity["enum"] = list(INPUT_FIDELITIES)
+    fidelity["description"] = (
+        f"{' | '.join(INPUT_FIDELITIES)}: how closely the inputs' faces and details are kept — "
+        + _grouped(
+            {name: "yes" if c.input_fidelity else "not supported" for name, c in editors.items()}
+        )
+        + "."
+    )
+    schema["required"] = ["prompt", "images"]
+    return schema
+
+
+def _ref_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """ImageRef as generated, with the prose and Power Platform labels of each kind."""
+    schema["description"] = (
+        "One input image: exactly one of `job` (with `index`), `blob`, `url` and `b64_json`."
+    )
+    for name, prop in schema["properties"].items():
+        prop["description"] = _REF_DESCRIPTION.get(name, prop.get("description", ""))
+        prop["x-ms-summary"] = _REF_SUMMARY.get(name, prop.get("x-ms-summary", name))
+        prop["x-ms-visibility"] = _REF_VISIBILITY.get(name, "advanced")
     return schema
 
 
@@ -146,6 +326,83 @@ def _accepted(description: str) -> dict[str, Any]:
             "Retry-After": {"type": "integer", "description": "Seconds to wait before polling."},
         },
         "schema": {"$ref": "#/definitions/JobAccepted"},
+    }
+
+
+def _idempotency_param(description: str) -> dict[str, Any]:
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "type": "string",
+        "maxLength": 200,
+        "x-ms-summary": "Idempotency key",
+        "description": description,
+        "x-ms-visibility": "advanced",
+    }
+
+
+def _edit_operation(caps: Mapping[str, ModelCapabilities]) -> dict[str, Any]:
+    """`EditImage`: the JSON form of `POST /api/images/edits`, answered like `StartImageJob`."""
+    editors = _editors(caps)
+    return {
+        "operationId": "EditImage",
+        "summary": "Edit images",
+        "description": (
+            "Edits or combines images with a prompt: a job like StartImageJob, answered the same "
+            "way (202 + Location; poll GetImageJob), whose result also lists its inputs "
+            "(`inputs`, each with its SHA-256). Each image is an earlier job's ({job, index}), "
+            "a blob of the images container ({blob}), an https URL on IMAGE_SOURCE_ALLOWED_HOSTS "
+            "({url}) or the image itself in base64 or as a data: URL ({b64_json}: in Power Apps "
+            "an image control's JSON(..., JSONFormat.IncludeBinaryData) without its quotes). "
+            "Models that edit here: "
+            + ", ".join(editors)
+            + ". Every input is fetched and checked before the job starts, so a refused request "
+            "is a 400 naming the field with nothing stored or started. The route also takes "
+            "OpenAI's multipart/form-data form (file parts `image` or `image[]`, repeated, and "
+            "`mask`; the options as text fields), which this Swagger 2.0 document cannot "
+            "describe beside the JSON body."
+        ),
+        "x-ms-visibility": "important",
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "parameters": [
+            _idempotency_param(
+                "The same key with the same request and inputs returns the same job, not a new "
+                "one; with other inputs it is a 409."
+            ),
+            {
+                "name": "body",
+                "in": "body",
+                "required": True,
+                "schema": {"$ref": "#/definitions/EditRequest"},
+            },
+        ],
+        "responses": {
+            "202": _accepted("Job accepted; poll Location (the same status route as image jobs)."),
+            "200": {
+                "description": "A job with this Idempotency-Key already succeeded.",
+                "schema": {"$ref": "#/definitions/JobResult"},
+            },
+            "400": _error(
+                "Invalid request or input (or a body over "
+                f"{size_text(MAX_EDIT_BODY_BYTES)}: `body_too_large`); `error.field` names it "
+                "(`images[1]`, `mask`, `images[0].job`). Nothing was stored or started."
+            ),
+            "409": _error("The Idempotency-Key was used for a different request or inputs."),
+            "415": _error("The Content-Type is neither application/json nor multipart/form-data."),
+            "422": _error("A job with this Idempotency-Key already failed."),
+            "503": {
+                "description": (
+                    "Blob Storage or an input's source URL is unavailable for now; nothing was "
+                    "started. Retry after Retry-After."
+                ),
+                "headers": {
+                    "Retry-After": {"type": "integer", "description": "Seconds to wait."},
+                },
+                "schema": {"$ref": "#/definitions/ApiError"},
+            },
+        },
     }
 
 
@@ -174,9 +431,12 @@ def build_document(
         raise ValueError("no image models configured")
     default_model = default_model if default_model in models else next(iter(models))
     table = capability_table(models)
+    caps = {name: capabilities_for(family, flavour) for name, (family, flavour) in models.items()}
+    editors = _editors(caps)
     defs = definitions(
         [
             (ImageRequest, "validation"),
+            (EditRequest, "validation"),
             (JobAccepted, "serialization"),
             (JobResult, "serialization"),
             (ApiError, "serialization"),
@@ -188,6 +448,29 @@ def build_document(
         "prompt": "a badger wearing a tuxedo",
         "model": default_model,
     }
+    for name, prop in defs["InputView"]["properties"].items():
+        if name in _INPUT_VIEW_DESCRIPTION:
+            prop["description"] = _INPUT_VIEW_DESCRIPTION[name]
+    defs["JobResult"]["properties"]["inputs"]["description"] = (
+        "An edit's inputs as staged under the job's `inputs/` folder (images in order, then the "
+        "mask); absent for a generation."
+    )
+    edit_paths: dict[str, Any] = {}
+    if editors:
+        edit_default = default_model if default_model in editors else next(iter(editors))
+        defs["ImageRef"] = _ref_schema(defs["ImageRef"])
+        defs["EditRequest"] = _edit_request_schema(
+            defs["EditRequest"], defs["ImageRef"], table, caps, edit_default
+        )
+        example = defs["EditRequest"]["example"]  # pydantic sorts its keys: prompt first
+        defs["EditRequest"]["example"] = {
+            "prompt": example["prompt"],
+            "model": edit_default,
+            "images": example["images"],
+        }
+        edit_paths[f"{ROUTE_PREFIX}/images/edits"] = {"post": _edit_operation(caps)}
+    else:  # nothing here edits: no operation that could only answer 400
+        del defs["EditRequest"], defs["ImageRef"]
     paths: dict[str, Any] = {
         f"{ROUTE_PREFIX}/images": {
             "post": {
@@ -201,16 +484,7 @@ def build_document(
                 "consumes": ["application/json"],
                 "produces": ["application/json"],
                 "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "type": "string",
-                        "maxLength": 200,
-                        "x-ms-summary": "Idempotency key",
-                        "description": "The same key again returns the same job, not a new one.",
-                        "x-ms-visibility": "advanced",
-                    },
+                    _idempotency_param("The same key again returns the same job, not a new one."),
                     {
                         "name": "body",
                         "in": "body",
@@ -233,6 +507,7 @@ def build_document(
                 },
             }
         },
+        **edit_paths,
         f"{ROUTE_PREFIX}/images/{{id}}": {
             "get": {
                 "operationId": "GetImageJob",
@@ -314,8 +589,8 @@ def build_document(
             "title": TITLE,
             "version": VERSION,
             "description": (
-                "Generate images with Azure OpenAI as durable jobs: start a job, poll its "
-                "status (202 + Location + Retry-After) until it has images."
+                "Generate and edit images with Azure OpenAI (and FLUX) as durable jobs: start "
+                "a job, poll its status (202 + Location + Retry-After) until it has images."
             ),
         },
         "host": host or PLACEHOLDER_HOST,

@@ -1,4 +1,5 @@
-"""The generated files of ``connector/``, rendered exactly as they are checked in."""
+"""The generated files: ``connector/`` rendered exactly as checked in, and the generated tables
+of ``docs/`` (shared.openapi.doc_tables)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shared.openapi.doc_tables import DOC_BLOCKS, replace_blocks
 from shared.openapi.document import build_document
 from shared.openapi.postman import build_collection
 
-CONNECTOR_DIR = Path(__file__).resolve().parent.parent.parent / "connector"
+REPO_DIR = Path(__file__).resolve().parent.parent.parent
+CONNECTOR_DIR = REPO_DIR / "connector"
 GENERATED = ("apiDefinition.swagger.json", "postman_collection.json")
 
 
@@ -24,3 +27,12 @@ def render_files() -> dict[str, str]:
         "apiDefinition.swagger.json": _dump(document),
         "postman_collection.json": _dump(build_collection(document)),
     }
+
+
+def render_docs(root: Path = REPO_DIR) -> dict[Path, str]:
+    """Each docs file with generated tables → its text with them regenerated."""
+    out: dict[Path, str] = {}
+    for name, blocks in DOC_BLOCKS.items():
+        path = root / name
+        out[path] = replace_blocks(path.read_text(encoding="utf-8"), blocks, name)
+    return out

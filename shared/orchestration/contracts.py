@@ -27,7 +27,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from shared.imaging.types import GenerationParams
+from shared.imaging.types import EditInputs, GenerationParams
 from shared.orchestration.names import (
     CALLBACK,
     DELETE,
@@ -76,6 +76,7 @@ class GenerateInput(JobBlobs):
 
     params: GenerationParams
     first_index: int = Field(default=0, ge=0)
+    edit: EditInputs | None = None  # an edit: its staged inputs, by blob name
 
     @property
     def described(self) -> tuple[str, str | None]:
@@ -107,10 +108,11 @@ class PersistInput(_Described):
 
 
 class SubmitInput(_Message):
-    """DALL-E 2: start an operation."""
+    """DALL-E 2 / BFL: start an operation (BFL: an edit too, with its staged inputs)."""
 
     model: str
     params: GenerationParams
+    edit: EditInputs | None = None
 
 
 class PollInput(_Described):

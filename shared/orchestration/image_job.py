@@ -58,8 +58,9 @@ def _generate_sync(run: JobRun) -> Gen:
         firsts = range(job.params.n)
     else:
         single, firsts = job.params, range(1)
+    edit = job.edit.blobs() if job.edit is not None else None
     inputs = {
-        i: (lambda i=i: c.GenerateInput(**_blobs(job), params=single, first_index=i))
+        i: (lambda i=i: c.GenerateInput(**_blobs(job), params=single, first_index=i, edit=edit))
         for i in firsts
     }
     results = yield from call_with_retries(run, c.GENERATE, inputs, c.Generated, stage="generating")
@@ -135,7 +136,8 @@ def _generate_async(run: JobRun) -> Gen:
     delete, so no delete activity is scheduled for one (it would cost two actions for nothing).
     """
     job = run.job
-    submit = c.SubmitInput(model=job.model, params=job.params)
+    edit = job.edit.blobs() if job.edit is not None else None
+    submit = c.SubmitInput(model=job.model, params=job.params, edit=edit)
     submitted = yield from call_with_retries(
         run, c.SUBMIT, {0: lambda: submit}, c.Submitted, stage="generating"
     )
@@ -275,6 +277,7 @@ def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
         created=job.created,
         completed=run.now.isoformat(),
         images=[i for i in run.images if i is not None],
+        inputs=list(job.edit.inputs) if job.edit is not None else None,
         error=error,
     )
     final_stage = "failed" if error is not None else "completed"

@@ -99,3 +99,23 @@ def _webp(data: bytes) -> tuple[int, int] | None:
         (bits,) = struct.unpack("<I", data[21:25])
         return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
     return None
+
+
+def png_has_alpha(data: bytes) -> bool:
+    """Whether a PNG (its head: the chunks before the first IDAT) can be transparent: a colour
+    type with alpha (4 grey+alpha, 6 RGBA) or a `tRNS` chunk. A mask must be: the edit applies
+    where its alpha is 0 (image-models-2026.md §3)."""
+    if sniff(data) is not PNG or len(data) < 26 or data[12:16] != b"IHDR":
+        return False
+    if data[25] in (4, 6):
+        return True
+    i = 8
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = data[i + 4 : i + 8]
+        if kind == b"tRNS":
+            return True
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        i += 12 + length
+    return False

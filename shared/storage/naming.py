@@ -14,14 +14,32 @@ from shared.ids import is_job_id
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
 
 
-def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
-    """The blob name of image `index` of job `job_id` created at `created` (UTC date parts)."""
+def job_folder(job_id: str, created: datetime) -> str:
+    """`{yyyy}/{mm}/{dd}/{job_id}`: where everything of one job lives."""
     if not is_job_id(job_id):  # the one job-id rule: no '/', '.', or '..' can reach a name
         raise ValueError(f"job id not usable in a blob name: {job_id!r}")
+    when = created.astimezone(UTC) if created.tzinfo else created
+    return f"{when:%Y}/{when:%m}/{when:%d}/{job_id}"
+
+
+def input_blob_name(job_id: str, created: datetime, field_index: int | None, ext: str) -> str:
+    """An edit's staged input: `{folder}/inputs/{i}.{ext}`, the mask (None) `inputs/mask.png`.
+    The `inputs/` folder cannot collide with an image (`{index}.{ext}`) or a receipt."""
+    ext = ext.lower().lstrip(".")
+    if not _SAFE_EXT.match(ext):
+        raise ValueError(f"bad extension: {ext!r}")
+    stem = "mask" if field_index is None else str(field_index)
+    if field_index is not None and field_index < 0:
+        raise ValueError("index must be >= 0")
+    return f"{job_folder(job_id, created)}/inputs/{stem}.{ext}"
+
+
+def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
+    """The blob name of image `index` of job `job_id` created at `created` (UTC date parts)."""
+    folder = job_folder(job_id, created)
     ext = ext.lower().lstrip(".")
     if not _SAFE_EXT.match(ext):
         raise ValueError(f"bad extension: {ext!r}")
     if index < 0:
         raise ValueError("index must be >= 0")
-    when = created.astimezone(UTC) if created.tzinfo else created
-    return f"{when:%Y}/{when:%m}/{when:%d}/{job_id}/{index}.{ext}"
+    return f"{folder}/{index}.{ext}"

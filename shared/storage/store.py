@@ -15,9 +15,10 @@ import base64
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin
 
 from shared.imaging.types import ErrorCode, ImageApiError
@@ -40,10 +41,24 @@ if TYPE_CHECKING:
 # filled and the copy being sent), whatever the image's size.
 BLOCK_SIZE = 2 * 1024 * 1024
 HEAD_BYTES = 256 * 1024  # enough of the file to find JPEG dimensions behind EXIF
+READ_CHUNK = 1024 * 1024  # ranged reads of an edit's input: the most of it held at once
 SAS_CLOCK_SKEW = timedelta(minutes=5)
 MAX_SAS_TTL = timedelta(days=7)  # a user delegation key lives at most 7 days
 # Content types a blob host may plausibly send for an image; the magic bytes decide anyway.
 _ACCEPTED_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
+
+
+@dataclass(frozen=True)
+class BlobFacts:
+    size: int
+    etag: str
+    content_type: str | None
+
+
+class ByteWriter(Protocol):
+    """Anything a download can be streamed into (a StagedImage, or a checker in front of one)."""
+
+    async def write(self, chunk: bytes) -> None: ...
 
 
 def _storage_error(exc: AzureError) -> ImageApiError:
@@ -175,15 +190,49 @@ class ImageStore:
         policy: DownloadPolicy,
     ) -> ImageRecord:
         """Stream an image from a (signed, short-lived) URL into a blob, block by block."""
+        from azure.core.exceptions import AzureError
+
+        await self.ensure_container()
+        staged = StagedImage(self, lambda _fmt: blob_name, policy.max_bytes)
+        await self.stage_from_url(url, staged, http, policy)
+        try:
+            return await staged.commit(metadata)
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+
+    async def stage_from_url(
+        self,
+        url: str,
+        staged: StagedImage | ByteWriter,
+        http: httpx.AsyncClient,
+        policy: DownloadPolicy,
+    ) -> None:
+        """Stream the image at `url` into `staged` (nothing committed), under the download
+        policy: allow-listed host, redirects within its origin, size cap, image content type,
+        no truncation. Raises ImageApiError."""
         import httpx
         from azure.core.exceptions import AzureError
 
         policy.check(url)
-        await self.ensure_container()
-        blob = self._blob(blob_name)
         try:
             async with _open_source(http, url, policy) as response:
-                return await self._stream_into(blob, blob_name, response, metadata, policy)
+                declared = _content_length(response)
+                if declared is not None and declared > policy.max_bytes:
+                    raise refused(f"The image is larger than {policy.max_bytes} bytes.")
+                content_type = (
+                    response.headers.get("content-type", "").split(";")[0].strip().lower()
+                )
+                if content_type and not content_type.startswith(_ACCEPTED_TYPES):
+                    raise refused(f"The image URL returned {content_type}, not an image.")
+                received = 0
+                async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+                    await staged.write(chunk)
+                if declared is not None and received != declared:
+                    raise ImageApiError(
+                        ErrorCode.UNAVAILABLE,
+                        f"The image download was truncated ({received} of {declared} bytes).",
+                    )
         except httpx.HTTPError as exc:
             raise ImageApiError(
                 ErrorCode.UNAVAILABLE,
@@ -192,30 +241,57 @@ class ImageStore:
         except AzureError as exc:
             raise _storage_error(exc) from None
 
-    async def _stream_into(
-        self,
-        blob: BlobClient,
-        blob_name: str,
-        response: httpx.Response,
-        metadata: Mapping[str, str | None],
-        policy: DownloadPolicy,
-    ) -> ImageRecord:
-        declared = _content_length(response)
-        if declared is not None and declared > policy.max_bytes:
-            raise refused(f"The image is larger than {policy.max_bytes} bytes.")
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type and not content_type.startswith(_ACCEPTED_TYPES):
-            raise refused(f"The image URL returned {content_type}, not an image.")
+    async def blob_facts(self, blob_name: str) -> BlobFacts | None:
+        """Size, etag and content type of a committed blob; None when there is none."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        staged = StagedImage(self, lambda _fmt: blob_name, policy.max_bytes, blob=blob)
-        async for chunk in response.aiter_bytes():
-            await staged.write(chunk)
-        if declared is not None and staged.total != declared:
-            raise ImageApiError(
-                ErrorCode.UNAVAILABLE,
-                f"The image download was truncated ({staged.total} of {declared} bytes).",
-            )
-        return await staged.commit(metadata)
+        try:
+            props = await self._blob(blob_name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+        content_type = props.content_settings.content_type if props.content_settings else None
+        return BlobFacts(size=int(props.size), etag=str(props.etag), content_type=content_type)
+
+    async def blob_chunks(
+        self, blob_name: str, total: int, etag: str, *, chunk_size: int = READ_CHUNK
+    ) -> AsyncIterator[bytes]:
+        """The `total` bytes of a blob (as `blob_facts` found it) in ranged reads of
+        `chunk_size`, so at most one chunk is held (the SDK's own download reads 32 MB in its
+        first request). Pinned to `etag`: a blob overwritten midway fails (a Blob Storage error)
+        instead of mixing two versions."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError
+
+        blob = self._blob(blob_name)
+        offset = 0
+        try:
+            while offset < total:
+                length = min(chunk_size, total - offset)
+                downloader = await blob.download_blob(
+                    offset=offset,
+                    length=length,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                chunk = await downloader.readall()
+                if not chunk:
+                    break
+                offset += len(chunk)
+                yield chunk
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+
+    async def delete_quietly(self, blob_names: list[str]) -> None:
+        """Best effort: remove blobs this request committed before it failed."""
+        from azure.core.exceptions import AzureError
+
+        for name in blob_names:
+            try:
+                await self._blob(name).delete_blob()
+            except AzureError:
+                continue
 
     async def commit_blocks(
         self,
@@ -366,6 +442,19 @@ class StagedImage:
     def dimensions(self) -> tuple[int | None, int | None]:
         """(width, height) from the image's header, once its head has arrived."""
         return dimensions(bytes(self._head)) or (None, None)
+
+    @property
+    def head(self) -> bytes:
+        """The first bytes of the image (up to HEAD_BYTES): its header, for checks."""
+        return bytes(self._head)
+
+    def identify(self) -> ImageFormat:
+        """The format, from the bytes so far (raises for anything but PNG, JPEG or WEBP): for
+        an image shorter than the magic bytes, which `write` has not identified yet."""
+        if self.fmt is None:
+            self._identify()
+        assert self.fmt is not None
+        return self.fmt
 
     def _identify(self) -> None:
         fmt = sniff(bytes(self._head[:MAGIC_BYTES_NEEDED]))

@@ -153,6 +153,7 @@ FUNCTIONS = {
     "notify_results_queue": [("activityTrigger", "payload")],
     "image_job": [("orchestrationTrigger", "context")],
     "start_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "start_edit_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "get_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "get_image_file": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "openapi_json": [("httpTrigger", "req"), ("http", "$return")],

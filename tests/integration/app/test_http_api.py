@@ -259,12 +259,15 @@ def test_models_lists_the_configured_models_with_their_options_and_lifecycle(api
     assert "moderation" not in two  # Azure: no moderation parameter
     assert two["output_compression"] == {"min": 0, "max": 100, "formats": ["jpeg"]}
     assert (two["n_max"], two["prompt_max_chars"]) == (10, 32000)
-    assert (two["edits"], two["max_input_images"]) == (False, 0)
+    assert (two["edits"], two["max_input_images"], two["mask"]) == (True, 16, True)
+    assert two["input_formats"] == ["png", "jpeg"]  # Azure: "png or jpg"
     assert two["lifecycle"]["status"] == "GA"
     assert two["lifecycle"]["retirement_date"] == "2027-04-21"
     assert "size_rule" not in models["gpt-image-1.5"]
     d3 = models["dall-e-3"]
     assert d3["style"] == ["vivid", "natural"]
+    assert (d3["edits"], d3["max_input_images"]) == (False, 0)
+    assert "input_formats" not in d3
     assert "output_compression" not in d3
     assert d3["lifecycle"] == {
         "platform": "azure",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -74,3 +76,28 @@ def decode_image(data: bytes) -> Image.Image:
 
 def b64_image(item: dict[str, Any]) -> bytes:
     return base64.b64decode(item["b64_json"])
+
+
+def solid_image(
+    colour: tuple[int, ...], size: tuple[int, int] = (64, 64), fmt: str = "PNG", mode: str = "RGB"
+) -> bytes:
+    """A one-colour image file: an edit's output shows its colour where the input lands."""
+    out = io.BytesIO()
+    Image.new(mode, size, colour).save(out, fmt)
+    return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def edit_chunk(data: bytes) -> dict[str, Any]:
+    """The `emulator-edit` JSON of an edited image: PNG text chunk, or the JPEG comment."""
+    image = Image.open(io.BytesIO(data))
+    raw = image.info["emulator-edit"] if image.format == "PNG" else image.info["comment"]
+    parsed: dict[str, Any] = json.loads(raw)
+    return parsed

@@ -100,6 +100,7 @@ def test_stats_count_exactly_what_was_billed(emu: Emu) -> None:
     assert stats["billed"] == {
         "generations": 4,
         "images": 7,
+        "edits": 0,
         "by_deployment": {
             "dall-e-2": {"generations": 1, "images": 2},
             "dall-e-3": {"generations": 2, "images": 2},

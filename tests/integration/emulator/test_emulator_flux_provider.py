@@ -9,7 +9,9 @@ import pytest
 
 from devstack.emulator.flux import default_seed
 from devstack.emulator.images import render
-from tests.integration.emulator.support import Emu, b64_image, decode_image
+from tests.integration.emulator.support import Emu, b64, b64_image, decode_image, solid_image
+
+REF = b64(solid_image((0, 128, 255), (32, 32)))  # a real (tiny) reference image
 
 
 def _post(emu: Emu, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
@@ -88,14 +90,14 @@ def test_same_seed_same_image_other_seed_other_image(emu: Emu) -> None:
 
 
 def test_unknown_fields_and_input_images_are_accepted(emu: Emu) -> None:
-    images = {f"input_image_{i}": "https://example.invalid/ref.png" for i in range(2, 9)}
+    images = {f"input_image_{i}": REF for i in range(2, 9)}
     r = _post(
         emu,
         "flux-2-pro",
         {
             "model": "FLUX.2-pro",
             "prompt": "refs",
-            "input_image": "aGVsbG8=",
+            "input_image": REF,
             **images,
             "image": "ignored",
             "prompt_upsampling": True,
@@ -191,14 +193,14 @@ def test_documented_refusals_name_the_property(
 
 
 def test_flex_takes_ten_input_images_and_kontext_ignores_numbered_ones(emu: Emu) -> None:
-    flex = {f"input_image_{i}": "aGk=" for i in range(2, 11)}
+    flex = {f"input_image_{i}": REF for i in range(2, 11)}
     ok = _post(
-        emu, "flux-2-flex", {"model": "FLUX.2-flex", "prompt": "x", "input_image": "aGk=", **flex}
+        emu, "flux-2-flex", {"model": "FLUX.2-flex", "prompt": "x", "input_image": REF, **flex}
     )
     assert ok.status_code == 200, ok.text
     kontext = _post(
         emu,
         "flux-kontext-pro",
-        {"model": "FLUX.1-Kontext-pro", "prompt": "x", "input_image_12": "aGk="},
+        {"model": "FLUX.1-Kontext-pro", "prompt": "x", "input_image_12": "not even base64"},
     )
     assert kontext.status_code == 200, kontext.text

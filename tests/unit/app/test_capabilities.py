@@ -402,8 +402,13 @@ GPT_LINE: dict[str, Any] = {
     "background": ["transparent", "opaque", "auto"],
     "moderation": ["low", "auto"],
     "output_compression": {"min": 0, "max": 100, "formats": ["jpeg", "webp"]},
-    "edits": False,
-    "max_input_images": 0,
+    # edits (§3): up to 16 images, png/jpeg/webp under 50 MB each (P3), a mask, input_fidelity
+    "edits": True,
+    "max_input_images": 16,
+    "input_formats": ["png", "jpeg", "webp"],
+    "max_input_bytes": 49_999_999,
+    "mask": True,
+    "input_fidelity": True,
 }
 FLUX_LINE: dict[str, Any] = {
     "prompt_max_chars": 32000,
@@ -414,6 +419,14 @@ FLUX_LINE: dict[str, Any] = {
     "seed": True,
     "edits": False,
     "max_input_images": 0,
+}
+# A FLUX model that edits: reference images of at most 20 MB (B5, B7), no mask, no input_fidelity.
+FLUX_EDITS: dict[str, Any] = {
+    "edits": True,
+    "input_formats": ["png", "jpeg", "webp"],
+    "max_input_bytes": 20_000_000,
+    "mask": False,
+    "input_fidelity": False,
 }
 DESCRIBED: dict[Family, dict[str, Any]] = {
     Family.DALLE2: {
@@ -437,7 +450,7 @@ DESCRIBED: dict[Family, dict[str, Any]] = {
         "max_input_images": 0,
     },
     Family.GPT_IMAGE: {"family": "gpt-image", **GPT_LINE},
-    Family.GPT_IMAGE_1_MINI: {"family": "gpt-image-1-mini", **GPT_LINE},
+    Family.GPT_IMAGE_1_MINI: {"family": "gpt-image-1-mini", **GPT_LINE, "input_fidelity": False},
     Family.GPT_IMAGE_1_5: {"family": "gpt-image-1.5", **GPT_LINE},
     Family.GPT_IMAGE_2: {"family": "gpt-image-2", **GPT_LINE, "size_rule": GPT_2_RULE},
     Family.FLUX_1_1_PRO: {"family": "FLUX-1.1-pro", **FLUX_LINE, "size_rule": FLUX_11_RULE},
@@ -445,13 +458,28 @@ DESCRIBED: dict[Family, dict[str, Any]] = {
         "family": "FLUX.1-Kontext-pro",
         **FLUX_LINE,
         "size_rule": KONTEXT_RULE,
+        **FLUX_EDITS,
+        "max_input_images": 1,
     },
-    Family.FLUX_2_PRO: {"family": "FLUX.2-pro", **FLUX_LINE, "size_rule": FLUX_2_RULE},
-    Family.FLUX_2_FLEX: {"family": "FLUX.2-flex", **FLUX_LINE, "size_rule": FLUX_2_RULE},
+    Family.FLUX_2_PRO: {
+        "family": "FLUX.2-pro",
+        **FLUX_LINE,
+        "size_rule": FLUX_2_RULE,
+        **FLUX_EDITS,
+        "max_input_images": 8,
+    },
+    Family.FLUX_2_FLEX: {
+        "family": "FLUX.2-flex",
+        **FLUX_LINE,
+        "size_rule": FLUX_2_RULE,
+        **FLUX_EDITS,
+        "max_input_images": 8,  # 10 on bfl-foundry (capabilities_for)
+    },
 }
 OPENAI_SHAPED = frozenset(
     {Flavour.AZURE_DALLE2_ASYNC, Flavour.AZURE_DEPLOYMENT, Flavour.AZURE_V1, Flavour.OPENAI}
 )
+GPT_EDIT_FLAVOURS = frozenset({Flavour.AZURE_DEPLOYMENT, Flavour.AZURE_V1, Flavour.OPENAI})
 
 
 def built(family: Family) -> ModelCapabilities:
@@ -464,10 +492,18 @@ def built(family: Family) -> ModelCapabilities:
             Family.FLUX_1_1_PRO, FLUX_1_1_PRO_SIZES, FLUX_1_FLAVOURS
         ),
         Family.FLUX_1_KONTEXT_PRO: lambda: _flux(
-            Family.FLUX_1_KONTEXT_PRO, FLUX_KONTEXT_SIZES, FLUX_1_FLAVOURS
+            Family.FLUX_1_KONTEXT_PRO, FLUX_KONTEXT_SIZES, FLUX_1_FLAVOURS, max_inputs=1
         ),
-        Family.FLUX_2_PRO: lambda: _flux(Family.FLUX_2_PRO, FLUX_2_SIZES, FLUX_2_FLAVOURS),
-        Family.FLUX_2_FLEX: lambda: _flux(Family.FLUX_2_FLEX, FLUX_2_SIZES, FLUX_2_FLAVOURS),
+        Family.FLUX_2_PRO: lambda: _flux(
+            Family.FLUX_2_PRO, FLUX_2_SIZES, FLUX_2_FLAVOURS, max_inputs=8
+        ),
+        Family.FLUX_2_FLEX: lambda: _flux(
+            Family.FLUX_2_FLEX,
+            FLUX_2_SIZES,
+            FLUX_2_FLAVOURS,
+            max_inputs=8,
+            max_inputs_on={Flavour.BFL_FOUNDRY: 10},
+        ),
     }
     if family in builders:
         return builders[family]()
@@ -503,6 +539,20 @@ def test_each_model_has_its_reply_kind_platforms_and_call_shape(family):
         else:
             assert caps.flavours == OPENAI_SHAPED
             assert (caps.returns_on, caps.drops_on) == ({}, {})
+        # where it edits, the per-flavour image count and the pixel cap (not in `describe()`)
+        if family.is_gpt_image:
+            assert caps.edit_flavours == GPT_EDIT_FLAVOURS
+            assert caps.max_input_pixels is None
+        elif caps.edits:
+            assert caps.edit_flavours == caps.flavours
+            assert caps.max_input_pixels == 20_000_000
+        else:
+            assert (caps.edit_flavours, caps.max_input_pixels) == (frozenset(), None)
+            assert (caps.input_formats, caps.max_input_bytes) == ((), 0)
+            assert (caps.mask, caps.input_fidelity) == (False, False)
+        assert caps.max_input_images_on == (
+            {Flavour.BFL_FOUNDRY: 10} if family is Family.FLUX_2_FLEX else {}
+        )
 
 
 def test_flux_on_the_image_api_loses_seed_and_format_and_says_where_they_are():
@@ -533,6 +583,83 @@ def test_the_gpt_line_on_azure_loses_webp_and_moderation_only(flavour):
     assert caps.returns == "b64_json"
     openai = capabilities_for(Family.GPT_IMAGE_1_5, Flavour.OPENAI)
     assert openai == CAPABILITIES[Family.GPT_IMAGE_1_5]
+
+
+# ---- edits, per platform: (images, input formats, bytes per image, mask, input_fidelity) ------
+
+GPT = (16, ("png", "jpeg"), 49_999_999, True, True)
+GPT_ON_OPENAI = (16, ("png", "jpeg", "webp"), 49_999_999, True, True)
+MINI = (16, ("png", "jpeg"), 49_999_999, True, False)
+MINI_ON_OPENAI = (16, ("png", "jpeg", "webp"), 49_999_999, True, False)
+FLUX_REFS = ("png", "jpeg", "webp")
+EDIT_KEYS = ("input_formats", "max_input_bytes", "mask", "input_fidelity")
+
+
+def flux_edits(images: int) -> tuple[int, tuple[str, ...], int, bool, bool]:
+    return (images, FLUX_REFS, 20_000_000, False, False)
+
+
+EDITS_ON: dict[tuple[Family, Flavour], tuple[int, tuple[str, ...], int, bool, bool] | None] = {
+    **{(Family.DALLE2, f): None for f in OPENAI_SHAPED},
+    **{(Family.DALLE3, f): None for f in OPENAI_SHAPED},
+    **{
+        (family, flavour): {
+            Flavour.AZURE_DALLE2_ASYNC: None,
+            Flavour.AZURE_DEPLOYMENT: GPT,
+            Flavour.AZURE_V1: GPT,
+            Flavour.OPENAI: GPT_ON_OPENAI,
+        }[flavour]
+        for family in (Family.GPT_IMAGE, Family.GPT_IMAGE_1_5, Family.GPT_IMAGE_2)
+        for flavour in OPENAI_SHAPED
+    },
+    (Family.GPT_IMAGE_1_MINI, Flavour.AZURE_DALLE2_ASYNC): None,
+    (Family.GPT_IMAGE_1_MINI, Flavour.AZURE_DEPLOYMENT): MINI,
+    (Family.GPT_IMAGE_1_MINI, Flavour.AZURE_V1): MINI,
+    (Family.GPT_IMAGE_1_MINI, Flavour.OPENAI): MINI_ON_OPENAI,
+    **{(Family.FLUX_1_1_PRO, f): None for f in FLUX_1_FLAVOURS},
+    # Kontext edits on Foundry's Image API too (A14); one input_image on the BFL routes (B7)
+    **{(Family.FLUX_1_KONTEXT_PRO, f): flux_edits(1) for f in FLUX_1_FLAVOURS},
+    **{(Family.FLUX_2_PRO, f): flux_edits(8) for f in FLUX_2_FLAVOURS},
+    # FLUX.2-flex: 10 references on Foundry (A14), 8 in BFL's own API reference (B4)
+    (Family.FLUX_2_FLEX, Flavour.BFL_FOUNDRY): flux_edits(10),
+    (Family.FLUX_2_FLEX, Flavour.BFL): flux_edits(8),
+}
+
+
+def test_the_edit_table_covers_every_model_on_every_platform_that_serves_it():
+    assert set(EDITS_ON) == {(f, v) for f in Family for v in CAPABILITIES[f].flavours}
+
+
+@pytest.mark.parametrize(("family", "flavour"), sorted(EDITS_ON), ids=str)
+def test_each_model_edits_as_its_platform_takes_it(family, flavour):
+    caps = capabilities_for(family, flavour)
+    described = caps.describe()
+    expected = EDITS_ON[(family, flavour)]
+    if expected is None:
+        assert (caps.edits, caps.max_input_images, caps.mask) == (False, 0, False)
+        assert (described["edits"], described["max_input_images"]) == (False, 0)
+        assert not set(EDIT_KEYS) & set(described)  # GET /api/models shows no edit facts
+        return
+    images, formats, max_bytes, mask, fidelity = expected
+    got = (caps.max_input_images, caps.input_formats, caps.max_input_bytes, caps.mask)
+    assert caps.edits is True
+    assert got == (images, formats, max_bytes, mask)
+    assert caps.input_fidelity is fidelity
+    assert caps.max_input_pixels == (None if family.is_gpt_image else 20_000_000)
+    assert {k: described[k] for k in ("edits", "max_input_images", *EDIT_KEYS)} == {
+        "edits": True,
+        "max_input_images": images,
+        "input_formats": list(formats),
+        "max_input_bytes": max_bytes,
+        "mask": mask,
+        "input_fidelity": fidelity,
+    }
+
+
+def test_a_platform_without_edits_takes_no_input_formats():
+    caps = capabilities_for(Family.GPT_IMAGE_2, Flavour.AZURE_DALLE2_ASYNC)
+    assert caps.edits is False
+    assert caps.input_formats == ()
 
 
 @pytest.mark.parametrize(
@@ -592,10 +719,16 @@ def test_the_models_listing_shows_each_model_as_its_platform_takes_it():
         "output_compression": {"min": 0, "max": 100, "formats": ["jpeg"]},
         "seed": False,
         "returns": "b64_json",
-        "edits": False,
-        "max_input_images": 0,
+        # edits on Azure: png/jpeg only ("png or jpg", A3), the rest as on OpenAI
+        "edits": True,
+        "max_input_images": 16,
+        "input_formats": ["png", "jpeg"],
+        "max_input_bytes": 49_999_999,
+        "mask": True,
+        "input_fidelity": True,
     }
     assert shown["o2"]["output_format"] == ["png", "jpeg", "webp"]
+    assert shown["o2"]["input_formats"] == ["png", "jpeg", "webp"]
     assert shown["o2"]["moderation"] == ["low", "auto"]
     assert shown["o2"]["default"] is False
     assert shown["d3"] == {
@@ -646,9 +779,20 @@ def test_the_models_listing_shows_each_model_as_its_platform_takes_it():
         "output_format": ["png", "jpeg"],
         "seed": True,
         "returns": "b64_json",
-        "edits": False,
-        "max_input_images": 0,
+        "edits": True,
+        "max_input_images": 1,
+        "input_formats": ["png", "jpeg", "webp"],
+        "max_input_bytes": 20_000_000,
+        "mask": False,
+        "input_fidelity": False,
     }
+    assert {k: shown["f2"][k] for k in ("edits", "max_input_images", "mask")} == {
+        "edits": True,
+        "max_input_images": 8,
+        "mask": False,
+    }
+    assert (shown["d2"]["edits"], shown["d2"]["max_input_images"]) == (False, 0)
+    assert (shown["b11"]["edits"], shown["b11"]["max_input_images"]) == (False, 0)
 
 
 def test_the_models_listing_json_leaves_out_the_options_a_model_lacks():

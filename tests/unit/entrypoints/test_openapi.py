@@ -12,11 +12,27 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
+from shared.edit_requests import MAX_EDIT_BODY_BYTES, EditRequest, ImageRef
 from shared.imaging.types import Family, Flavour
-from shared.models import OPTION_FIELDS, ImageRequest, ModelList, capabilities_for
+from shared.models import (
+    CAPABILITIES,
+    OPTION_FIELDS,
+    ImageRequest,
+    InputView,
+    ModelList,
+    capabilities_for,
+)
 from shared.openapi.blueprint import openapi_json
-from shared.openapi.document import PLACEHOLDER_HOST, build_document, default_models
-from shared.openapi.files import CONNECTOR_DIR, GENERATED, render_files
+from shared.openapi.doc_tables import (
+    DOC_BLOCKS,
+    EDIT_MODELS,
+    begin_marker,
+    edit_models_table,
+    end_marker,
+    replace_blocks,
+)
+from shared.openapi.document import PLACEHOLDER_HOST, build_document, default_models, size_text
+from shared.openapi.files import CONNECTOR_DIR, GENERATED, render_docs, render_files
 from shared.openapi.postman import SCHEMA_URL, build_collection
 
 REPO = Path(__file__).resolve().parents[3]
@@ -211,6 +227,239 @@ def test_postman_collection_is_v21_and_matches_the_api(document):
         path = path.replace("{{jobId}}", "{id}")
         path = re.sub(r"(?<=\{id\}/)\d+$", "{index}", path)
         seen.add((request["method"], path))
-        if request["method"] == "POST":
+        if path == "/api/images":
             ImageRequest.model_validate_json(request["body"]["raw"])
+        elif path == "/api/images/edits":
+            _edit_body(request)  # validated there
     assert seen == operations
+
+
+def _edit_body(request):
+    """A Postman edit request's body as EditRequest: the raw JSON, or the multipart text fields."""
+    body = request["body"]
+    if body["mode"] == "raw":
+        return EditRequest.model_validate_json(body["raw"])
+    fields = {f["key"]: f["value"] for f in body["formdata"] if f["type"] == "text"}
+    return EditRequest.model_validate_json(json.dumps(fields))
+
+
+EDIT_PATH = "/api/images/edits"
+
+
+def _editing(models):
+    return [name for name, (f, v) in models.items() if capabilities_for(f, v).edits]
+
+
+def test_edit_request_schema_has_exactly_the_models_fields(document):
+    schema = document["definitions"]["EditRequest"]
+    assert set(schema["properties"]) == set(EditRequest.model_fields)
+    assert schema["required"] == ["prompt", "images"]  # the JSON form needs at least one image
+    assert schema["additionalProperties"] is False
+    props = schema["properties"]
+    assert props["images"]["items"] == {"$ref": "#/definitions/ImageRef"}
+    assert props["images"]["minItems"] == 1
+    ref = document["definitions"]["ImageRef"]
+    assert set(ref["properties"]) == set(ImageRef.model_fields)
+    assert ref["additionalProperties"] is False
+    # the mask is an ImageRef inlined, so that its own description and labels survive Swagger 2.0
+    assert set(props["mask"]["properties"]) == set(ImageRef.model_fields)
+    assert props["mask"]["x-nullable"] is True
+    EditRequest.model_validate(schema["example"])
+    ImageRef.model_validate(ref["example"])
+    generated = EditRequest.model_json_schema()["properties"]
+    assert props["prompt"]["maxLength"] == generated["prompt"]["maxLength"]
+
+
+def test_every_edit_property_speaks_power_platform(document):
+    for definition in ("EditRequest", "ImageRef"):
+        props = document["definitions"][definition]["properties"]
+        for name, prop in props.items():
+            assert prop["x-ms-summary"], (definition, name)
+            assert prop["x-ms-visibility"] in ("important", "advanced", "internal"), name
+    edit = document["definitions"]["EditRequest"]["properties"]
+    assert edit["prompt"]["x-ms-visibility"] == "important"
+    assert edit["images"]["x-ms-visibility"] == "important"
+    for name, prop in edit["mask"]["properties"].items():
+        assert prop["x-ms-summary"], name
+        assert prop["x-ms-visibility"], name
+    ref = document["definitions"]["ImageRef"]["properties"]
+    assert ref["b64_json"]["x-ms-visibility"] == "important"
+    assert "JSONFormat.IncludeBinaryData" in ref["b64_json"]["description"]
+
+
+def test_edit_operation_is_json_and_answers_like_start_image_job(document):
+    op = document["paths"][EDIT_PATH]["post"]
+    start = document["paths"]["/api/images"]["post"]
+    assert op["operationId"] == "EditImage"
+    assert op["summary"]
+    assert op["x-ms-visibility"] == "important"
+    assert op["consumes"] == ["application/json"]
+    kinds = [p["in"] for p in op["parameters"]]
+    assert "formData" not in kinds
+    (body,) = [p for p in op["parameters"] if p["in"] == "body"]
+    assert body["schema"] == {"$ref": "#/definitions/EditRequest"}
+    assert body["required"] is True
+    (key,) = [p for p in op["parameters"] if p["in"] == "header"]
+    assert key["name"] == "Idempotency-Key"
+    assert set(op["responses"]) == {"200", "202", "400", "409", "415", "422", "503"}
+    for status in ("200", "202"):
+        assert op["responses"][status]["schema"] == start["responses"][status]["schema"]
+    assert op["responses"]["202"]["headers"] == start["responses"]["202"]["headers"]
+    assert "Retry-After" in op["responses"]["503"]["headers"]
+    for status in ("400", "409", "415", "422", "503"):
+        assert op["responses"][status]["schema"] == {"$ref": "#/definitions/ApiError"}
+    assert "multipart/form-data" in op["description"]  # named, as Swagger 2.0 cannot show it
+    assert "64 MiB" in op["responses"]["400"]["description"]
+
+
+def test_edit_models_and_limits_come_from_the_capability_table(document):
+    models = default_models()
+    props = document["definitions"]["EditRequest"]["properties"]
+    editing = _editing(models)
+    assert editing
+    assert len(editing) < len(models)  # the DALL-E defaults do not edit
+    assert props["model"]["enum"] == editing
+    assert props["model"]["default"] == "gpt-image-2"
+    assert document["definitions"]["EditRequest"]["example"]["model"] == "gpt-image-2"
+    for name in models:
+        assert name in props["model"]["description"], name
+    caps = {name: capabilities_for(*models[name]) for name in editing}
+    assert props["images"]["maxItems"] == max(c.max_input_images for c in caps.values())
+    assert size_text(MAX_EDIT_BODY_BYTES) in props["images"]["description"]
+    assert "url or blob" in props["images"]["description"]
+    assert props["input_fidelity"]["enum"] == ["high", "low"]
+    assert "gpt-image-1-mini: not supported" in props["input_fidelity"]["description"]
+    assert "under 4 MB" in props["mask"]["description"]
+    assert "first image" in props["mask"]["description"]
+
+
+def test_a_flux_deployment_documents_its_reference_image_limits():
+    models = {
+        "kontext": (Family.FLUX_1_KONTEXT_PRO, Flavour.BFL),
+        "flex": (Family.FLUX_2_FLEX, Flavour.BFL_FOUNDRY),
+        "pro11": (Family.FLUX_1_1_PRO, Flavour.BFL),
+    }
+    doc = build_document(models=models, default_model="pro11")
+    validate(doc)
+    props = doc["definitions"]["EditRequest"]["properties"]
+    assert props["model"]["enum"] == ["kontext", "flex"]
+    assert props["model"]["default"] == "kontext"  # the default model does not edit
+    assert props["images"]["maxItems"] == FLEX_FOUNDRY_INPUTS == 10
+    assert "kontext: 1" in props["images"]["description"]
+    assert "No model here takes a mask" in props["mask"]["description"]
+    assert "enum" not in props["input_fidelity"]
+
+
+FLEX_FOUNDRY_INPUTS = capabilities_for(Family.FLUX_2_FLEX, Flavour.BFL_FOUNDRY).max_input_images
+
+
+def test_a_deployment_without_an_editing_model_has_no_edit_operation():
+    doc = build_document(models={"d3": (Family.DALLE3, Flavour.AZURE_DEPLOYMENT)})
+    validate(doc)
+    assert EDIT_PATH not in doc["paths"]
+    assert "EditRequest" not in doc["definitions"]
+    assert "ImageRef" not in doc["definitions"]
+    collection = build_collection(doc)
+    assert not [i for i in collection["item"] if "edits" in i["request"]["url"]["raw"]]
+
+
+def test_the_result_schema_lists_an_edits_inputs(document):
+    result = document["definitions"]["JobResult"]["properties"]
+    assert result["inputs"]["items"] == {"$ref": "#/definitions/InputView"}
+    assert "inputs" not in document["definitions"]["JobResult"]["required"]
+    view = document["definitions"]["InputView"]
+    assert set(view["properties"]) == set(InputView.model_fields)
+    assert "SHA-256" in view["properties"]["sha256"]["description"]
+    assert "inputs/" in view["properties"]["blob"]["description"]
+
+
+def test_the_connector_has_edit_image_with_a_json_body():
+    checked_in = json.loads((CONNECTOR_DIR / "apiDefinition.swagger.json").read_text("utf-8"))
+    ops = {
+        op["operationId"]: (path, method, op)
+        for path, methods in checked_in["paths"].items()
+        for method, op in methods.items()
+    }
+    path, method, op = ops["EditImage"]
+    assert (path, method) == (EDIT_PATH, "post")
+    assert op["consumes"] == ["application/json"]
+    assert [p["schema"] for p in op["parameters"] if p["in"] == "body"] == [
+        {"$ref": "#/definitions/EditRequest"}
+    ]
+    assert set(checked_in["definitions"]["EditRequest"]["properties"]) == set(
+        EditRequest.model_fields
+    )
+
+
+def test_postman_has_a_json_edit_of_the_last_job_and_a_multipart_upload(document):
+    collection = json.loads((REPO / "connector" / "postman_collection.json").read_text("utf-8"))
+    edits = [
+        i for i in collection["item"] if i["request"]["url"]["path"][-2:] == ["images", "edits"]
+    ]
+    by_mode = {i["request"]["body"]["mode"]: i for i in edits}
+    assert set(by_mode) == {"raw", "formdata"}
+    assert len(edits) == 2
+
+    as_json = by_mode["raw"]["request"]
+    edit = _edit_body(as_json)
+    assert [ref.model_dump(exclude_none=True) for ref in edit.images] == [
+        {"job": "{{jobId}}", "index": 0}
+    ]
+    headers = {h["key"]: h["value"] for h in as_json["header"]}
+    assert headers["Content-Type"] == "application/json"
+
+    upload = by_mode["formdata"]["request"]
+    parts = upload["body"]["formdata"]
+    files = [p for p in parts if p["type"] == "file"]
+    assert [p["key"] for p in files if not p.get("disabled")] == ["image[]"]
+    assert {p["key"] for p in files} == {"image[]", "mask"}
+    assert _edit_body(upload).prompt
+    # Postman writes a multipart Content-Type with its boundary itself
+    assert "Content-Type" not in {h["key"] for h in upload["header"]}
+    for item in edits:  # each edit stores its job's id for 'Get an image job'
+        (event,) = item["event"]
+        assert "jobId" in "".join(event["script"]["exec"])
+
+
+def test_generated_doc_tables_are_not_stale():
+    for path, text in render_docs().items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} has a stale generated table: run `.venv/bin/python -m shared.openapi --write`"
+        )
+    assert "docs/app.md" in DOC_BLOCKS
+
+
+def test_the_edit_models_table_says_what_capabilities_for_says():
+    table = edit_models_table()
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    seen = set()
+    for row in rows:
+        models = [m.strip("`| ") for m in row[0].split(", ")]
+        flavours = [f.strip("`") for f in row[1].split(", ")]
+        for family in Family:
+            if family.model_id not in models:
+                continue
+            for value in flavours:
+                caps = capabilities_for(family, Flavour(value))
+                expected = str(caps.max_input_images) if caps.edits else "no edits"
+                assert row[2] == expected, (family, value)
+                seen.add((family, value))
+    served = {
+        (family, flavour.value) for family, c in CAPABILITIES.items() for flavour in c.flavours
+    }
+    assert {(f, v) for f, v in seen} == served  # every model on every flavour it is served on
+
+
+def test_replacing_a_block_keeps_the_text_around_it():
+    text = f"before\n{begin_marker(EDIT_MODELS)}\nold\n{end_marker(EDIT_MODELS)}\nafter\n"
+    out = replace_blocks(text, {EDIT_MODELS: lambda: "new"}, "x.md")
+    assert out == f"before\n{begin_marker(EDIT_MODELS)}\nnew\n{end_marker(EDIT_MODELS)}\nafter\n"
+    with pytest.raises(ValueError, match=r"x\.md"):
+        replace_blocks("no markers", {EDIT_MODELS: lambda: "new"}, "x.md")
+
+
+def test_size_text_reads_like_the_sources():
+    assert size_text(50 * 1000 * 1000 - 1) == "under 50 MB"
+    assert size_text(20 * 1000 * 1000) == "at most 20 MB"
+    assert size_text(64 * 1024 * 1024) == "64 MiB"
+    assert size_text(12345) == "at most 12,345 bytes"
