@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from devstack.procs import ManagedProcess
 
@@ -31,6 +31,21 @@ LOOPBACK_HTTP_HOSTS = "127.0.0.1,localhost"
 def _unbuffered(env: Mapping[str, str] | None) -> dict[str, str]:
     """The child's environment, with output unbuffered so its lines (the ready one) come now."""
     return dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _blob_origin(storage: str) -> str:
+    """The blob endpoint's origin in a storage connection string (Azurite's default port for
+    `UseDevelopmentStorage=true`)."""
+    for part in storage.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "blobendpoint" and value:
+            return _origin(value.strip())
+    return "http://127.0.0.1:10000"
 
 
 def app_env(
@@ -56,6 +71,10 @@ def app_env(
     if api_key is not None:
         env["AZURE_OPENAI_API_KEY"] = api_key
     env["IMAGE_SOURCE_ALLOW_HTTP_HOSTS"] = LOOPBACK_HTTP_HOSTS
+    # An edit's {"url"} inputs over plain http: Azurite's blobs and the emulator's images only,
+    # by exact origin (a caller's URL must not reach every loopback port).
+    origins = [_blob_origin(storage), *([_origin(emulator_url)] if emulator_url else [])]
+    env["EDIT_SOURCE_ALLOW_HTTP_ORIGINS"] = ",".join(origins)
     # Required by the queue trigger's binding (%IMAGE_REQUESTS_QUEUE%), as on Azure.
     env.setdefault("IMAGE_REQUESTS_QUEUE", "image-requests")
     for name in unset:

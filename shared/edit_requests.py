@@ -22,22 +22,23 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from shared.imaging.types import Deployment
 from shared.models import (
     CAPABILITIES,
     COMPRESSION_RANGE,
-    MASK_MAX_BYTES,
     MAX_N,
     MAX_USER_CHARS,
     SEED_MAX,
     RequestError,
+    RequestModel,
     ValidatedRequest,
-    _load_json,
-    _pydantic_error,
     capabilities_for,
+    load_json,
+    request_error,
     resolve_model,
     validate_request,
 )
@@ -55,7 +56,7 @@ _MULTIPART_INTS = ("n", "output_compression", "seed")
 MAX_INT_DIGITS = 20  # SEED_MAX has 16; int() refuses over 4300 digits with a ValueError
 
 
-class ImageRef(BaseModel):
+class ImageRef(RequestModel):
     """One input of a JSON edit request: exactly one of `job` (with `index`), `blob`, `url` and
     `b64_json`."""
 
@@ -99,7 +100,7 @@ class ImageRef(BaseModel):
         return self
 
 
-class EditRequest(BaseModel):
+class EditRequest(RequestModel):
     """The options of an edit (and, in a JSON body, its inputs). Per-model rules: CAPABILITIES."""
 
     model_config = ConfigDict(
@@ -168,19 +169,28 @@ class InputRef:
 
     def digest_part(self) -> str:
         """What makes this input "the same" for an Idempotency-Key: the bytes for inline data,
-        the reference otherwise."""
+        the reference otherwise — a URL without its query string, so a retry that signs the
+        same image's URL afresh is still the same request."""
         if self.data is not None:
             return hashlib.sha256(self.data).hexdigest()
-        return json.dumps([self.kind, self.url, self.blob, self.job, self.index])
+        url = None
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        return json.dumps([self.kind, url, self.blob, self.job, self.index])
 
 
 @dataclass(frozen=True)
 class ParsedEdit:
+    """An edit request read from either body form: its options (`request`, whose inline images
+    were dropped once decoded into `images`, so the base64 is not held twice) and its inputs."""
+
     request: EditRequest
     images: list[InputRef]
     mask: InputRef | None
 
     def digest(self) -> str:
+        """The inputs' part of the Idempotency-Key fingerprint (the options are the rest)."""
         parts = [ref.digest_part() for ref in self.images]
         parts.append(self.mask.digest_part() if self.mask is not None else "")
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
@@ -215,10 +225,11 @@ def _validated(data: Mapping[str, Any], callback_http_hosts: Iterable[str]) -> E
         context = {HTTP_HOSTS_CONTEXT: tuple(callback_http_hosts)}
         return EditRequest.model_validate(data, context=context)
     except ValidationError as exc:
-        raise _pydantic_error(exc) from None
+        raise request_error(exc) from None
 
 
-def _check_size(body_bytes: int) -> None:
+def check_body_size(body_bytes: int) -> None:
+    """The route's body cap, before a body is read (RequestError naming `body`)."""
     if body_bytes > MAX_EDIT_BODY_BYTES:
         raise RequestError(
             f"the body is larger than {MAX_EDIT_BODY_BYTES} bytes; send large images by url or "
@@ -230,11 +241,11 @@ def _check_size(body_bytes: int) -> None:
 
 def parse_edit_json(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> ParsedEdit:
     """A JSON edit body → ParsedEdit, or RequestError naming the field."""
-    _check_size(len(body))
+    check_body_size(len(body))
     if not body.strip():
         raise RequestError("the body is empty: send a prompt and images", field="body")
     try:
-        data = _load_json(body)
+        data = load_json(body)
     except RequestError as exc:
         raise RequestError(exc.message, field="body") from None
     if not isinstance(data, dict):
@@ -244,7 +255,8 @@ def parse_edit_json(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> 
         raise RequestError("images is required: at least one image to edit", field="images")
     images = [_input_ref(f"images[{i}]", ref) for i, ref in enumerate(request.images)]
     mask = _input_ref("mask", request.mask) if request.mask is not None else None
-    return ParsedEdit(request=request, images=images, mask=mask)
+    options = request.model_copy(update={"images": [], "mask": None})
+    return ParsedEdit(request=options, images=images, mask=mask)
 
 
 @dataclass(frozen=True)
@@ -267,7 +279,7 @@ def parse_edit_form(
     `image` and `image[]` parts are the images in the order sent; `mask` the mask. The integer
     options arrive as text and are read as decimal numbers; a field sent twice, or an unknown
     one, is a 400 naming it."""
-    _check_size(body_bytes)
+    check_body_size(body_bytes)
     data: dict[str, Any] = {}
     for name, value in fields:
         if name in ("image", "image[]", "mask", "images"):
@@ -342,7 +354,6 @@ def validate_edit(
 
 
 __all__ = [
-    "MASK_MAX_BYTES",
     "MAX_EDIT_BODY_BYTES",
     "EditRequest",
     "ImageRef",

@@ -17,9 +17,26 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from annotated_types import MaxLen
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from shared.imaging.types import Deployment, EditInputs, Family, Flavour, GenerationParams
+from shared.imaging.types import (
+    BFL_FOUNDRY_MAX_REFERENCES,
+    BFL_MAX_REFERENCES,
+    Deployment,
+    EditInputs,
+    Family,
+    Flavour,
+    GenerationParams,
+)
 from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl
 from shared.storage.records import ImageRecord, InputRecord
 
@@ -126,9 +143,6 @@ GPT_IMAGE_MAX_INPUT_BYTES = 50 * 1000 * 1000 - 1
 FLUX_MAX_INPUT_BYTES = 20 * 1000 * 1000
 FLUX_MAX_INPUT_PIXELS = 20 * 1000 * 1000
 MASK_MAX_BYTES = 4 * 1000 * 1000 - 1
-# FLUX.2 reference images: pro 8; flex 10 on Foundry, 8 in BFL's own API reference (A14, B4).
-FLUX_2_MAX_INPUTS = 8
-FLUX_2_FLEX_MAX_INPUTS_FOUNDRY = 10
 
 # The platforms that speak OpenAI's image request shape: every family before FLUX is configured
 # on these (which of them serves which model is the service's to refuse, as before).
@@ -298,6 +312,18 @@ def _flux(
     )
 
 
+KONTEXT = Family.FLUX_1_KONTEXT_PRO
+
+
+def _references(family: Family) -> dict[str, Any]:
+    """`_flux`'s reference-image counts, from the one table the BFL clients use too."""
+    on = BFL_FOUNDRY_MAX_REFERENCES[family]
+    return {
+        "max_inputs": BFL_MAX_REFERENCES[family],
+        "max_inputs_on": {Flavour.BFL_FOUNDRY: on} if on != BFL_MAX_REFERENCES[family] else None,
+    }
+
+
 # FLUX-1.1-pro and Kontext are on Foundry's Image API (A14); FLUX.2 is not ("OpenAI-compatible
 # API: not supported", M1, A14). BFL's own API serves all four (B4, B6, B7).
 FLUX_1_FLAVOURS = frozenset({Flavour.AZURE_DEPLOYMENT, Flavour.BFL_FOUNDRY, Flavour.BFL})
@@ -327,17 +353,13 @@ CAPABILITIES: dict[Family, ModelCapabilities] = {
     Family.GPT_IMAGE_2: _gpt_image(Family.GPT_IMAGE_2, GPT_IMAGE_2_SIZES),
     Family.FLUX_1_1_PRO: _flux(Family.FLUX_1_1_PRO, FLUX_1_1_PRO_SIZES, FLUX_1_FLAVOURS),
     Family.FLUX_1_KONTEXT_PRO: _flux(
-        Family.FLUX_1_KONTEXT_PRO, FLUX_KONTEXT_SIZES, FLUX_1_FLAVOURS, max_inputs=1
+        Family.FLUX_1_KONTEXT_PRO, FLUX_KONTEXT_SIZES, FLUX_1_FLAVOURS, **_references(KONTEXT)
     ),
     Family.FLUX_2_PRO: _flux(
-        Family.FLUX_2_PRO, FLUX_2_SIZES, FLUX_2_FLAVOURS, max_inputs=FLUX_2_MAX_INPUTS
+        Family.FLUX_2_PRO, FLUX_2_SIZES, FLUX_2_FLAVOURS, **_references(Family.FLUX_2_PRO)
     ),
     Family.FLUX_2_FLEX: _flux(
-        Family.FLUX_2_FLEX,
-        FLUX_2_SIZES,
-        FLUX_2_FLAVOURS,
-        max_inputs=FLUX_2_MAX_INPUTS,
-        max_inputs_on={Flavour.BFL_FOUNDRY: FLUX_2_FLEX_MAX_INPUTS_FOUNDRY},
+        Family.FLUX_2_FLEX, FLUX_2_SIZES, FLUX_2_FLAVOURS, **_references(Family.FLUX_2_FLEX)
     ),
 }
 
@@ -396,7 +418,27 @@ def capabilities_for(family: Family, flavour: Flavour) -> ModelCapabilities:
     return caps.model_copy(update=update)
 
 
-class ImageRequest(BaseModel):
+class RequestModel(BaseModel):
+    """A request body's model: text is stripped of surrounding whitespace, but a length cap
+    applies to the text as sent — the schema's `maxLength` counts what the caller sent, and a
+    32 001-character prompt must not pass because its first character was a space."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _length_as_sent(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and info.field_name is not None:
+            field = cls.model_fields[info.field_name]
+            limit = next((m.max_length for m in field.metadata if isinstance(m, MaxLen)), None)
+            if limit is not None and len(value) > limit:
+                raise PydanticCustomError(
+                    "string_too_long",
+                    "String should have at most {max_length} characters",
+                    {"max_length": limit},
+                )
+        return value
+
+
+class ImageRequest(RequestModel):
     """The body of `POST /api/images`. Per-model rules live in CAPABILITIES."""
 
     model_config = ConfigDict(
@@ -503,7 +545,7 @@ def field_name(loc: Iterable[int | str]) -> str:
     return name
 
 
-def _pydantic_error(exc: ValidationError) -> RequestError:
+def request_error(exc: ValidationError) -> RequestError:
     # Only a JSON object is validated (parse_body refuses anything else first), so the first
     # error always names a field.
     first = exc.errors()[0]
@@ -523,7 +565,7 @@ def _pydantic_error(exc: ValidationError) -> RequestError:
     return RequestError(message, field=field)
 
 
-def _load_json(body: bytes) -> Any:
+def load_json(body: bytes) -> Any:
     """json.loads with every way it can refuse a body turned into a 400 naming the body.
 
     Not all of them are ValueErrors: a deeply nested array or object (``[[[[...``) raises
@@ -551,14 +593,14 @@ def parse_body(body: bytes, *, callback_http_hosts: Iterable[str] = ()) -> Image
         raise RequestError(f"the body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
     if not body.strip():
         raise RequestError("the body is empty: send a JSON object with at least a prompt")
-    data = _load_json(body)
+    data = load_json(body)
     if not isinstance(data, dict):
         raise RequestError("the body must be a JSON object")
     try:
         context = {HTTP_HOSTS_CONTEXT: tuple(callback_http_hosts)}
         return ImageRequest.model_validate(data, context=context)
     except ValidationError as exc:
-        raise _pydantic_error(exc) from None
+        raise request_error(exc) from None
 
 
 def resolve_model(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -153,6 +154,11 @@ class Settings(BaseSettings):
     image_source_allow_http_hosts: HostList = Field(
         default_factory=list, alias="IMAGE_SOURCE_ALLOW_HTTP_HOSTS"
     )
+    # Plain-http origins an edit's `{"url"}` input may come from (local development: Azurite,
+    # the emulator); exact origins, not hosts (shared/storage/policy.py `for_callers`).
+    edit_source_allow_http_origins: HostList = Field(
+        default_factory=list, alias="EDIT_SOURCE_ALLOW_HTTP_ORIGINS"
+    )
     image_sas_ttl_minutes: int = Field(
         default=60, ge=1, le=7 * 24 * 60, alias="IMAGE_SAS_TTL_MINUTES"
     )
@@ -202,6 +208,13 @@ class Settings(BaseSettings):
                 raise SettingsError(
                     "BFL_API_KEY",
                     f"missing, and model {bfl[0]!r} uses Black Forest Labs' API (flavour bfl)",
+                )
+        for entry in self.edit_source_allow_http_origins:
+            parts = urlsplit(entry)
+            if parts.scheme != "http" or not parts.port or parts.path.strip("/") or parts.query:
+                raise SettingsError(
+                    "EDIT_SOURCE_ALLOW_HTTP_ORIGINS",
+                    f"{entry!r} is not an http origin with a port (http://127.0.0.1:10000)",
                 )
         if self.image_default_model not in self.image_models:
             raise SettingsError(

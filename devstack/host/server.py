@@ -235,7 +235,9 @@ class ServerLogger(logging.Logger):
         exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
         code = getattr(exc, "code", 0)
         if isinstance(exc, http_exceptions.HttpProcessingError) and 400 <= code < 500:
-            self.info("refused a malformed request (%d): %s", code, exc.message)
+            # The type only: aiohttp's message quotes the start of the offending line, which
+            # may be a header carrying a key (x-functions-key, Authorization) or a ?code= URL.
+            self.info("refused a malformed request (%d): %s", code, type(exc).__name__)
             return
         super().exception(msg, *args, **kwargs)
 

@@ -47,6 +47,7 @@ class Runtime:
     http: httpx.AsyncClient
     store: ImageStore
     policy: DownloadPolicy
+    input_policy: DownloadPolicy  # an edit's {"url"} inputs: the caller's URLs
     _credential: AsyncTokenCredential | None = None
     _auth: dict[str, Auth] = field(default_factory=dict)
     _clients: dict[str, ImageApiClient] = field(default_factory=dict)
@@ -135,7 +136,15 @@ def build_runtime(settings: Settings) -> Runtime:
         allow_http_hosts=tuple(settings.image_source_allow_http_hosts),
         max_bytes=settings.image_max_bytes,
     )
-    return Runtime(settings=settings, http=http, store=store, policy=policy, _credential=credential)
+    input_policy = policy.for_callers(tuple(settings.edit_source_allow_http_origins))
+    return Runtime(
+        settings=settings,
+        http=http,
+        store=store,
+        policy=policy,
+        input_policy=input_policy,
+        _credential=credential,
+    )
 
 
 def runtime() -> Runtime:

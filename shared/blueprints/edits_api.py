@@ -9,7 +9,9 @@ then carries only the inputs' blob names; its result lists them, each with a fre
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -17,44 +19,53 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.blueprints.http_api import (
-    IDEMPOTENCY_HEADER,
     RETRY_AFTER_S,
-    accepted,
+    Staged,
     error_response,
-    existing_job,
     idempotency_key,
     instance_id_for,
-    json_response,
     lookup_job,
+    refused,
     shown,
+    start_job,
 )
-from shared.orchestration.names import ORCHESTRATOR
+from shared.ids import is_job_id
 
 if TYPE_CHECKING:
     from shared.edit_requests import ParsedEdit
+    from shared.models import JobInput, ValidatedRequest
     from shared.settings import Settings
-    from shared.storage.inputs import FindJobImage
+    from shared.storage.inputs import FindJobImage, InputLimits, InputProblem
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
+# Fetching and checking the inputs happens inside the request: Azure's front end cuts an HTTP
+# trigger at 230 s, after which a job started anyway would be one the caller thinks failed.
+STAGING_TIMEOUT_S = 120
 
 
 def _parse(req: func.HttpRequest, settings: Settings) -> ParsedEdit:
     """The body in either form; RequestError for anything that is neither."""
-    from shared.edit_requests import UploadedFile, parse_edit_form, parse_edit_json
+    from shared.edit_requests import (
+        UploadedFile,
+        check_body_size,
+        parse_edit_form,
+        parse_edit_json,
+    )
     from shared.models import RequestError
 
     content_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     hosts = settings.callback_allow_http_hosts
     body = req.get_body() or b""
     if content_type == "multipart/form-data":
-        if len(body) > 0 and "boundary=" not in (req.headers.get("Content-Type") or ""):
-            raise RequestError("the multipart Content-Type has no boundary", field="body")
+        from shared.multipart_form import FormError, read_form
+
+        check_body_size(len(body))
         try:
-            fields = [(k, v) for k, v in req.form.items(multi=True)]
-            files = [UploadedFile(k, f.read()) for k, f in req.files.items(multi=True)]
-        except Exception:  # werkzeug refuses a malformed form in several ways
-            raise RequestError("the multipart body cannot be read", field="body") from None
+            fields, parts = read_form(body, req.headers.get("Content-Type") or "")
+        except FormError as exc:
+            raise RequestError(exc.message, field=exc.field) from None
+        files = [UploadedFile(part.name, part.data) for part in parts]
         return parse_edit_form(fields, files, len(body), callback_http_hosts=hosts)
     if content_type in ("", "application/json") or content_type.endswith("+json"):
         return parse_edit_json(body, callback_http_hosts=hosts)
@@ -71,7 +82,16 @@ def _job_image_finder(client: df.DurableOrchestrationClient) -> FindJobImage:
     from shared.storage.inputs import InputProblem
 
     async def find(job_id: str, index: int, field: str) -> str:
-        status, _custom, output = await lookup_job(client, job_id)
+        if not is_job_id(job_id):  # and not quoted: it may be anything pasted, a SAS URL too
+            raise InputProblem(f"{field}.job", f"{field}.job is not a job id")
+        try:
+            status, _custom, output = await lookup_job(client, job_id)
+        except Exception as exc:  # the Durable client's own failure: not the caller's
+            raise InputProblem(
+                f"{field}.job",
+                f"{field}.job: the job could not be looked up ({type(exc).__name__})",
+                retryable=True,
+            ) from None
         if status is None:
             raise InputProblem(f"{field}.job", f"{field}.job: no image job with id {shown(job_id)}")
         if output is None or output.status != "succeeded":
@@ -96,73 +116,82 @@ async def start_edit_job(
     from shared.blueprints.deps import runtime
     from shared.blueprints.jobs import new_job_input
     from shared.edit_requests import validate_edit
-    from shared.models import MASK_MAX_BYTES, EditJob, Progress, RequestError, capabilities_for
+    from shared.models import EditJob, RequestError
     from shared.settings import SettingsError, get_settings
-    from shared.storage.inputs import InputLimits, InputProblem, stage_inputs
 
     try:
         settings = get_settings()
+        rt = runtime()
         parsed = _parse(req, settings)
         valid = validate_edit(parsed, settings.image_models, settings.image_default_model)
-    except RequestError as exc:
-        return json_response(exc.status, exc.body())
-    except SettingsError as exc:
-        log.error("configuration error: %s", exc)
-        return error_response(500, "configuration_error", str(exc))
-    try:
         key = idempotency_key(req.headers)
-    except ValueError as exc:
-        return error_response(400, "invalid_request", str(exc), IDEMPOTENCY_HEADER)
-    instance_id = instance_id_for(key)
-    created = datetime.now(UTC)
+    except (RequestError, SettingsError, ValueError) as exc:
+        return refused(exc)
     digest = parsed.digest()
     job = new_job_input(
-        instance_id, parsed.request, valid, settings, created, EditJob(inputs=[], digest=digest)
+        instance_id_for(key),
+        parsed.request,
+        valid,
+        settings,
+        datetime.now(UTC),
+        EditJob(inputs=[], digest=digest),
     )
-    if key is not None:
-        existing = await existing_job(req, client, job)
-        if existing is not None:
-            return existing
+
+    async def stage(job: JobInput) -> Staged | func.HttpResponse:
+        from shared.storage.inputs import InputProblem, stage_inputs
+
+        try:
+            async with asyncio.timeout(STAGING_TIMEOUT_S):
+                records = await stage_inputs(
+                    rt.store,
+                    job.id,
+                    datetime.fromisoformat(job.created),
+                    uuid.uuid4().hex[:12],  # this request's own folder: see input_blob_name
+                    parsed.images,
+                    parsed.mask,
+                    _limits(valid),
+                    http=rt.http,
+                    policy=rt.input_policy,
+                    find_job_image=_job_image_finder(client),
+                )
+        except TimeoutError:
+            problem = InputProblem(
+                "images",
+                f"fetching the inputs took longer than {STAGING_TIMEOUT_S} s; nothing was started",
+                retryable=True,
+            )
+            return _problem_response(problem)
+        except InputProblem as exc:
+            return _problem_response(exc)
+
+        async def undo() -> None:
+            await rt.store.delete_quietly([r.blob for r in records])
+
+        return job.model_copy(update={"edit": EditJob(inputs=records, digest=digest)}), undo
+
+    return await start_job(req, client, job, key, stage)
+
+
+def _limits(valid: ValidatedRequest) -> InputLimits:
+    """What the chosen model takes on its platform, for the stager."""
+    from shared.models import MASK_MAX_BYTES, capabilities_for
+    from shared.storage.inputs import InputLimits
+
     deployment = valid.deployment
     caps = capabilities_for(deployment.family, deployment.flavour)
-    limits = InputLimits(
+    return InputLimits(
         model=deployment.name,
         formats=caps.input_formats,
         max_bytes=caps.max_input_bytes,
         max_pixels=caps.max_input_pixels,
         mask_max_bytes=MASK_MAX_BYTES,
     )
-    rt = runtime()
-    try:
-        records = await stage_inputs(
-            rt.store,
-            instance_id,
-            created,
-            parsed.images,
-            parsed.mask,
-            limits,
-            http=rt.http,
-            policy=rt.policy,
-            find_job_image=_job_image_finder(client),
-        )
-    except InputProblem as exc:
-        if exc.retryable:
-            response = error_response(503, "unavailable", exc.message, exc.field)
-            response.headers["Retry-After"] = str(RETRY_AFTER_S)
-            return response
-        return error_response(400, "invalid_request", exc.message, exc.field)
-    job = job.model_copy(update={"edit": EditJob(inputs=records, digest=digest)})
-    try:
-        await client.start_new(ORCHESTRATOR, instance_id, job.model_dump(mode="json"))
-    except Exception:
-        found = await existing_job(req, client, job) if key is not None else None
-        if found is None:
-            await rt.store.delete_quietly([r.blob for r in records])
-            raise
-        return found
-    return accepted(
-        req,
-        instance_id,
-        "Pending",
-        Progress(stage="queued", images_total=job.params.n).model_dump(),
-    )
+
+
+def _problem_response(exc: InputProblem) -> func.HttpResponse:
+    """A refused input: 400 naming it, or 503 + Retry-After when the cause is passing."""
+    if exc.retryable:
+        response = error_response(503, "unavailable", exc.message, exc.field)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+    return error_response(400, "invalid_request", exc.message, exc.field)

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -191,7 +192,7 @@ async def start_image_job(
     # now, so its first episode (the job's first progress) is not late by the imports.
     import shared.orchestration.image_job  # noqa: F401
     from shared.blueprints.jobs import new_job_input
-    from shared.models import Progress, RequestError, parse_body, validate_request
+    from shared.models import RequestError, parse_body, validate_request
     from shared.settings import SettingsError, get_settings
 
     try:
@@ -200,23 +201,59 @@ async def start_image_job(
             req.get_body() or b"", callback_http_hosts=settings.callback_allow_http_hosts
         )
         valid = validate_request(request, settings.image_models, settings.image_default_model)
-    except RequestError as exc:
+        key = idempotency_key(req.headers)
+    except (RequestError, SettingsError, ValueError) as exc:
+        return refused(exc)
+    job = new_job_input(instance_id_for(key), request, valid, settings, datetime.now(UTC))
+    return await start_job(req, client, job, key)
+
+
+def refused(exc: Exception) -> func.HttpResponse:
+    """The answer to a request refused before anything started: a RequestError's 4xx, a
+    SettingsError's 500 `configuration_error` (logged), or an unusable Idempotency-Key's 400
+    (the ValueError of `idempotency_key`)."""
+    from shared.models import RequestError
+    from shared.settings import SettingsError
+
+    if isinstance(exc, RequestError):
         return json_response(exc.status, exc.body())
-    except SettingsError as exc:
+    if isinstance(exc, SettingsError):
         log.error("configuration error: %s", exc)
         return error_response(500, "configuration_error", str(exc))
-    try:
-        key = idempotency_key(req.headers)
-    except ValueError as exc:
-        return error_response(400, "invalid_request", str(exc), IDEMPOTENCY_HEADER)
-    instance_id = instance_id_for(key)
-    job = new_job_input(instance_id, request, valid, settings, datetime.now(UTC))
+    return error_response(400, "invalid_request", str(exc), IDEMPOTENCY_HEADER)
+
+
+Staged = tuple["JobInput", Callable[[], Awaitable[None]]]
+
+
+async def start_job(
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    job: JobInput,
+    key: str | None,
+    stage: Callable[[JobInput], Awaitable[Staged | func.HttpResponse]] | None = None,
+) -> func.HttpResponse:
+    """Start `job`, or answer as its status route does when the Idempotency-Key `key` already
+    started one (409 when for a different request). `stage` runs after that check and before
+    the start (an edit stages its inputs): it answers the job to start and how to undo what it
+    staged — done when the start fails, or loses a race with a concurrent request of the same
+    key — or a response that ends the request (a refused input)."""
+    from shared.models import Progress
+
     if key is not None:
         existing = await existing_job(req, client, job)
         if existing is not None:
             return existing
+    undo: Callable[[], Awaitable[None]] | None = None
+    if stage is not None:
+        staged = await stage(job)
+        if isinstance(staged, func.HttpResponse):
+            return staged
+        job, undo = staged
+    started = False
     try:
-        await client.start_new(ORCHESTRATOR, instance_id, job.model_dump(mode="json"))
+        await client.start_new(ORCHESTRATOR, job.id, job.model_dump(mode="json"))
+        started = True
     except Exception:
         # A concurrent request with the same Idempotency-Key may have started it first: answer
         # as for any repeat, the reuse check included.
@@ -224,9 +261,12 @@ async def start_image_job(
         if existing is None:
             raise
         return existing
+    finally:
+        if not started and undo is not None:
+            await undo()
     return accepted(
         req,
-        instance_id,
+        job.id,
         "Pending",
         Progress(stage="queued", images_total=job.params.n).model_dump(),
     )

@@ -4,10 +4,13 @@ so a job started from a queue message is the same job an HTTP call would have st
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from shared.edit_requests import EditRequest
 from shared.models import EditJob, ImageRequest, JobInput, ValidatedRequest
 from shared.settings import Settings
+
+if TYPE_CHECKING:  # the queue trigger imports this module: it starts no edits
+    from shared.edit_requests import EditRequest
 
 
 def new_job_input(

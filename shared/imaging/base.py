@@ -284,10 +284,8 @@ def edit_fields(
     if params.size is not None:
         fields["size"] = params.size
     options: tuple[str, ...] = ()
-    if family.is_gpt_image:
+    if family.is_gpt_image:  # the other editing family here is FLUX (Kontext): no options
         options = ("quality", "output_format", "output_compression", "background", "input_fidelity")
-    elif family is Family.DALLE3:
-        options = ("quality", "style")
     for name in options:
         value = getattr(params, name)
         if value is not None:

@@ -43,6 +43,7 @@ from shared.imaging.errors import (
 from shared.imaging.json_stream import json_with_base64
 from shared.imaging.streamed_body import StreamedBody
 from shared.imaging.types import (
+    BFL_MAX_REFERENCES,
     BFL_MODEL_PATHS,
     Deployment,
     EditSources,
@@ -61,13 +62,6 @@ BFL_DOMAIN = "bfl.ai"
 SAMPLE_TTL_NOTE = "BFL samples expire 10 minutes after they are ready"
 
 _RUNNING = frozenset({"Pending", "Reasoning", "Generating"})  # the last two: newer models [T]
-# How many reference images each model takes (`input_image` … `input_image_N`, §5c); a family
-# not listed takes none (FLUX 1.1 [pro] has only `image_prompt`).
-MAX_REFERENCES: dict[Family, int] = {
-    Family.FLUX_2_PRO: 8,
-    Family.FLUX_2_FLEX: 8,
-    Family.FLUX_1_KONTEXT_PRO: 1,
-}
 
 
 def model_path(deployment: Deployment) -> str:
@@ -117,7 +111,7 @@ def references_body(
     fields: Mapping[str, Any],
     sources: EditSources,
     family: Family,
-    limits: Mapping[Family, int] = MAX_REFERENCES,
+    limits: Mapping[Family, int] = BFL_MAX_REFERENCES,
 ) -> StreamedBody:
     """`fields` with the sources' images streamed in as `input_image`, `input_image_2`, ….
     BFL has no mask, and would silently ignore references beyond what a model takes."""

@@ -23,9 +23,10 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.imaging.base import SyncGenerationClient
-from shared.imaging.bfl_api import MAX_REFERENCES, aspect_ratio, references_body
+from shared.imaging.bfl_api import aspect_ratio, references_body
 from shared.imaging.streamed_body import StreamedBody
 from shared.imaging.types import (
+    BFL_FOUNDRY_MAX_REFERENCES,
     BFL_MODEL_PATHS,
     EditSources,
     ErrorCode,
@@ -40,7 +41,6 @@ DEFAULT_API_VERSION = "preview"  # the only api-version any source names for thi
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_FORMAT = "png"
 ASYNC_REPLY_KEYS = ("polling_url", "id")
-MAX_FOUNDRY_REFERENCES = {**MAX_REFERENCES, Family.FLUX_2_FLEX: 10}  # FLUX.2-flex: 10 here (A14)
 
 
 def _one_image(params: GenerationParams) -> None:
@@ -99,7 +99,7 @@ def bfl_edit_body(
 ) -> StreamedBody:
     """The streamed JSON body of an edit: `bfl_edit_fields`, then `input_image`, …"""
     fields = bfl_edit_fields(params, model, family)
-    return references_body(fields, sources, family, MAX_FOUNDRY_REFERENCES)
+    return references_body(fields, sources, family, BFL_FOUNDRY_MAX_REFERENCES)
 
 
 class BflFoundryClient(SyncGenerationClient):

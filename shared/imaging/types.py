@@ -76,6 +76,16 @@ BFL_MODEL_PATHS: dict[Family, str] = {
     Family.FLUX_1_1_PRO: "flux-pro-1.1",
 }
 
+# Reference images per FLUX edit (A14, B4): BFL's own API takes FLUX.2-pro/-flex 8 and Kontext 1;
+# Foundry's BFL route FLUX.2-flex 10. One table for the clients (which refuse more: BFL ignores
+# unknown fields, so an extra reference would be a paid, unrelated image) and the capabilities.
+BFL_MAX_REFERENCES: dict[Family, int] = {
+    Family.FLUX_2_PRO: 8,
+    Family.FLUX_2_FLEX: 8,
+    Family.FLUX_1_KONTEXT_PRO: 1,
+}
+BFL_FOUNDRY_MAX_REFERENCES: dict[Family, int] = {**BFL_MAX_REFERENCES, Family.FLUX_2_FLEX: 10}
+
 GPT_IMAGE_FAMILIES = frozenset(
     {Family.GPT_IMAGE, Family.GPT_IMAGE_1_MINI, Family.GPT_IMAGE_1_5, Family.GPT_IMAGE_2}
 )

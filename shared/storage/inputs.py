@@ -76,12 +76,22 @@ class _Checked:
 
 @dataclass
 class _Staged:
+    """One input that passed every check, its bytes staged (not committed) under its name."""
+
     ref: InputRef
     staged: StagedImage
     sha256: str
     width: int
     height: int
     source_ref: str | None
+
+
+def _quoted(blob: str) -> str:
+    """A blob name as an error quotes it: cut short, and not at all when it looks like it
+    carries a query string or parameters (a SAS URL pasted into the wrong field)."""
+    if any(ch in blob for ch in "?=&"):
+        return '(that name: a blob name has no query string; send a URL as {"url": ...})'
+    return repr(blob) if len(blob) <= 80 else f"{blob[:80]!r}..."
 
 
 def _shown_url(url: str) -> str:
@@ -91,11 +101,15 @@ def _shown_url(url: str) -> str:
 
 
 class _Stager:
+    """Stages one request's inputs one after another (so at most one is in flight), under the
+    request's own `batch` folder, each checked as its bytes arrive."""
+
     def __init__(
         self,
         store: ImageStore,
         job_id: str,
         created: datetime,
+        batch: str,
         limits: InputLimits,
         http: httpx.AsyncClient,
         policy: DownloadPolicy,
@@ -104,6 +118,7 @@ class _Stager:
         self.store = store
         self.job_id = job_id
         self.created = created
+        self.batch = batch
         self.limits = limits
         self.http = http
         self.policy = policy
@@ -119,7 +134,7 @@ class _Stager:
                 else:
                     what = f"{self.limits.model} takes {', '.join(allowed)}"
                 raise InputProblem(ref.field, f"{ref.field} is a {fmt.name} image; {what}")
-            return naming.input_blob_name(self.job_id, self.created, position, fmt.ext)
+            return naming.input_blob_name(self.job_id, self.created, self.batch, position, fmt.ext)
 
         return name_for
 
@@ -147,6 +162,10 @@ class _Stager:
                 assert blob is not None
                 await self._stage_blob(ref, blob, checked, cap)
             fmt = staged.identify()
+            if ref.data is None:
+                # Fetched, not in the body: stage what is left of it now, so an input under one
+                # block is not held in memory while the others are fetched.
+                await staged.seal()
         except InputProblem:
             raise
         except ImageApiError as exc:
@@ -183,22 +202,44 @@ class _Stager:
 
     async def _stage_blob(self, ref: InputRef, blob: str, checked: _Checked, cap: int) -> None:
         field = f"{ref.field}.blob" if ref.kind == "blob" else ref.field
+        problem = blob_name_problem(blob)
+        if problem is not None:
+            raise InputProblem(field, f"{field} {problem}")
         try:
-            naming_ok = blob == blob.strip() and ".." not in blob.split("/")
-            facts = await self.store.blob_facts(blob) if naming_ok else None
+            facts = await self.store.blob_facts(blob)
         except ImageApiError as exc:
             raise InputProblem(field, f"{field}: {exc.message}", retryable=exc.retryable) from None
         if facts is None:
-            raise InputProblem(field, f"{field}: no blob named {blob!r} in the images container")
+            raise InputProblem(
+                field, f"{field}: no blob named {_quoted(blob)} in the images container"
+            )
         self._check_bytes(ref, facts.size, cap)
         async for chunk in self.store.blob_chunks(blob, facts.size, facts.etag):
             await checked.write(chunk)
+
+
+_IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
+
+
+def blob_name_problem(blob: str) -> str | None:
+    """Why a `{"blob"}` reference may not be read (None: it may). Only image names, in folders
+    of plain segments: no receipt (`receipts/` holds the service's signed URLs), no `.`/`..` or
+    empty segment, no backslash (Azure reads it as `/`), no leading slash."""
+    segments = blob.split("/")
+    if "\\" in blob or any(seg in ("", ".", "..") for seg in segments):
+        return "must be a blob name of plain folders (no '', '.', '..' or '\\' in it)"
+    if "receipts" in segments[:-1]:
+        return "names a receipt, not an image"
+    if segments[-1].rsplit(".", 1)[-1].lower() not in _IMAGE_EXTENSIONS or "." not in blob:
+        return f"must name an image blob ({', '.join('.' + e for e in _IMAGE_EXTENSIONS)})"
+    return None
 
 
 async def stage_inputs(
     store: ImageStore,
     job_id: str,
     created: datetime,
+    batch: str,
     images: Sequence[InputRef],
     mask: InputRef | None,
     limits: InputLimits,
@@ -207,11 +248,15 @@ async def stage_inputs(
     policy: DownloadPolicy,
     find_job_image: FindJobImage,
 ) -> list[InputRecord]:
-    """Fetch, check and commit every input (images in order, then the mask); their records.
-    Raises InputProblem with nothing committed; a commit that fails midway removes the inputs
-    already committed (best effort) before it raises."""
-    await store.ensure_container()
-    stager = _Stager(store, job_id, created, limits, http, policy, find_job_image)
+    """Fetch, check and commit every input (images in order, then the mask) under
+    `{folder}/inputs/{batch}/`; their records. Raises InputProblem with nothing committed; a
+    commit that fails midway removes the inputs already committed (best effort) before it
+    raises."""
+    try:
+        await store.ensure_container()
+    except ImageApiError as exc:
+        raise InputProblem("images", f"Blob Storage: {exc.message}", retryable=True) from None
+    stager = _Stager(store, job_id, created, batch, limits, http, policy, find_job_image)
     staged = [await stager.stage(ref, i) for i, ref in enumerate(images)]
     if mask is not None:
         masked = await stager.stage(mask, None)
@@ -224,6 +269,7 @@ async def stage_inputs(
             )
         staged.append(masked)
     records: list[InputRecord] = []
+    item = staged[0]
     try:
         for item in staged:
             metadata = {"job_id": job_id, "role": "edit-input", "field": item.ref.field}
@@ -244,7 +290,7 @@ async def stage_inputs(
     except ImageApiError as exc:
         await store.delete_quietly([r.blob for r in records])
         raise InputProblem(
-            "images", f"staging the inputs failed: {exc.message}", retryable=True
+            item.ref.field, f"storing {item.ref.field} failed: {exc.message}", retryable=True
         ) from None
     return records
 

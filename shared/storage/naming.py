@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from shared.ids import is_job_id
 
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+_BATCH = re.compile(r"^[a-z0-9]{1,32}$")
 
 
 def job_folder(job_id: str, created: datetime) -> str:
@@ -22,16 +23,23 @@ def job_folder(job_id: str, created: datetime) -> str:
     return f"{when:%Y}/{when:%m}/{when:%d}/{job_id}"
 
 
-def input_blob_name(job_id: str, created: datetime, field_index: int | None, ext: str) -> str:
-    """An edit's staged input: `{folder}/inputs/{i}.{ext}`, the mask (None) `inputs/mask.png`.
-    The `inputs/` folder cannot collide with an image (`{index}.{ext}`) or a receipt."""
+def input_blob_name(
+    job_id: str, created: datetime, batch: str, field_index: int | None, ext: str
+) -> str:
+    """An edit's staged input: `{folder}/inputs/{batch}/{i}.{ext}`, the mask (None)
+    `.../mask.png`. `batch` is the staging request's own nonce: two concurrent requests with one
+    Idempotency-Key (one job id) stage apart, so the loser can never overwrite the inputs of the
+    job that started. The `inputs/` folder cannot collide with an image (`{index}.{ext}`) or a
+    receipt."""
     ext = ext.lower().lstrip(".")
     if not _SAFE_EXT.match(ext):
         raise ValueError(f"bad extension: {ext!r}")
-    stem = "mask" if field_index is None else str(field_index)
+    if not _BATCH.match(batch):
+        raise ValueError(f"bad staging batch: {batch!r}")
     if field_index is not None and field_index < 0:
         raise ValueError("index must be >= 0")
-    return f"{job_folder(job_id, created)}/inputs/{stem}.{ext}"
+    stem = "mask" if field_index is None else str(field_index)
+    return f"{job_folder(job_id, created)}/inputs/{batch}/{stem}.{ext}"
 
 
 def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:

@@ -13,7 +13,7 @@ only for hosts named in `allow_http_hosts` (local development: the emulator on 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,9 @@ class DownloadPolicy:
 
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     allow_http_hosts: tuple[str, ...] = ()  # e.g. ("127.0.0.1", "localhost") for local dev
+    # Exact http origins ("http://127.0.0.1:10000"): what a *caller's* URL (an edit's input)
+    # may use over plain http, where a host alone would open every port of it.
+    allow_http_origins: tuple[str, ...] = ()
     max_bytes: int = DEFAULT_MAX_BYTES
     max_redirects: int = 3
     timeout: httpx.Timeout = field(default_factory=_download_timeout)
@@ -60,6 +63,8 @@ class DownloadPolicy:
         if problem is not None:
             raise refused(f"The image URL {problem}.")
         scheme, host, _port = origin(url)
+        if scheme == "http" and any(origin(url) == origin(o) for o in self.allow_http_origins):
+            return url
         bare = host.strip("[]")  # hosts are listed without an IPv6 URL's brackets
         explicit_http = bare in {h.lower() for h in self.allow_http_hosts}
         if scheme == "http" and not explicit_http:
@@ -71,6 +76,13 @@ class DownloadPolicy:
         if not any(fnmatchcase(bare, pattern.lower()) for pattern in self.allowed_hosts):
             raise refused(f"The image host {bare} is not on the allow-list.")
         return url
+
+    def for_callers(self, http_origins: tuple[str, ...]) -> DownloadPolicy:
+        """The policy for URLs a caller names (an edit's `{"url"}` inputs): the same hosts and
+        caps, but plain http only on the exact `http_origins`, never on a whole host — a
+        caller must not reach every local port (the Functions host, Azurite, the Durable API)
+        because loopback is allowed for the service's own image URLs in local development."""
+        return replace(self, allow_http_hosts=(), allow_http_origins=http_origins)
 
     def check_redirect(self, first_url: str, target: str) -> str:
         """``target`` if a redirect from the download of ``first_url`` may be followed there: it

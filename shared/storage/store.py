@@ -50,6 +50,9 @@ _ACCEPTED_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 
 @dataclass(frozen=True)
 class BlobFacts:
+    """What an input needs before it is streamed: its size (for a Content-Length stated up
+    front and the byte cap), the etag that pins the version read, its content type."""
+
     size: int
     etag: str
     content_type: str | None

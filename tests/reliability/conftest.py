@@ -225,10 +225,12 @@ class BlobGate:
         finally:
             upstream.close()
         req.send_response(answer.status, answer.reason)
+        head = req.command == "HEAD"  # a HEAD's Content-Length is the blob's size: kept as sent
         for key, value in answer.getheaders():
-            if key.lower() not in self._HOP and key.lower() != "content-length":
+            if key.lower() not in self._HOP and (head or key.lower() != "content-length"):
                 req.send_header(key, value)
-        req.send_header("Content-Length", str(len(data)))
+        if not head:
+            req.send_header("Content-Length", str(len(data)))
         req.end_headers()
         if req.command != "HEAD":
             req.wfile.write(data)

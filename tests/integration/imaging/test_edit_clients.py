@@ -89,11 +89,11 @@ async def staged(store: ImageStore, images: list[bytes], mask: bytes | None = No
     names = []
     for i, data in enumerate(images):
         ext = "jpg" if data.startswith(b"\xff\xd8") else "png"
-        names.append(naming.input_blob_name(job_id, created, i, ext))
+        names.append(naming.input_blob_name(job_id, created, "t", i, ext))
         await store.save_bytes(names[-1], data, {"role": "edit-input"})
     mask_name = None
     if mask is not None:
-        mask_name = naming.input_blob_name(job_id, created, None, "png")
+        mask_name = naming.input_blob_name(job_id, created, "t", None, "png")
         await store.save_bytes(mask_name, mask, {"role": "edit-input"})
     return await open_sources(store, EditInputs(images=tuple(names), mask=mask_name))
 

@@ -28,6 +28,7 @@ LIMITS = InputLimits(
     mask_max_bytes=400_000,
 )
 CREATED = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+BATCH = "b1"
 
 
 def picture(size=(300, 200), mode="RGB", fmt="PNG", color=(10, 120, 200)) -> bytes:
@@ -57,6 +58,7 @@ async def stage(store, http, images, mask=None, limits=LIMITS, find=no_jobs):
         store,
         job_id,
         CREATED,
+        BATCH,
         images,
         mask,
         limits,
@@ -78,7 +80,7 @@ async def test_inputs_are_committed_under_the_jobs_folder_with_their_facts(store
         [upload(a), InputRef("images[1]", "url", url=url)],
         InputRef("mask", "upload", data=mask),
     )
-    folder = f"2026/12/01/{job_id}/inputs"
+    folder = f"2026/12/01/{job_id}/inputs/{BATCH}"
     assert [r.blob for r in records] == [f"{folder}/0.png", f"{folder}/1.jpg", f"{folder}/mask.png"]
     assert sorted(await committed(store, job_id)) == sorted(r.blob for r in records)
     first, second, masked = records
@@ -179,3 +181,50 @@ async def test_staged_inputs_stream_back_in_bounded_chunks(store, http):
     chunks = [chunk async for chunk in image.chunks()]
     assert b"".join(chunks) == data
     assert max(len(c) for c in chunks) <= 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("blob", "words"),
+    [
+        ("2026/12/01/job/receipts/0.png", "receipt"),
+        ("2026/12/01/job/receipts/0.json", "receipt"),
+        ("../images/0.png", "plain folders"),
+        ("a\\b.png", "plain folders"),
+        ("/2026/0.png", "plain folders"),
+        ("2026/12/01/job/0.txt", "image blob"),
+    ],
+)
+async def test_a_blob_reference_reads_images_only(store, http, blob, words):
+    with pytest.raises(InputProblem) as refused:
+        await stage(store, http, [InputRef("images[0]", "blob", blob=blob)])
+    assert refused.value.field == "images[0].blob"
+    assert words in refused.value.message
+    assert blob not in refused.value.message
+
+
+async def test_two_requests_for_one_job_stage_apart(store, http):
+    """Two concurrent requests with one Idempotency-Key share the job id: each stages under its
+    own batch, so the one that loses the start cannot overwrite the winner's inputs."""
+    job_id = uuid.uuid4().hex
+    a, b = picture(color=(1, 1, 1)), picture(color=(2, 2, 2))
+    staged = []
+    for batch, data in (("first", a), ("second", b)):
+        staged.append(
+            await stage_inputs(
+                store,
+                job_id,
+                CREATED,
+                batch,
+                [upload(data)],
+                None,
+                LIMITS,
+                http=http,
+                policy=LOCAL,
+                find_job_image=no_jobs,
+            )
+        )
+    [first], [second] = staged
+    assert first.blob != second.blob
+    container = store.service.get_container_client(store.container)
+    assert await (await container.download_blob(first.blob)).readall() == a
+    assert await (await container.download_blob(second.blob)).readall() == b

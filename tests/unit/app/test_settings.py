@@ -120,6 +120,14 @@ def test_identity_based_storage_needs_no_connection_string():
         ({**BASE, "IMAGE_MAX_ATTEMPTS": "many"}, "IMAGE_MAX_ATTEMPTS", "integer"),
         ({**BASE, "IMAGE_SAS_TTL_MINUTES": "0"}, "IMAGE_SAS_TTL_MINUTES", "greater"),
         ({**BASE, "IMAGES_CONTAINER": "Bad_Name"}, "IMAGES_CONTAINER", "pattern"),
+        *(
+            (
+                {**BASE, "EDIT_SOURCE_ALLOW_HTTP_ORIGINS": bad},
+                "EDIT_SOURCE_ALLOW_HTTP_ORIGINS",
+                "origin",
+            )
+            for bad in ("127.0.0.1", "http://127.0.0.1", "https://a:1", "http://a:1/path")
+        ),
     ],
 )
 def test_a_bad_setting_is_named_in_the_error(env, setting, words):
@@ -338,3 +346,9 @@ def test_flux_1_on_the_image_api_defaults_to_api_version_preview_and_bfl_foundry
         on_bfl_route = load_settings(_one_model(family, "bfl-foundry")).image_models["m"]
         # the client sends api-version=preview when none is configured (shared.imaging.bfl_foundry)
         assert (on_bfl_route.endpoint, on_bfl_route.api_version) == ("http://e", None)
+
+
+def test_edit_inputs_over_plain_http_are_exact_origins():
+    s = load_settings({**BASE, "EDIT_SOURCE_ALLOW_HTTP_ORIGINS": "http://127.0.0.1:10000, "})
+    assert s.edit_source_allow_http_origins == ["http://127.0.0.1:10000"]
+    assert load_settings(BASE).edit_source_allow_http_origins == []

@@ -190,11 +190,6 @@ def test_the_v1_and_openai_routes_name_the_model_in_the_form():
     assert fields == {"prompt": "p", "n": "1", "model": "my-dep"}
 
 
-def test_dalle2_edits_send_no_response_format():
-    fields = edit_fields(ALL_OPTIONS.model_copy(update={"n": 1}), Family.DALLE2)
-    assert fields == {"prompt": "add a hat", "n": "1", "size": "1024x1536", "user": "u-1"}
-
-
 def test_kontext_on_the_image_api_sends_prompt_n_and_size_only():
     fields = edit_fields(ALL_OPTIONS.model_copy(update={"n": 1}), Family.FLUX_1_KONTEXT_PRO)
     assert fields == {"prompt": "add a hat", "n": "1", "size": "1024x1536"}

@@ -281,3 +281,20 @@ def test_image_urls_may_be_longer_than_callback_urls():
     longest = base + "a" * (8192 - len(base))
     assert DownloadPolicy().check(longest) == longest
     assert "longer than 8192" in refused_reason(DownloadPolicy(), longest + "a")
+
+
+def test_a_callers_url_gets_plain_http_only_on_an_exact_origin():
+    """An edit's {"url"} input: the service's loopback allowance does not open every port."""
+    service = DownloadPolicy(allow_http_hosts=("127.0.0.1",))
+    callers = service.for_callers(("http://127.0.0.1:10000",))
+    assert service.check("http://127.0.0.1:7071/api/openapi.json")  # the service's own URLs
+    assert callers.check("http://127.0.0.1:10000/devstoreaccount1/images/a.png")
+    for url in (
+        "http://127.0.0.1:7071/api/openapi.json",  # the Functions host
+        "http://127.0.0.1:10001/queue",  # another port of the same host
+        "https://127.0.0.1:10000/a.png",  # https to loopback: still internal
+    ):
+        with pytest.raises(ImageApiError):
+            callers.check(url)
+    assert callers.max_bytes == service.max_bytes
+    assert callers.allowed_hosts == service.allowed_hosts
