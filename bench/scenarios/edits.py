@@ -1,6 +1,7 @@
 """4b. Edits: host peak RSS growth editing a 20 MB input, and the durable cost of an edit job.
 
-Memory: a ~20 MB PNG (incompressible pixels) is put in the images container once, then edited by
+Memory: a ~20 MB PNG (a simple picture padded with a chunk decoders skip) is put in the images
+container once, then edited by
 `{"blob": name}` reference on gpt-image-2 (the Azure deployment route, multipart). The host
 copies it into the job's `inputs/` folder (ranged reads into staged blocks) and the generating
 activity streams it from there into the multipart body: neither holds it whole, so the growth
@@ -31,9 +32,21 @@ from bench.jobs import run_job
 from bench.report import Result
 from bench.scenarios.memory import MB, RssSampler, _idle
 from bench.stats import percentile
+from devstack.emulator.images import pad
 
 CONTAINER = "images"
 EDIT = {"model": "gpt-image-2", "size": "1024x1024", "output_format": "png"}
+
+
+def padded_png(target_bytes: int) -> bytes:
+    """A ~`target_bytes` PNG whose picture is simple (a 2048x2048 gradient) and whose bulk is a
+    private ancillary chunk every decoder skips (the emulator's own `pad`): 20 MB really cross
+    every layer, while the edited image the service answers stays small, so the figure is the
+    input's cost, not the reply's (that is `memory`'s base64 flow)."""
+    picture = Image.linear_gradient("L").resize((2048, 2048)).convert("RGB")
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return pad(out.getvalue(), "png", target_bytes)
 
 
 def noise_png(target_bytes: int) -> bytes:
@@ -82,7 +95,7 @@ async def run(*, quick: bool = False, echo: bool = False) -> Result:
     cost_repeats = 2 if quick else 5
     tag = str(int(time.time()))
     result = Result("edits", "4b. Edits: memory and durable cost", quick)
-    source = noise_png(target)
+    source = padded_png(target)
     name = f"bench/edits-{tag}.png"
     async with open_stack(echo=echo) as stack:
         await stack.emulator_reset()

@@ -27,7 +27,7 @@ from shared.imaging.types import EditInputs, EditSources, ErrorCode, ImageApiErr
 from shared.storage import naming
 from shared.storage.formats import FORMATS, PNG, ImageFormat, png_has_alpha
 from shared.storage.records import InputRecord
-from shared.storage.store import BLOCK_SIZE, StagedImage
+from shared.storage.store import BLOCK_SIZE, INPUT_BLOCK_SIZE, StagedImage
 
 if TYPE_CHECKING:
     import httpx
@@ -140,7 +140,8 @@ class _Stager:
 
     async def stage(self, ref: InputRef, position: int | None) -> _Staged:
         cap = self.limits.mask_max_bytes if position is None else self.limits.max_bytes
-        staged = StagedImage(self.store, self._name_for(ref, position), cap)
+        block = min(self.store.block_size, INPUT_BLOCK_SIZE)
+        staged = StagedImage(self.store, self._name_for(ref, position), cap, block_size=block)
         checked = _Checked(staged)
         source_ref: str | None = None
         try:
