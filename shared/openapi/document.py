@@ -108,7 +108,7 @@ _REF_DESCRIPTION = {
 # The result's inputs: what each field of InputRecord means.
 _INPUT_VIEW_DESCRIPTION = {
     "field": "Which input: `images[i]` or `mask`.",
-    "blob": "Where it was staged: `{yyyy}/{mm}/{dd}/{id}/inputs/{batch}/{i}.{ext}` (`.../mask.png`).",
+    "blob": "Where it was staged: `{yyyy}/{mm}/{dd}/{id}/inputs/{batch}/{i}.{ext}` (or mask.png).",
     "sha256": "SHA-256 (hex) of exactly the bytes the edit used.",
     "source": "Where it came from: upload, b64_json, url, blob or job.",
     "ref": "The reference it came by: `job/index`, the blob name, or the URL without its query.",
