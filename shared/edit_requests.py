@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
@@ -53,6 +53,14 @@ MAX_BLOB_NAME_CHARS = 1024  # Blob Storage's own limit
 INPUT_FIDELITIES = ("high", "low")
 _DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+)?(;[a-z0-9=.+-]+)*;base64,", re.IGNORECASE)
 _MULTIPART_INTS = ("n", "output_compression", "seed")
+# A SAS token's parameters (signature, expiry, permissions, ...): a URL signed afresh for the same
+# image is the same input for an Idempotency-Key; any other query parameter still tells apart.
+SAS = frozenset(
+    {
+        *("sig", "se", "st", "sp", "sv", "sr", "spr", "sip", "si", "ss", "srt", "sdd", "ses"),
+        *("skoid", "sktid", "skt", "ske", "sks", "skv", "saoid", "suoid", "scid"),
+    }
+)
 MAX_INT_DIGITS = 20  # SEED_MAX has 16; int() refuses over 4300 digits with a ValueError
 
 
@@ -176,7 +184,10 @@ class InputRef:
         url = None
         if self.url is not None:
             parts = urlsplit(self.url)
-            url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+            kept = sorted(
+                (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in SAS
+            )
+            url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
         return json.dumps([self.kind, url, self.blob, self.job, self.index])
 
 

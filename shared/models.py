@@ -428,6 +428,8 @@ class RequestModel(BaseModel):
     def _length_as_sent(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str) and info.field_name is not None:
             field = cls.model_fields[info.field_name]
+            if field.annotation not in (str, str | None):  # a list's max_length is its count
+                return value
             limit = next((m.max_length for m in field.metadata if isinstance(m, MaxLen)), None)
             if limit is not None and len(value) > limit:
                 raise PydanticCustomError(

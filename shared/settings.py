@@ -211,7 +211,12 @@ class Settings(BaseSettings):
                 )
         for entry in self.edit_source_allow_http_origins:
             parts = urlsplit(entry)
-            if parts.scheme != "http" or not parts.port or parts.path.strip("/") or parts.query:
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            odd = parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc
+            if parts.scheme != "http" or not parts.hostname or not port or odd:
                 raise SettingsError(
                     "EDIT_SOURCE_ALLOW_HTTP_ORIGINS",
                     f"{entry!r} is not an http origin with a port (http://127.0.0.1:10000)",

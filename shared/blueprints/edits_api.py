@@ -20,6 +20,7 @@ import azure.functions as func
 
 from shared.blueprints.http_api import (
     RETRY_AFTER_S,
+    IdempotencyKeyError,
     Staged,
     error_response,
     idempotency_key,
@@ -121,12 +122,12 @@ async def start_edit_job(
 
     try:
         settings = get_settings()
-        rt = runtime()
         parsed = _parse(req, settings)
         valid = validate_edit(parsed, settings.image_models, settings.image_default_model)
         key = idempotency_key(req.headers)
-    except (RequestError, SettingsError, ValueError) as exc:
+    except (RequestError, SettingsError, IdempotencyKeyError) as exc:
         return refused(exc)
+    rt = runtime()
     digest = parsed.digest()
     job = new_job_input(
         instance_id_for(key),

@@ -74,8 +74,13 @@ def shown(value: str) -> str:
     return f"{value[:_SHOWN_ID_CHARS]!r}... ({len(value)} characters)"
 
 
+class IdempotencyKeyError(ValueError):
+    """An Idempotency-Key header that cannot be used (a 400 naming it)."""
+
+
 def idempotency_key(headers: Any) -> str | None:
-    """The request's Idempotency-Key, None when absent or blank; ValueError when unusable.
+    """The request's Idempotency-Key, None when absent or blank; IdempotencyKeyError when
+    unusable.
 
     The key is an HTTP header value: printable ASCII by the IETF Idempotency-Key draft (an
     sf-string). The host hands over bytes it could not decode as UTF-8 as lone surrogates, which
@@ -87,9 +92,11 @@ def idempotency_key(headers: Any) -> str | None:
     if not key:
         return None
     if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-        raise ValueError(f"{IDEMPOTENCY_HEADER} is too long (at most {MAX_IDEMPOTENCY_KEY_CHARS})")
+        raise IdempotencyKeyError(
+            f"{IDEMPOTENCY_HEADER} is too long (at most {MAX_IDEMPOTENCY_KEY_CHARS})"
+        )
     if not all(" " <= ch <= "~" for ch in key):
-        raise ValueError(f"{IDEMPOTENCY_HEADER} must be printable ASCII text")
+        raise IdempotencyKeyError(f"{IDEMPOTENCY_HEADER} must be printable ASCII text")
     return key
 
 
@@ -202,7 +209,7 @@ async def start_image_job(
         )
         valid = validate_request(request, settings.image_models, settings.image_default_model)
         key = idempotency_key(req.headers)
-    except (RequestError, SettingsError, ValueError) as exc:
+    except (RequestError, SettingsError, IdempotencyKeyError) as exc:
         return refused(exc)
     job = new_job_input(instance_id_for(key), request, valid, settings, datetime.now(UTC))
     return await start_job(req, client, job, key)
@@ -211,7 +218,7 @@ async def start_image_job(
 def refused(exc: Exception) -> func.HttpResponse:
     """The answer to a request refused before anything started: a RequestError's 4xx, a
     SettingsError's 500 `configuration_error` (logged), or an unusable Idempotency-Key's 400
-    (the ValueError of `idempotency_key`)."""
+    (`IdempotencyKeyError`)."""
     from shared.models import RequestError
     from shared.settings import SettingsError
 
@@ -255,12 +262,15 @@ async def start_job(
         await client.start_new(ORCHESTRATOR, job.id, job.model_dump(mode="json"))
         started = True
     except Exception:
-        # A concurrent request with the same Idempotency-Key may have started it first: answer
-        # as for any repeat, the reuse check included.
-        existing = await existing_job(req, client, job) if key is not None else None
-        if existing is None:
-            raise
-        return existing
+        if undo is not None and await _started_anyway(client, job):
+            started = True  # the start failed after Durable had created this very job: it runs
+        else:
+            # A concurrent request with the same Idempotency-Key may have started it first:
+            # answer as for any repeat, the reuse check included.
+            existing = await existing_job(req, client, job) if key is not None else None
+            if existing is None:
+                raise
+            return existing
     finally:
         if not started and undo is not None:
             await undo()
@@ -270,6 +280,14 @@ async def start_job(
         "Pending",
         Progress(stage="queued", images_total=job.params.n).model_dump(),
     )
+
+
+async def _started_anyway(client: df.DurableOrchestrationClient, job: JobInput) -> bool:
+    """Whether the instance under `job.id` is this request's own job (its input is `job`, to
+    the microsecond of `created`), so what it staged must be kept though `start_new` raised."""
+    status = await client.get_status(job.id, show_input=True)
+    previous = _maybe_json(status.input_) if status.runtime_status is not None else None
+    return isinstance(previous, dict) and previous.get("created") == job.created
 
 
 async def existing_job(

@@ -2,12 +2,12 @@
 
 `stage_inputs` takes every input of a request (an upload or inline base64 already in memory, a
 URL under the download policy, a blob of the images container, an image of an earlier job) and
-streams each into a `StagedImage` at `{folder}/inputs/{i}.{ext}` (`inputs/mask.png`), checking as
-the bytes arrive: the format by magic bytes, the byte cap, decodable dimensions and pixel count,
-and for the mask a PNG with alpha, the first image's size. Nothing is committed until every input
-has passed, so a refused request leaves nothing readable in Blob Storage (staged blocks are never
-listed, and the service drops them); only then is each committed, and the job starts with their
-blob names alone. A failure is an `InputProblem` naming the field.
+streams each into a `StagedImage` at `{folder}/inputs/{batch}/{i}.{ext}` (`.../mask.png`),
+checking as the bytes arrive: the format by magic bytes, the byte cap, decodable dimensions and
+pixel count, and for the mask a PNG with alpha, the first image's size. Nothing is committed
+until every input has passed, so a refused request leaves nothing readable in Blob Storage
+(staged blocks are never listed, and the service drops them); only then is each committed, and
+the job starts with their blob names alone. A failure is an `InputProblem` naming the field.
 
 `open_sources` is the other end: the generating activity's view of the staged inputs, as
 `InputFile`s that stream from Blob Storage in ranged reads, so a 20 MB reference image is never
@@ -231,7 +231,7 @@ def blob_name_problem(blob: str) -> str | None:
         return "must be a blob name of plain folders (no '', '.', '..' or '\\' in it)"
     if "receipts" in segments[:-1]:
         return "names a receipt, not an image"
-    if segments[-1].rsplit(".", 1)[-1].lower() not in _IMAGE_EXTENSIONS or "." not in blob:
+    if "." not in segments[-1] or segments[-1].rsplit(".", 1)[-1].lower() not in _IMAGE_EXTENSIONS:
         return f"must name an image blob ({', '.join('.' + e for e in _IMAGE_EXTENSIONS)})"
     return None
 
@@ -288,11 +288,14 @@ async def stage_inputs(
                     ref=item.source_ref,
                 )
             )
-    except ImageApiError as exc:
-        await store.delete_quietly([r.blob for r in records])
-        raise InputProblem(
-            item.ref.field, f"storing {item.ref.field} failed: {exc.message}", retryable=True
-        ) from None
+    except BaseException as exc:  # a Blob fault, or the route's time limit cancelling us
+        current = [item.staged.blob_name] if item.staged.blob_name else []
+        await store.delete_quietly([r.blob for r in records] + current)
+        if isinstance(exc, ImageApiError):
+            raise InputProblem(
+                item.ref.field, f"storing {item.ref.field} failed: {exc.message}", retryable=True
+            ) from None
+        raise
     return records
 
 

@@ -192,6 +192,7 @@ async def test_staged_inputs_stream_back_in_bounded_chunks(store, http):
         ("a\\b.png", "plain folders"),
         ("/2026/0.png", "plain folders"),
         ("2026/12/01/job/0.txt", "image blob"),
+        ("a.b/png", "image blob"),  # the dot is in a folder, not the name
     ],
 )
 async def test_a_blob_reference_reads_images_only(store, http, blob, words):

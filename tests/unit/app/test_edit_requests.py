@@ -719,3 +719,21 @@ def test_a_reference_that_is_not_an_object_says_so_without_class_names(ref):
     err = parse_refused(json.dumps({"prompt": "x", "images": [ref]}).encode())
     assert err.field == "images[0]"
     assert err.message == "images[0] must be a JSON object"
+
+
+def test_a_list_field_sent_as_text_is_refused_as_not_a_list():
+    err = parse_refused(json.dumps({"prompt": "x", "images": "a" * 40}).encode())
+    assert err.field == "images"
+    assert "list" in err.message
+
+
+def test_a_url_signed_afresh_is_the_same_input_but_another_version_is_not():
+    def digest(url: str) -> str:
+        return parse_edit_json(
+            json.dumps({"prompt": "x", "images": [{"url": url}]}).encode()
+        ).digest()
+
+    base = "https://a.blob.core.windows.net/images/cat.png"
+    assert digest(f"{base}?sv=2025&se=1&sig=AAA") == digest(f"{base}?sig=BBB&se=2&sv=2025")
+    assert digest(f"{base}?versionid=1&sig=A") != digest(f"{base}?versionid=2&sig=A")
+    assert digest(base) != digest("https://a.blob.core.windows.net/images/dog.png")

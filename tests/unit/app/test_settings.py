@@ -126,7 +126,16 @@ def test_identity_based_storage_needs_no_connection_string():
                 "EDIT_SOURCE_ALLOW_HTTP_ORIGINS",
                 "origin",
             )
-            for bad in ("127.0.0.1", "http://127.0.0.1", "https://a:1", "http://a:1/path")
+            for bad in (
+                "127.0.0.1",
+                "http://127.0.0.1",
+                "https://a:1",
+                "http://a:1/path",
+                "http://:10000",
+                "http://u:p@h:1",
+                "http://h:99999",
+                "http://h:1#f",
+            )
         ),
     ],
 )
