@@ -41,9 +41,12 @@ def boundary_of(content_type: str) -> bytes:
 
 def read_form(body: bytes, content_type: str) -> tuple[list[tuple[str, str]], list[Part]]:
     """(text fields, file parts), each in the order sent; FormError for any malformed body."""
-    decoder = MultipartDecoder(boundary_of(content_type), max_parts=MAX_PARTS)
+    boundary = boundary_of(content_type)
+    decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
     if not body.strip():
         raise FormError("the body is empty: send a prompt and at least one image part")
+    if b"--" + boundary + b"--" not in body:  # the decoder would only say "cannot parse beyond"
+        raise FormError("the multipart body is truncated: it does not end with its boundary")
     fields: list[tuple[str, str]] = []
     files: list[Part] = []
     current: Field | File | None = None

@@ -31,6 +31,7 @@ from azure.functions._durable_functions import df_dumps, df_loads
 from azure.functions.decorators.function_app import FunctionRegister
 from azure.functions.decorators.utils import StringifyEnumJsonEncoder
 
+from devstack.host.keys import AuthLevel
 from devstack.host.routes import RouteTemplate
 from devstack.host.settings import HostSettings, apply_local_settings
 
@@ -63,6 +64,9 @@ class FunctionSpec:
     fn: Callable[..., Any]
     route: RouteTemplate | None = None
     methods: frozenset[str] = field(default_factory=frozenset)
+    # An HTTP trigger's ``authLevel`` (the FunctionApp's ``http_auth_level`` unless the route
+    # sets its own); enforced only when the host has keys (devstack.host.keys).
+    auth_level: AuthLevel = AuthLevel.FUNCTION
 
     @property
     def trigger_type(self) -> str:
@@ -131,6 +135,7 @@ def describe_functions(app: Any) -> list[FunctionSpec]:
         if kind == HTTP_TRIGGER:
             spec.route = RouteTemplate(trigger_dict.get("route") or name)
             spec.methods = frozenset(str(m).upper() for m in trigger_dict.get("methods") or [])
+            spec.auth_level = AuthLevel.parse(trigger_dict.get("authLevel"))
         specs.append(spec)
     return specs
 

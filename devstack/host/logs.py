@@ -2,7 +2,9 @@
 
 The app's own libraries log URLs (httpx logs each request, query string included): an emulator or
 Blob SAS URL carries ``sig=``, a function URL ``code=``, a connection string ``AccountKey=``. The
-filter rewrites the values, so no log line of the host ever shows one.
+filter rewrites the values, so no log line of the host ever shows one. A header quoted as
+``x-functions-key: value`` (or in a dict's repr) is scrubbed too, and the secrets the host itself
+holds (its function and master keys, ``register_secret``) wherever they appear in a line.
 
 Log lines also quote what callers sent (a request path, a header, a job id): the same filter
 backslash-escapes control characters (CR, LF, NUL, ESC...) and undecodable bytes (lone surrogates)
@@ -20,6 +22,18 @@ _SECRET = re.compile(
     r"(?i)\b(sig|code|key|api-key|api_key|access_token|token|accountkey|sharedaccesssignature)"
     r"(=|%3D)[^&\s;\"']+"
 )
+# A key header as a client library or a dict repr shows it: ``x-functions-key: v``, ``'...': 'v'``.
+_KEY_HEADER = re.compile(r"(?i)(x-functions-key['\"]?\s*[:=]\s*['\"]?)[^'\"\s,;&}]+")
+# Values the host knows are secret, replaced literally; too short a value would blank out
+# ordinary words, so keys under this length are left to the patterns above.
+MIN_LITERAL_SECRET = 8
+_LITERAL_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Never show ``value`` in a log line from now on (the host's function and master keys)."""
+    if value and len(value) >= MIN_LITERAL_SECRET:
+        _LITERAL_SECRETS.add(value)
 
 
 # C0 and C1 controls, DEL, the Unicode line/paragraph separators, lone surrogates (bytes that
@@ -41,6 +55,9 @@ def escape_controls(text: str) -> str:
 
 
 def redact(text: str) -> str:
+    for secret in sorted(_LITERAL_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "REDACTED")
+    text = _KEY_HEADER.sub(lambda m: f"{m.group(1)}REDACTED", text)
     return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}REDACTED", text)
 
 

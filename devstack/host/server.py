@@ -3,7 +3,11 @@
 Everything runs on one event loop, as in the Python worker: HTTP triggers under the host.json route
 prefix (``/api/...``), the Durable engine's HTTP API (``/runtime/webhooks/durabletask/...``), the
 queue pollers and the engine's dispatchers. ``authLevel`` is ignored, as Core Tools ignores it on
-localhost. Requests are logged by path only: query strings can carry SAS signatures or keys.
+localhost, unless ``DEVSTACK_FUNCTION_KEY`` (or ``DEVSTACK_MASTER_KEY``) is set: then a route that
+needs a key answers 401 without one, as on Azure (devstack.host.keys). The Durable HTTP API stays
+open either way: the app's durable client calls it as its ``rpcBaseUrl``, which on Azure is the
+extension's loopback endpoint that takes no key. Requests are logged by path only: query strings
+can carry SAS signatures or keys.
 
 Bad requests are refused by the host, as the real host (Kestrel) refuses them before any worker
 sees them, with a 4xx and never a 500 or a traceback: broken framing (aiohttp's parser answers
@@ -31,8 +35,9 @@ from typing import Any, Protocol
 import azure.functions as func
 from aiohttp import http_exceptions, web, web_protocol
 
+from devstack.host.keys import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING, HostKeys, presented_key
 from devstack.host.loader import FunctionSpec, LoadedApp, as_http_response
-from devstack.host.logs import escape_controls
+from devstack.host.logs import escape_controls, register_secret
 from devstack.host.queues import QueueListener
 from devstack.host.settings import HostSettings
 
@@ -293,6 +298,7 @@ class HostServer:
         self.engine_factory = engine_factory or default_engine_factory
         self.settings = HostSettings.load(self.app_dir)
         self.app: LoadedApp | None = None
+        self.keys = HostKeys()
         self.engine: Engine | None = None
         self.listeners: list[QueueListener] = []
         self._runner: web.AppRunner | None = None
@@ -304,6 +310,10 @@ class HostServer:
         loaded = self.app = LoadedApp(
             self.app_dir, module_name=self.module_name, settings=self.settings
         )
+        # Read after LoadedApp has put local.settings.json's Values into the environment.
+        self.keys = HostKeys.from_environ()
+        for secret in self.keys.secrets:
+            register_secret(secret)
         webapp = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_access_log])
         if loaded.uses_durable:
             self.engine = self.engine_factory(self.data_dir / ENGINE_DB_NAME, loaded, self.settings)
@@ -343,9 +353,16 @@ class HostServer:
                 continue
             await listener.start()
             self.listeners.append(listener)
+        if self.keys.enforced:
+            named = [FUNCTION_KEY_SETTING] if self.keys.function_key else []
+            named += [MASTER_KEY_SETTING] if self.keys.master_key else []
+            log.info(
+                "function keys enforced (%s set): send x-functions-key or ?code=", ", ".join(named)
+            )
         for spec in loaded.http_functions:
             methods = ",".join(sorted(spec.methods)) or "*"
-            log.info("%s: [%s] %s/%s", spec.name, methods, self.base_url, self._path(spec))
+            level = f" ({spec.auth_level.value})" if self.keys.enforced else ""
+            log.info("%s: [%s] %s/%s%s", spec.name, methods, self.base_url, self._path(spec), level)
         return self.base_url
 
     def _path(self, spec: FunctionSpec) -> str:
@@ -365,6 +382,12 @@ class HostServer:
         spec, route_values = found
         try:
             url = request_url(request)
+            if not self.keys.authorizes(
+                spec.auth_level, presented_key(request.headers, request.query.items())
+            ):
+                # As the Functions host: an empty 401 before the function runs (or the body is
+                # read), whether the key is missing or wrong.
+                return web.Response(status=401)
             body = await read_body(request)
         except RequestRefused as refused:
             return refused.response()

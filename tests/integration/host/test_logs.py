@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import uuid
 
-from devstack.host.logs import RedactSecrets
+from devstack.host.logs import RedactSecrets, register_secret
 
 
 def _logger() -> tuple[logging.Logger, io.StringIO]:
@@ -33,3 +34,23 @@ def test_signatures_keys_and_codes_are_scrubbed_from_messages_and_tracebacks():
     assert "sig=REDACTED" in text
     assert "name=ok" in text  # the rest of the line stays readable
     assert "RuntimeError" in text
+
+
+def test_a_key_header_and_the_hosts_own_keys_are_scrubbed_wherever_they_appear():
+    logger, out = _logger()
+    host_key = f"hostkey-{uuid.uuid4().hex}"
+    register_secret(host_key)
+    register_secret("short")  # too short to look for: ordinary words stay
+    logger.warning("headers %s", {"x-functions-key": "hdrsecret1", "accept": "*/*"})
+    logger.warning("x-functions-key: hdrsecret2")
+    logger.warning("the app printed %s in passing, short of words", host_key)
+    try:
+        raise ValueError(f"bad key {host_key}")
+    except ValueError:
+        logger.exception("failed")
+    text = out.getvalue()
+    for secret in ("hdrsecret1", "hdrsecret2", host_key):
+        assert secret not in text
+    assert "'x-functions-key': 'REDACTED'" in text
+    assert "'accept': '*/*'" in text
+    assert "in passing, short of words" in text

@@ -58,6 +58,18 @@ def settings(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(json.dumps({n: os.environ.get(n) for n in names}))
 
 
+@app.route(route="public", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def public(req: func.HttpRequest) -> func.HttpResponse:
+    """Open whatever keys the host enforces."""
+    return func.HttpResponse("anyone may read this")
+
+
+@app.route(route="admin-only", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+def admin_only(req: func.HttpRequest) -> func.HttpResponse:
+    """Only the master key opens it once the host enforces keys."""
+    return func.HttpResponse("admins only")
+
+
 @app.route(route="boom")
 def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("this function always fails")
