@@ -97,3 +97,46 @@ def test_more_parts_than_an_edit_has_are_refused():
     assert err.field == "body"
     assert str(MAX_PARTS) in err.message
     assert read_form(*raw([part] * MAX_PARTS))[1][0].data == PNG
+
+
+def test_a_boundary_of_the_longest_allowed_length_is_read():
+    boundary = "b" * 70  # RFC 2046: 1 to 70 characters
+    body, ctype = raw([b'Content-Disposition: form-data; name="prompt"\r\n\r\nx'], boundary)
+    assert read_form(body, ctype)[0] == [("prompt", "x")]
+
+
+def test_a_large_file_arrives_whole_however_the_decoder_splits_it():
+    big = bytes(range(256)) * 2048  # 512 KiB: many pieces of the decoder's buffer
+    body, ctype = form({"prompt": "x"}, [("image", ("a.png", PNG + big, "image/png"))])
+    assert read_form(body, ctype)[1][0].data == PNG + big
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            raw([b'Content-Disposition: form-data; name="x"\r\n\r\ny'], end=False),
+            "the multipart body is truncated: it does not end with its boundary",
+        ),
+        (
+            raw([b"Content-Disposition: form-data\r\n\r\nx"]),
+            "a part of the multipart body has no name",
+        ),
+        (
+            (b"\r\n", "multipart/form-data; boundary=b0"),
+            "the body is empty: send a prompt and at least one image part",
+        ),
+        (
+            (b"--b0--\r\n", "multipart/form-data"),
+            "the multipart Content-Type has no usable boundary",
+        ),
+    ],
+)
+def test_each_refusal_says_what_broke(body, message):
+    assert refused(*body).message == message
+
+
+def test_a_decoder_refusal_quotes_the_decoders_reason():
+    err = refused(*raw([b"Content-Type: text/plain\r\n\r\nx"]))
+    assert err.message.startswith("the multipart body cannot be read: ")
+    assert "Content-Disposition" in err.message
