@@ -48,7 +48,8 @@ from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl
 # 100 MB request limit (so the caller gets this API's error, not the host's), and enough for a
 # 20 MB photo sent inline as base64 (27 MB) with a mask. Larger inputs go by `url` or `blob`.
 MAX_EDIT_BODY_BYTES = 64 * 1024 * 1024
-MAX_REFS = 16  # the most any model takes (the GPT image line, P3); each model's own cap is less
+# The most any model takes (the GPT image line's 16, P3): a body's own cap; each model's is less.
+MAX_REFS = max(caps.max_input_images for caps in CAPABILITIES.values())
 MAX_BLOB_NAME_CHARS = 1024  # Blob Storage's own limit
 INPUT_FIDELITIES = ("high", "low")
 _DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+)?(;[a-z0-9=.+-]+)*;base64,", re.IGNORECASE)

@@ -278,20 +278,13 @@ def edit_fields(
     and `moderation` (no multipart field of the edits route, image-models-2026.md §3), plus
     `input_fidelity` for the GPT image line. FLUX (Kontext on Foundry's Image API) takes
     prompt, n and size only."""
-    fields: dict[str, Any] = {"prompt": params.prompt, "n": params.n}
-    if model is not None:
-        fields["model"] = model
-    if params.size is not None:
-        fields["size"] = params.size
-    options: tuple[str, ...] = ()
-    if family.is_gpt_image:  # the other editing family here is FLUX (Kontext): no options
-        options = ("quality", "output_format", "output_compression", "background", "input_fidelity")
-    for name in options:
-        value = getattr(params, name)
-        if value is not None:
-            fields[name] = value
-    if params.user is not None and family not in FLUX_FAMILIES:
-        fields["user"] = params.user
+    fields = request_body(params, family, model=model)
+    fields.pop("response_format", None)
+    fields.pop("moderation", None)
+    if family in FLUX_FAMILIES:  # multipart reaches FLUX on Foundry's Image API only (A14)
+        fields.pop("output_format", None)
+    if family.is_gpt_image and params.input_fidelity is not None:
+        fields["input_fidelity"] = params.input_fidelity
     return {name: str(value) for name, value in fields.items()}
 
 

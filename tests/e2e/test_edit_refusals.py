@@ -8,32 +8,21 @@ Each request carries its own Idempotency-Key, so the test knows the id the job w
 from __future__ import annotations
 
 import base64
-import io
-import os
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
-from PIL import Image
 
 from shared.blueprints.http_api import instance_id_for
-
-from .test_edits import mask_png, png
+from tests.pictures import mask_png, noise_png, png
 
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
 
 
 def b64(data: bytes) -> dict[str, str]:
     return {"b64_json": base64.b64encode(data).decode()}
-
-
-def noise_png(size: tuple[int, int]) -> bytes:
-    """A PNG that does not compress: random RGBA pixels."""
-    out = io.BytesIO()
-    Image.frombytes("RGBA", size, os.urandom(size[0] * size[1] * 4)).save(out, "PNG")
-    return out.getvalue()
 
 
 OK = b64(png())
@@ -109,13 +98,13 @@ def test_a_bad_json_edit_is_a_400_naming_the_field_and_leaves_nothing(client, co
 
 
 def test_an_oversized_mask_is_refused(client, container):
-    big = noise_png((1100, 1100))  # ~4.8 MB: over the 4 MB a mask may be
+    big = noise_png((1200, 1200))  # ~4.3 MB: over the 4 MB a mask may be
     assert len(big) > 4_000_000
     key = f"refusal-{uuid.uuid4().hex}"
     r = client.post(
         "/images/edits",
         data={"prompt": "edit"},
-        files=[("image", ("a.png", png((1100, 1100)), "image/png")), ("mask", ("m.png", big))],
+        files=[("image", ("a.png", png((1200, 1200)), "image/png")), ("mask", ("m.png", big))],
         headers={"Idempotency-Key": key},
     )
     assert r.status_code == 400, r.text

@@ -20,24 +20,11 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.pictures import mask_png, png
+
 from .conftest import wait_for_result
 
 MAGENTA = (255, 0, 255)
-
-
-def png(size: tuple[int, int] = (256, 256), color: tuple[int, int, int] = (20, 160, 90)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-def mask_png(size: tuple[int, int], hole: tuple[int, int, int, int]) -> bytes:
-    """Opaque everywhere but `hole` (left, top, right, bottom), which is fully transparent."""
-    image = Image.new("RGBA", size, (0, 0, 0, 255))
-    image.paste((0, 0, 0, 0), hole)
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 def sha(data: bytes) -> str:
@@ -101,7 +88,7 @@ def test_an_earlier_job_edited_by_reference_keeps_its_bytes_as_input(client, fir
 
 
 def test_multipart_with_several_images_sends_them_in_order(client):
-    a, b, c = png(color=(200, 30, 30)), png(color=(30, 30, 200)), png((128, 96), (240, 240, 0))
+    a, b, c = png(colour=(200, 30, 30)), png(colour=(30, 30, 200)), png((128, 96), (240, 240, 0))
     files = [("image[]", ("a.png", a, "image/png")), ("image[]", ("b.png", b, "image/png"))]
     files.append(("image[]", ("c.png", c, "image/png")))
     started = client.post(
@@ -141,7 +128,7 @@ def test_a_masked_edit_repaints_only_the_transparent_area(client):
 def test_inline_base64_and_blob_and_url_references(client, stack, first_job):
     """Power Apps' data: URL, a blob of the images container and an allow-listed URL."""
     job_id, source = first_job
-    inline = png(color=(1, 2, 3))
+    inline = png(colour=(1, 2, 3))
     earlier = client.get(f"/images/{job_id}").json()
     blob_name = earlier["images"][0]["blob"]
     sas_url = earlier["images"][0]["url"]  # Azurite on 127.0.0.1: the devstack's allow-list
@@ -199,7 +186,7 @@ def test_the_same_idempotency_key_answers_the_same_edit(client):
     assert first.status_code == 202
     assert again.status_code in (200, 202)
     assert again.json()["id"] == first.json()["id"]
-    other = {**body, "images": [{"b64_json": base64.b64encode(png(color=(9, 9, 9))).decode()}]}
+    other = {**body, "images": [{"b64_json": base64.b64encode(png(colour=(9, 9, 9))).decode()}]}
     reused = client.post("/images/edits", json=other, headers=headers)
     assert reused.status_code == 409
     assert reused.json()["error"]["field"] == "Idempotency-Key"

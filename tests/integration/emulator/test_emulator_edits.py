@@ -28,6 +28,7 @@ from tests.integration.emulator.support import (
     sha256,
     solid_image,
 )
+from tests.pictures import mask_png, noise_png
 
 Route = Literal["deployment", "azure-v1", "openai"]
 ROUTES: tuple[Route, ...] = ("deployment", "azure-v1", "openai")
@@ -42,23 +43,6 @@ def split_image(size: tuple[int, int] = (600, 400), fmt: str = "PNG") -> bytes:
     image.paste(BLUE, (size[0] // 2, 0, size[0], size[1]))
     out = io.BytesIO()
     image.save(out, fmt)
-    return out.getvalue()
-
-
-def mask_png(size: tuple[int, int], hole: tuple[int, int, int, int], mode: str = "RGBA") -> bytes:
-    """Opaque everywhere except ``hole`` (alpha 0): the area to edit."""
-    image = Image.new(mode, size, (0, 0, 0, 255) if mode == "RGBA" else (0, 0, 0))
-    if mode == "RGBA":
-        image.paste((0, 0, 0, 0), hole)
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
-def noise_png(size: tuple[int, int]) -> bytes:
-    """An incompressible PNG: its file size is about 3 bytes per pixel."""
-    out = io.BytesIO()
-    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(out, "PNG")
     return out.getvalue()
 
 

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import hashlib
 import io
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -44,6 +43,8 @@ from shared.storage.inputs import open_sources
 from shared.storage.policy import DownloadPolicy
 from shared.storage.store import ImageStore
 from tests.integration.blobs import read_blob
+from tests.pictures import mask_png, noise_png
+from tests.pictures import png as picture
 from tests.unit.imaging.memory import generate
 
 LOCAL = DownloadPolicy(allow_http_hosts=("127.0.0.1",))  # the emulator, Azurite
@@ -54,28 +55,6 @@ MULTIPART = [Flavour.AZURE_DEPLOYMENT, Flavour.AZURE_V1, Flavour.OPENAI]
 
 
 # ---- inputs ------------------------------------------------------------------------------------
-
-
-def picture(size: tuple[int, int], colour: tuple[int, int, int], fmt: str = "PNG") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, fmt)
-    return out.getvalue()
-
-
-def mask_png(size: tuple[int, int], hole: tuple[int, int, int, int]) -> bytes:
-    """Opaque everywhere except `hole` (alpha 0): the area to edit."""
-    image = Image.new("RGBA", size, (0, 0, 0, 255))
-    image.paste((0, 0, 0, 0), hole)
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
-def noise_png(size: tuple[int, int]) -> bytes:
-    """Random pixels do not compress: about 3 bytes per pixel."""
-    out = io.BytesIO()
-    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(out, "PNG")
-    return out.getvalue()
 
 
 def sha256(data: bytes) -> str:
