@@ -799,9 +799,11 @@ Stage = Literal[
     "polling",
     "storing",
     "cleaning_up",
+    "canceling",
     "notifying",
     "completed",
     "failed",
+    "canceled",
 ]
 
 
@@ -818,10 +820,11 @@ class Progress(BaseModel):
 
 
 class JobOutput(BaseModel):
-    """The orchestration's output (kept in history: blob names only, no URLs)."""
+    """The orchestration's output (kept in history: blob names only, no URLs). A canceled job
+    (`DELETE /api/images/{id}`) keeps no images and no inputs: its blobs were deleted."""
 
     id: str
-    status: Literal["succeeded", "failed"]
+    status: Literal["succeeded", "failed", "canceled"]
     model: str
     prompt: str
     created: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared import links
 from shared.imaging.types import GPT_IMAGE_FAMILIES, Deployment, Family, Flavour
 from shared.lifecycle import model_warnings
 from shared.models import flavour_problem
@@ -180,6 +181,15 @@ class Settings(BaseSettings):
         default_factory=list, alias="CALLBACK_ALLOW_HTTP_HOSTS"
     )
     public_base_url_setting: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
+    # Signs the status links the app hands out (shared/links.py); required by every route that
+    # answers one, checked on first use. The previous secret only verifies (rotation).
+    status_link_secret: SecretStr | None = Field(default=None, alias="STATUS_LINK_SECRET")
+    status_link_secret_previous: SecretStr | None = Field(
+        default=None, alias="STATUS_LINK_SECRET_PREVIOUS"
+    )
+    status_link_ttl_minutes: int = Field(
+        default=24 * 60, ge=5, le=30 * 24 * 60, alias="STATUS_LINK_TTL_MINUTES"
+    )
     website_hostname: str | None = Field(default=None, alias="WEBSITE_HOSTNAME")  # set by Azure
 
     @model_validator(mode="before")
@@ -221,6 +231,22 @@ class Settings(BaseSettings):
                     "EDIT_SOURCE_ALLOW_HTTP_ORIGINS",
                     f"{entry!r} is not an http origin with a port (http://127.0.0.1:10000)",
                 )
+        for name, secret in (
+            (links.SECRET_SETTING, self.status_link_secret),
+            (links.PREVIOUS_SECRET_SETTING, self.status_link_secret_previous),
+        ):
+            if secret is not None and len(secret.get_secret_value()) < links.MIN_SECRET_CHARS:
+                raise SettingsError(
+                    name,
+                    f"too short: at least {links.MIN_SECRET_CHARS} characters of random text "
+                    "(openssl rand -base64 32)",
+                )
+        if self.status_link_ttl_minutes * 60 < self.image_job_deadline_seconds:
+            raise SettingsError(
+                links.TTL_SETTING,
+                "shorter than IMAGE_JOB_DEADLINE_SECONDS: a status link must outlive the job it "
+                "follows",
+            )
         if self.image_default_model not in self.image_models:
             raise SettingsError(
                 "IMAGE_DEFAULT_MODEL",
@@ -236,6 +262,22 @@ class Settings(BaseSettings):
         if connection is None:  # _check refuses this combination; kept for type checkers
             raise SettingsError("IMAGES_STORAGE_CONNECTION", "missing")
         return connection
+
+    @property
+    def link_signer(self) -> links.LinkSigner:
+        """Signs and checks status links; SettingsError naming STATUS_LINK_SECRET when unset."""
+        if self.status_link_secret is None:
+            raise SettingsError(
+                links.SECRET_SETTING,
+                f"missing: status links are signed with it; set at least "
+                f"{links.MIN_SECRET_CHARS} characters of random text (openssl rand -base64 32)",
+            )
+        previous = self.status_link_secret_previous
+        return links.LinkSigner(
+            secret=self.status_link_secret.get_secret_value().encode(),
+            previous=previous.get_secret_value().encode() if previous is not None else None,
+            ttl=timedelta(minutes=self.status_link_ttl_minutes),
+        )
 
     @property
     def results_queue(self) -> str | None:

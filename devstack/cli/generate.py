@@ -9,6 +9,7 @@ under ./generated-images/. Nothing secret is printed beyond that SAS URL, which 
 from __future__ import annotations
 
 import mimetypes
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from devstack.host.keys import FUNCTION_KEY_SETTING, KEY_HEADER
+from devstack.host.settings import local_settings_values
 from devstack.stack import DEFAULT_HOST_PORT, REPO_ROOT, Stack
 
 DEFAULT_BASE_URL = f"http://127.0.0.1:{DEFAULT_HOST_PORT}"
@@ -73,9 +76,11 @@ def submit_and_wait(
     *,
     timeout: float,
     show: Callable[[str], None],
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """POST the job, follow its status URL until it finishes; return the result body."""
-    r = client.post(f"{api_url}/images", json=body)
+    """POST the job (with ``headers``: the function key when the stack enforces keys), follow
+    its signed status link, which needs no key, until it finishes; return the result body."""
+    r = client.post(f"{api_url}/images", json=body, headers=headers)
     if r.status_code not in (200, 202):
         raise GenerateError(f"the job was refused: {_error_text(r)}")
     accepted = r.json()
@@ -156,7 +161,9 @@ def run(
 
     try:
         with httpx.Client(timeout=60) as client:
-            result = submit_and_wait(client, f"{target}/api", body, timeout=timeout, show=show)
+            result = submit_and_wait(
+                client, f"{target}/api", body, timeout=timeout, show=show, headers=_key_header()
+            )
             if bar_on_tty:
                 print(file=out)
             show(progress_line({"progress": {"stage": "done", **_counts(result)}}))
@@ -176,6 +183,15 @@ def run(
     finally:
         if stack is not None:
             stack.stop()
+
+
+def _key_header() -> dict[str, str]:
+    """``x-functions-key`` when the devstack enforces keys (DEVSTACK_FUNCTION_KEY in the
+    environment or local.settings.json), as a caller on Azure sends it."""
+    key = os.environ.get(FUNCTION_KEY_SETTING) or local_settings_values(REPO_ROOT).get(
+        FUNCTION_KEY_SETTING
+    )
+    return {KEY_HEADER: key} if key else {}
 
 
 def _counts(result: dict[str, Any]) -> dict[str, int]:

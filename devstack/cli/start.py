@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 
+from devstack.host.keys import FUNCTION_KEY_SETTING
 from devstack.host.settings import local_settings_values
 from devstack.stack import (
     DEFAULT_AZURITE_PORTS,
@@ -45,6 +46,10 @@ def banner(stack: Stack, warnings: list[str] | None = None) -> str:
         if stack.emulator_url
         else "not started: local settings name a real AZURE_OPENAI_ENDPOINT"
     )
+    keyed = bool(host_settings(stack).get(FUNCTION_KEY_SETTING))
+    # The key itself is never printed: the line names the setting it comes from.
+    keys = f"enforced ({FUNCTION_KEY_SETTING})" if keyed else "not checked (as Core Tools)"
+    key = f' -H "x-functions-key: ${FUNCTION_KEY_SETTING}"' if keyed else ""
     return "\n".join(
         [
             "",
@@ -53,11 +58,13 @@ def banner(stack: Stack, warnings: list[str] | None = None) -> str:
             f"  emulator    {emulator}",
             f"  storage     Azurite, blobs at {stack.storage.blob_url}",
             f"  data        {stack.data_dir}",
+            f"  keys        {keys}",
             "",
             "try:",
-            f"  curl -i -X POST {stack.api_url}/images -H 'Content-Type: application/json' \\",
+            f"  curl -i -X POST {stack.api_url}/images{key} -H 'Content-Type: application/json' \\",
             '       -d \'{"prompt": "a badger wearing a tuxedo"}\'',
-            f"  curl -i {stack.api_url}/images/<id from the answer>",
+            "  curl -i '<Location from the answer>'   # a signed link: no key needed",
+            f"  curl -i '{stack.api_url}/images?top=5'{key}",
             '  python -m devstack generate "a badger wearing a tuxedo"',
             "",
             "Ctrl-C stops everything.",

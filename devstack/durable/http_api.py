@@ -19,6 +19,10 @@ from devstack.durable.history import parse_iso
 from devstack.durable.status import RUNTIME_STATUSES
 
 DEFAULT_PREFIX = "/runtime/webhooks/durabletask"
+# The instances a list query answers when it asks for no `top`: Azure's Durable HTTP API answers
+# the first 100 and a continuation header, and azure-functions-durable's get_status_by /
+# get_status_all never send `top` nor follow the header (azure-functions-durable-python#580).
+DEFAULT_PAGE_SIZE = 100
 
 
 def normalise_json_body(raw: bytes) -> str | None:
@@ -108,6 +112,15 @@ def _statuses(request: web.Request) -> list[str] | None:
     return names
 
 
+def _count(value: str | None, name: str, default: int, minimum: int = 0) -> int:
+    """A whole number from the query or a header, at least `minimum` (a 400 for anything else)."""
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) < minimum:
+        raise EngineError(400, f"{name} must be a whole number from {minimum}: {value[:40]!r}")
+    return int(value)
+
+
 def _error(exc: EngineError) -> web.Response:
     return web.json_response(
         {"Message": exc.message, "ExceptionMessage": exc.message}, status=exc.status
@@ -186,15 +199,15 @@ def add_routes(engine: InstanceClient, app: web.Application, prefix: str) -> Non
             prefix=request.query.get("instanceIdPrefix") or None,
             show_input=_flag(request, "showInput", False),
         )
-        top = request.query.get("top")
+        # One page, as Azure answers: `top` of them (DEFAULT_PAGE_SIZE when none is asked for)
+        # and, when more match, an x-ms-continuation-token header to ask for the next page with.
+        # The order is the engine's own (oldest first); no backend promises one.
+        top = _count(request.query.get("top"), "top", DEFAULT_PAGE_SIZE, minimum=1)
+        start_at = _count(request.headers.get("x-ms-continuation-token"), "continuation token", 0)
         headers: dict[str, str] = {}
-        if top:
-            start_at = int(request.headers.get("x-ms-continuation-token") or 0)
-            page = statuses[start_at : start_at + int(top)]
-            if start_at + int(top) < len(statuses):
-                headers["x-ms-continuation-token"] = str(start_at + int(top))
-            statuses = page
-        return web.json_response(statuses, headers=headers)
+        if start_at + top < len(statuses):
+            headers["x-ms-continuation-token"] = str(start_at + top)
+        return web.json_response(statuses[start_at : start_at + top], headers=headers)
 
     @handler
     async def purge_one(request: web.Request) -> web.StreamResponse:
@@ -266,4 +279,10 @@ def add_routes(engine: InstanceClient, app: web.Application, prefix: str) -> Non
     app.router.add_get(prefix + "/_devstack/instances/{instance_id}/metrics", metrics)
 
 
-__all__ = ["DEFAULT_PREFIX", "add_routes", "client_binding_json", "normalise_json_body"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_PREFIX",
+    "add_routes",
+    "client_binding_json",
+    "normalise_json_body",
+]

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import azure.functions as func
 from aiohttp import http_exceptions, web, web_protocol
 
+from devstack.host.app_secrets import ensure_link_secret
 from devstack.host.keys import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING, HostKeys, presented_key
 from devstack.host.loader import FunctionSpec, LoadedApp, as_http_response
 from devstack.host.logs import escape_controls, register_secret
@@ -312,7 +313,7 @@ class HostServer:
         )
         # Read after LoadedApp has put local.settings.json's Values into the environment.
         self.keys = HostKeys.from_environ()
-        for secret in self.keys.secrets:
+        for secret in [*self.keys.secrets, ensure_link_secret(self.data_dir)]:
             register_secret(secret)
         webapp = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_access_log])
         if loaded.uses_durable:

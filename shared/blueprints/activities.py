@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import azure.durable_functions as df
 
 from shared.blueprints.registration import activity
-from shared.orchestration.names import DELETE, GENERATE, PERSIST, POLL, SUBMIT
+from shared.orchestration.names import DELETE, DISCARD, GENERATE, PERSIST, POLL, SUBMIT
 
 if TYPE_CHECKING:
     from shared.blueprints.deps import Runtime
@@ -570,3 +570,31 @@ async def delete_operation(payload: Json) -> Json:
     except Exception as exc:
         log.warning("deleting the operation failed: %s", type(exc).__name__)
         return c.ok(c.Deleted(deleted=False, code=type(exc).__name__))
+
+
+# A canceled job's folder holds a few dozen blobs at most (images, receipts, up to 17 edit
+# inputs): one call deletes this many, and says when more may be left.
+DISCARD_LIMIT = 500
+
+
+@activity(bp, DISCARD)
+async def discard_job_blobs(payload: Json) -> Json:
+    """A canceled job: delete every blob in its folder `{yyyy}/{mm}/{dd}/{job}/` — its images,
+    its edit's staged inputs, its receipts — once no activity of the job is in flight any more
+    (the orchestrator waited for them). Quiet: a blob that cannot be deleted is skipped and
+    reported as `more`; a listing that fails answers "retry". Input `DiscardInput`, payload
+    `Discarded`."""
+    from shared.imaging.types import ImageApiError
+    from shared.orchestration import contracts as c
+    from shared.storage import naming
+
+    try:
+        job = c.DiscardInput.model_validate(payload)
+        folder = naming.job_folder(job.job_id, datetime.fromisoformat(job.created))
+        deleted, more = await _runtime().store.delete_prefix(f"{folder}/", limit=DISCARD_LIMIT)
+        log.info("discard_job_blobs: deleted %d blob(s) of job %s", deleted, job.job_id)
+        return c.ok(c.Discarded(deleted=deleted, more=more or None))
+    except ImageApiError as exc:
+        return _failure(exc)
+    except Exception as exc:
+        return _crash(DISCARD, exc)

@@ -122,6 +122,7 @@ async def start_edit_job(
 
     try:
         settings = get_settings()
+        settings.link_signer  # noqa: B018  # its 202 answers a signed link: check before staging
         parsed = _parse(req, settings)
         valid = validate_edit(parsed, settings.image_models, settings.image_default_model)
         key = idempotency_key(req.headers)

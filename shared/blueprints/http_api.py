@@ -37,7 +37,7 @@ RETRY_AFTER_S = 2
 MAX_RETRY_AFTER_S = 30
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_NS = uuid.UUID("5d0f4b8e-3f49-4a7c-9a8e-0c2f1d1c6a11")
-_RUNNING = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
+RUNNING = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 # An image index with more digits than this is out of range for any job (n is at most 10), and
 # int() refuses strings over 4300 digits with a ValueError: it is never parsed.
@@ -112,22 +112,34 @@ def image_index(raw: str) -> int | None:
     return int(raw)
 
 
-def status_url(req: func.HttpRequest, instance_id: str) -> str:
-    """Absolute URL of `GET /api/images/{id}` on the host the caller used, without the query
-    string (it may carry the function key)."""
+def api_base(req: func.HttpRequest) -> str:
+    """The app's origin and route prefix as the caller reached it (``http://host:7071/api``):
+    the request's URL without the route it matched and without its query string (which may
+    carry the function key). The prefix is whatever host.json says, so it is read off the path.
+    """
     parts = urlsplit(req.url)
     path = parts.path.rstrip("/")
-    # POST .../images, GET .../images/{id}: the base is the path without the job id (which may
-    # itself contain "images"), whatever the route prefix is.
-    if path.endswith(f"/images/{instance_id}"):
-        base = path.removesuffix(f"/{instance_id}")
-    elif path.endswith("/images/edits"):
-        base = path.removesuffix("/edits")
-    elif path.endswith("/images"):
-        base = path
-    else:
-        base = "/api/images"
-    return urlunsplit((parts.scheme, parts.netloc, f"{base}/{instance_id}", "", ""))
+    job = req.route_params.get("id")
+    index = req.route_params.get("index")
+    tails: list[str] = []
+    if job is not None:  # the job id may itself contain "images": match whole routes
+        if index is not None:
+            tails += [f"/images/{job}/{index}", f"/status/{job}/images/{index}"]
+        tails += [f"/images/{job}", f"/status/{job}"]
+    tails += ["/images/edits", "/images"]
+    prefix = next((path[: -len(t)] for t in tails if path.endswith(t)), "/api")
+    return urlunsplit((parts.scheme, parts.netloc, prefix, "", ""))
+
+
+def signed_link(req: func.HttpRequest, instance_id: str) -> str:
+    """A fresh signed status link of the job (shared/links.py): what every status URL the app
+    answers is, so a caller without the function key (Power Automate following Location) can
+    follow it. Raises SettingsError when STATUS_LINK_SECRET is not set."""
+    from shared.links import status_link
+    from shared.settings import get_settings
+
+    signature = get_settings().link_signer.sign(instance_id, datetime.now(UTC))
+    return status_link(api_base(req), instance_id, signature)
 
 
 def instance_id_for(idempotency_key: str | None) -> str:
@@ -146,7 +158,7 @@ def _fingerprint(job: JobInput) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
-def _maybe_json(value: Any) -> Any:
+def maybe_json(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -156,13 +168,20 @@ def _maybe_json(value: Any) -> Any:
 
 
 def accepted(
-    req: func.HttpRequest, instance_id: str, runtime_status: str, custom: Any, status: int = 202
+    req: func.HttpRequest,
+    instance_id: str,
+    runtime_status: str,
+    custom: Any,
+    status: int = 202,
+    link: str | None = None,
 ) -> func.HttpResponse:
+    """202 (or ``status``) with the job's progress, ``Location`` and ``Retry-After``; the
+    Location is ``link`` (the signed link the caller followed) or a fresh signed link."""
     from shared.models import JobAccepted, Progress
 
-    url = status_url(req, instance_id)
+    url = link or signed_link(req, instance_id)
     progress = None
-    custom = _maybe_json(custom)
+    custom = maybe_json(custom)
     if isinstance(custom, dict):
         try:
             progress = Progress.model_validate(custom)
@@ -204,6 +223,7 @@ async def start_image_job(
 
     try:
         settings = get_settings()
+        settings.link_signer  # noqa: B018  # its 202 answers a signed link: check before starting
         request = parse_body(
             req.get_body() or b"", callback_http_hosts=settings.callback_allow_http_hosts
         )
@@ -286,7 +306,7 @@ async def _started_anyway(client: df.DurableOrchestrationClient, job: JobInput) 
     """Whether the instance under `job.id` is this request's own job (its input is `job`, to
     the microsecond of `created`), so what it staged must be kept though `start_new` raised."""
     status = await client.get_status(job.id, show_input=True)
-    previous = _maybe_json(status.input_) if status.runtime_status is not None else None
+    previous = maybe_json(status.input_) if status.runtime_status is not None else None
     return isinstance(previous, dict) and previous.get("created") == job.created
 
 
@@ -300,7 +320,7 @@ async def existing_job(
     existing = await client.get_status(job.id, show_input=True)
     if existing.runtime_status is None:
         return None
-    previous = _maybe_json(existing.input_)
+    previous = maybe_json(existing.input_)
     if isinstance(previous, dict) and "params" in previous:
         try:
             same = _fingerprint(JobInput.model_validate(previous)) == _fingerprint(job)
@@ -313,35 +333,37 @@ async def existing_job(
                 "this Idempotency-Key was already used for a different request",
                 IDEMPOTENCY_HEADER,
             )
-    return await _job_response(
+    return await job_response(
         req,
         job.id,
         existing.runtime_status.value,
         existing.custom_status,
-        _parse_output(existing.output),
+        parse_output(existing.output),
     )
 
 
-async def _job_response(
+async def job_response(
     req: func.HttpRequest,
     instance_id: str,
     runtime_status: str,
     custom: Any,
     output: JobOutput | None,
+    link: str | None = None,
 ) -> func.HttpResponse:
-    """202 with progress while running, 200 with the result, 422 when the job failed."""
-    if runtime_status in _RUNNING:
-        return accepted(req, instance_id, runtime_status, custom)
+    """202 with progress while running (Location: ``link`` or a fresh signed link), 200 with
+    the result, 422 when the job failed or was canceled (final: Power Automate stops polling)."""
+    if runtime_status in RUNNING:
+        return accepted(req, instance_id, runtime_status, custom, link=link)
     if runtime_status == "Completed" and output is not None and output.status == "succeeded":
         result = await _with_urls(output)
         return json_response(200, result.model_dump(mode="json", exclude_none=True))
-    return _failed_response(output, runtime_status)
+    return failed_response(output, runtime_status)
 
 
-def _parse_output(value: Any) -> JobOutput | None:
+def parse_output(value: Any) -> JobOutput | None:
     from shared.models import JobOutput
 
-    raw = _maybe_json(value)
+    raw = maybe_json(value)
     if isinstance(raw, dict):
         try:
             return JobOutput.model_validate(raw)
@@ -379,7 +401,7 @@ async def _with_urls(output: JobOutput) -> JobResult:
     )
 
 
-def _failed_response(output: JobOutput | None, runtime_status: str) -> func.HttpResponse:
+def failed_response(output: JobOutput | None, runtime_status: str) -> func.HttpResponse:
     """422: not retryable, so Power Automate's async pattern fails the action at once."""
     from shared.models import ApiError, ApiErrorBody
 
@@ -405,7 +427,7 @@ async def lookup_job(
     status = await client.get_status(instance_id)
     if status.runtime_status is None:
         return None, None, None
-    return status.runtime_status.value, status.custom_status, _parse_output(status.output)
+    return status.runtime_status.value, status.custom_status, parse_output(status.output)
 
 
 @bp.route(route="images/{id}", methods=["GET"])
@@ -423,7 +445,7 @@ async def get_image_job(
             return error_response(
                 404, "not_found", f"no image job with id {shown(instance_id)}", "id"
             )
-        return await _job_response(req, instance_id, runtime_status, custom, output)
+        return await job_response(req, instance_id, runtime_status, custom, output)
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
         return error_response(500, "configuration_error", str(exc))
@@ -435,11 +457,21 @@ async def get_image_file(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """`GET /api/images/{id}/{index}`: 302 to a fresh read-only SAS URL of one stored image."""
+    return await image_redirect(
+        client, req.route_params.get("id", ""), req.route_params.get("index", "")
+    )
+
+
+async def image_redirect(
+    client: df.DurableOrchestrationClient, instance_id: str, raw_index: str
+) -> func.HttpResponse:
+    """302 to a fresh read-only SAS URL of image ``raw_index`` of the job; 404 naming `id` or
+    `index`, 409 while the job runs, 422 when it failed (the keyed and the signed image routes).
+    """
     from shared.blueprints.deps import runtime
     from shared.settings import SettingsError
 
-    instance_id = req.route_params.get("id", "")
-    index = image_index(req.route_params.get("index", ""))
+    index = image_index(raw_index)
     if index is None:
         return error_response(404, "not_found", "the image index must be a number", "index")
     try:
@@ -448,10 +480,10 @@ async def get_image_file(
             return error_response(
                 404, "not_found", f"no image job with id {shown(instance_id)}", "id"
             )
-        if runtime_status in _RUNNING:
+        if runtime_status in RUNNING:
             return error_response(409, "not_ready", "the job has not finished yet")
         if output is None or output.status != "succeeded":
-            return _failed_response(output, runtime_status)
+            return failed_response(output, runtime_status)
         if index >= len(output.images):
             return error_response(
                 404, "not_found", f"the job has {len(output.images)} image(s)", "index"

@@ -344,6 +344,8 @@ async def handle_message(
     from shared.settings import get_settings
 
     settings = settings or get_settings()  # broken settings: raise, the host retries
+    # The job's notifications carry signed status links: no secret, no job (raise, retried).
+    settings.link_signer  # noqa: B018
     queue = queue or settings.image_requests_queue
     now = datetime.now(UTC)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -33,7 +34,8 @@ async def notify_callback(payload: dict[str, Any]) -> dict[str, Any]:
 
     request = CallbackInput.model_validate(payload)
     settings = get_settings()
-    body = completion_payload(request.job_id, request.result, settings.public_base_url)
+    signature = settings.link_signer.sign(request.job_id, datetime.now(UTC))
+    body = completion_payload(request.job_id, request.result, signature, settings.public_base_url)
     sent = await post_callback(
         request.url,
         body,
@@ -64,7 +66,8 @@ async def notify_results_queue(payload: dict[str, Any]) -> dict[str, Any]:
 
     request = ResultsQueueInput.model_validate(payload)
     settings = get_settings()
-    body = completion_payload(request.job_id, request.result, settings.public_base_url)
+    signature = settings.link_signer.sign(request.job_id, datetime.now(UTC))
+    body = completion_payload(request.job_id, request.result, signature, settings.public_base_url)
     try:
         async with queue_client(request.queue, settings) as client:
             message_id = await send_text(client, json.dumps(body, separators=(",", ":")))

@@ -1,16 +1,18 @@
-"""What a completion notification says: the job's result, with links, never a signed URL.
+"""What a completion notification says: the job's result, with links, never a SAS URL.
 
-The job's output keeps blob names only; a notification adds the app's own links (the status URL
-and ``/api/images/{id}/{index}`` redirects, which hand out a fresh short-lived SAS only to a caller
-with a function key) instead of SAS URLs, which would stay valid for whoever reads the receiver's
-logs. Anything that still looks signed is dropped as a last line of defence.
+The job's output keeps blob names only; a notification adds the app's own signed links
+(shared/links.py: the status link and ``/api/status/{id}/images/{index}`` redirects, which hand
+out a fresh short-lived SAS) instead of SAS URLs: the receiver needs no key to follow them, and
+they open this job only, read-only, until they expire. Anything in the result that still looks
+signed is dropped as a last line of defence, before the app's own links are added.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+
+from shared.links import Signature, image_link, status_link
 
 _SIGNED_MARKERS = ("sig=", "signature=", "x-functions-key", "code=")
 
@@ -32,23 +34,24 @@ def scrub(value: Any) -> Any:
 
 
 def completion_payload(
-    job_id: str, result: Mapping[str, Any], base_url: str = ""
+    job_id: str, result: Mapping[str, Any], signature: Signature, base_url: str = ""
 ) -> dict[str, Any]:
     """The JSON posted to a callback and put on the results queue.
 
     ``{"id", "status", ... the job's output ..., "statusQueryGetUri", "images": [{..., "url"}]}``
-    where each image ``url`` is the app's redirect ``/api/images/{id}/{index}``.
+    where ``statusQueryGetUri`` is the job's signed status link and each image ``url`` its signed
+    redirect ``/api/status/{id}/images/{index}``, both under ``signature`` (made for ``job_id``).
     """
     body: dict[str, Any] = scrub(dict(result))
-    body["id"] = str(result.get("id") or job_id)
-    quoted = quote(body["id"], safe="")
-    body["statusQueryGetUri"] = f"{base_url}/api/images/{quoted}"
+    body["id"] = job_id  # the signature's job: never another id the result might name
+    api = f"{base_url}/api"
+    body["statusQueryGetUri"] = status_link(api, job_id, signature)
     images = body.get("images")
     if isinstance(images, list):
         linked = []
         for index, image in enumerate(images):
             entry = dict(image) if isinstance(image, Mapping) else {"value": image}
-            entry["url"] = f"{base_url}/api/images/{quoted}/{index}"
+            entry["url"] = image_link(api, job_id, index, signature)
             linked.append(entry)
         body["images"] = linked
     body.pop("notification", None)

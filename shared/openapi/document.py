@@ -13,6 +13,15 @@ a test noticing.
 multipart body beside a JSON one on the same operation (``in: body`` and ``in: formData``
 exclude each other), so the document's `EditImage` is the JSON form — what Power Platform sends —
 and its description names the multipart fields.
+
+`CancelImageJob` and `ListImageJobs` answer the models of ``shared.job_views``; the list's paging
+limits come from ``shared.job_list``, which enforces them. The signed status routes
+(``/api/status/{id}[/images/{index}]?expires&sig``) are deliberately not operations here, though
+Swagger 2.0 could mark them ``security: []``: a Power Platform connector applies its connection's
+authentication to every action, per-operation security is no documented connector feature, and
+an action whose ``expires`` / ``sig`` a maker would have to cut out of a URL the app answered adds
+nothing `GetImageJob` does not do. Callers follow those links as given (docs/app.md, "Signed
+status links"); the Postman collection has a request for it.
 """
 
 from __future__ import annotations
@@ -24,6 +33,9 @@ from typing import Any
 from shared.edit_requests import INPUT_FIDELITIES, MAX_EDIT_BODY_BYTES, EditRequest
 from shared.ids import JOB_ID_PATTERN
 from shared.imaging.types import Family, Flavour
+from shared.job_list import API_STATUSES, LOOKBACK, PROMPT_CHARS, TOP_DEFAULT, TOP_MAX
+from shared.job_views import CancelAccepted, JobList
+from shared.links import SECRET_SETTING, TTL_SETTING
 from shared.models import (
     MASK_MAX_BYTES,
     MAX_BODY_BYTES,
@@ -114,6 +126,33 @@ _INPUT_VIEW_DESCRIPTION = {
     "ref": "The reference it came by: `job/index`, the blob name, or the URL without its query.",
     "url": "A fresh read-only SAS URL of the staged input.",
 }
+
+
+# The answers of cancel and list (shared.job_views), labelled for Power Apps / Power Automate.
+_VIEW_SUMMARY = {
+    "id": "Job id",
+    "status": "Status",
+    "statusQueryGetUri": "Status link",
+    "value": "Jobs",
+    "continuationToken": "Continuation token",
+    "nextLink": "Next page link",
+    "created": "Created",
+    "completed": "Completed",
+    "model": "Model",
+    "prompt": "Prompt",
+    "images": "Images stored",
+    "images_total": "Images asked for",
+    "error_code": "Error code",
+}
+_VIEW_DESCRIPTION = {
+    "statusQueryGetUri": (
+        "The job's signed status link: opens this job's status (read-only, no key needed) "
+        "until it expires (STATUS_LINK_TTL_MINUTES)."
+    ),
+    "created": "When the job was created (UTC, ISO 8601).",
+    "completed": "When the job ended (UTC, ISO 8601); absent while it runs.",
+}
+_VIEW_DEFINITIONS = ("CancelAccepted", "JobList", "JobSummary")
 
 
 # A configured model as the document needs it: which model, on which platform.
@@ -318,11 +357,34 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "schema": {"$ref": "#/definitions/ApiError"}}
 
 
+def _configuration_error() -> dict[str, Any]:
+    return _error(
+        f"The app's settings are invalid (`configuration_error` naming the setting, e.g. "
+        f"{SECRET_SETTING} missing); nothing was started or changed."
+    )
+
+
+def _view_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A cancel/list answer as generated, with Power Platform labels on every property."""
+    for name, prop in schema["properties"].items():
+        prop["x-ms-summary"] = _VIEW_SUMMARY.get(name, prop.get("x-ms-summary", name))
+        if name in _VIEW_DESCRIPTION:
+            prop["description"] = _VIEW_DESCRIPTION[name]
+    return schema
+
+
+_LOCATION_TEXT = (
+    "The job's signed status link (`/api/status/{id}?expires=...&sig=...`): GET it with no key "
+    "until the job is done. Polling it answers the same link; it expires after "
+    f"{TTL_SETTING} (default 24 hours)."
+)
+
+
 def _accepted(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "headers": {
-            "Location": {"type": "string", "description": "Poll this URL for the job's status."},
+            "Location": {"type": "string", "description": _LOCATION_TEXT},
             "Retry-After": {"type": "integer", "description": "Seconds to wait before polling."},
         },
         "schema": {"$ref": "#/definitions/JobAccepted"},
@@ -391,7 +453,8 @@ def _edit_operation(caps: Mapping[str, ModelCapabilities]) -> dict[str, Any]:
             ),
             "409": _error("The Idempotency-Key was used for a different request or inputs."),
             "415": _error("The Content-Type is neither application/json nor multipart/form-data."),
-            "422": _error("A job with this Idempotency-Key already failed."),
+            "422": _error("A job with this Idempotency-Key already failed or was canceled."),
+            "500": _configuration_error(),
             "503": {
                 "description": (
                     "Blob Storage or an input's source URL is unavailable for now; nothing was "
@@ -418,6 +481,115 @@ _JOB_ID_PARAM = {
 }
 
 
+_LOOKBACK_DAYS = LOOKBACK.days
+
+
+def _cancel_operation() -> dict[str, Any]:
+    """`CancelImageJob`: `DELETE /api/images/{id}`."""
+    return {
+        "operationId": "CancelImageJob",
+        "summary": "Cancel an image job",
+        "description": (
+            "Stops a job that is still running. A generation already sent to the image service "
+            "is waited for (it is billed and cannot be recalled), no further one is started, "
+            "everything the job stored is deleted, and the job ends as canceled: GetImageJob "
+            "then answers 422 with error code job_canceled. Answers 202 with status canceling "
+            "(or canceled once it has ended) and no Location, so a flow does not wait for it; "
+            "calling it again answers the same. A job that already succeeded or failed is a "
+            "409 job_finished and keeps its images; so is a job whose images are all stored: a "
+            "cancel that arrives then has no effect, and the job finishes."
+        ),
+        "x-ms-visibility": "important",
+        "produces": ["application/json"],
+        "parameters": [_JOB_ID_PARAM],
+        "responses": {
+            "202": {
+                "description": (
+                    "The cancel is in effect: `canceling` while the job winds down, `canceled` "
+                    "once it has ended. No Location header."
+                ),
+                "schema": {"$ref": "#/definitions/CancelAccepted"},
+            },
+            "404": _error("No job with this id (`error.field`: `id`)."),
+            "409": _error(
+                "`job_finished`: the job already succeeded or failed, or its images are all "
+                "stored and it is finishing; nothing was canceled and its images are kept."
+            ),
+            "500": _configuration_error(),
+        },
+    }
+
+
+def _list_operation() -> dict[str, Any]:
+    """`ListImageJobs`: `GET /api/images`, paged with `nextLink` (x-ms-pageable)."""
+    statuses = ", ".join(API_STATUSES)
+    return {
+        "operationId": "ListImageJobs",
+        "summary": "List image jobs",
+        "description": (
+            f"The jobs of the last {_LOOKBACK_DAYS} days, newest first (by created time), "
+            f"{TOP_DEFAULT} per page unless top says otherwise: each with its id, status, "
+            f"model, the first {PROMPT_CHARS} characters of its prompt, how many images it "
+            "stored, the error code of a failed or canceled job, and its signed status link. "
+            "While more jobs are, the answer has continuationToken (pass it back for the next "
+            "page) and nextLink (the same query for that page). Older jobs are not listed; "
+            "GetImageJob still reads them by id."
+        ),
+        "x-ms-visibility": "important",
+        "x-ms-pageable": {"nextLinkName": "nextLink"},
+        "produces": ["application/json"],
+        "parameters": [
+            {
+                "name": "top",
+                "in": "query",
+                "required": False,
+                "type": "integer",
+                "minimum": 1,
+                "maximum": TOP_MAX,
+                "default": TOP_DEFAULT,
+                "x-ms-summary": "Jobs per page",
+                "description": f"How many jobs per page: 1 to {TOP_MAX} (default {TOP_DEFAULT}).",
+                "x-ms-visibility": "important",
+            },
+            {
+                "name": "status",
+                "in": "query",
+                "required": False,
+                "type": "string",
+                "x-ms-summary": "Statuses",
+                "description": (
+                    f"Only jobs with one of these statuses, comma-separated: {statuses} (e.g. "
+                    "`running,pending`). Empty: every status."
+                ),
+                "x-ms-visibility": "advanced",
+            },
+            {
+                "name": "continuationToken",
+                "in": "query",
+                "required": False,
+                "type": "string",
+                "x-ms-summary": "Continuation token",
+                "description": (
+                    "The continuationToken of the previous page, for the page after it. Empty: "
+                    "the first page."
+                ),
+                "x-ms-visibility": "advanced",
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "One page of jobs, newest first.",
+                "schema": {"$ref": "#/definitions/JobList"},
+            },
+            "400": _error(
+                "A query parameter is not valid; `error.field` names it (`top`, `status` or "
+                "`continuationToken`)."
+            ),
+            "500": _configuration_error(),
+        },
+    }
+
+
 def build_document(
     *,
     host: str | None = None,
@@ -441,8 +613,12 @@ def build_document(
             (JobResult, "serialization"),
             (ApiError, "serialization"),
             (ModelList, "serialization"),
+            (CancelAccepted, "serialization"),
+            (JobList, "serialization"),
         ]
     )
+    for name in _VIEW_DEFINITIONS:
+        defs[name] = _view_schema(defs[name])
     defs["ImageRequest"] = _request_schema(defs["ImageRequest"], table, default_model)
     defs["ImageRequest"]["example"] = {
         "prompt": "a badger wearing a tuxedo",
@@ -478,7 +654,8 @@ def build_document(
                 "summary": "Start an image job",
                 "description": (
                     "Validates the request and starts generating. Answers 202 with a Location "
-                    "to poll; Power Automate follows it until the job is done."
+                    "to poll: the job's signed status link, which needs no key, so Power "
+                    "Automate follows it until the job is done."
                 ),
                 "x-ms-visibility": "important",
                 "consumes": ["application/json"],
@@ -503,9 +680,13 @@ def build_document(
                         "`error.field` names the field."
                     ),
                     "409": _error("The Idempotency-Key was used for a different request."),
-                    "422": _error("A job with this Idempotency-Key already failed."),
+                    "422": _error(
+                        "A job with this Idempotency-Key already failed or was canceled."
+                    ),
+                    "500": _configuration_error(),
                 },
-            }
+            },
+            "get": _list_operation(),
         },
         **edit_paths,
         f"{ROUTE_PREFIX}/images/{{id}}": {
@@ -514,7 +695,8 @@ def build_document(
                 "summary": "Get an image job",
                 "description": (
                     "202 with progress while the job runs, 200 with the images when it "
-                    "succeeded, 422 when it failed."
+                    "succeeded, 422 when it failed or was canceled. In Power Apps, call it "
+                    "from a Timer every few seconds until status is succeeded."
                 ),
                 "x-ms-visibility": "important",
                 "produces": ["application/json"],
@@ -526,9 +708,14 @@ def build_document(
                     },
                     "202": _accepted("The job is still running."),
                     "404": _error("No job with this id."),
-                    "422": _error("The job failed; `error.code` says why (e.g. content_filter)."),
+                    "422": _error(
+                        "The job failed or was canceled; `error.code` says why (e.g. "
+                        "content_filter, job_canceled)."
+                    ),
+                    "500": _configuration_error(),
                 },
-            }
+            },
+            "delete": _cancel_operation(),
         },
         f"{ROUTE_PREFIX}/models": {
             "get": {
@@ -578,7 +765,7 @@ def build_document(
                     },
                     "404": _error("No such job or image."),
                     "409": _error("The job has not finished yet."),
-                    "422": _error("The job failed."),
+                    "422": _error("The job failed or was canceled."),
                 },
             }
         },
@@ -590,7 +777,8 @@ def build_document(
             "version": VERSION,
             "description": (
                 "Generate and edit images with Azure OpenAI (and FLUX) as durable jobs: start "
-                "a job, poll its status (202 + Location + Retry-After) until it has images."
+                "a job, poll its status (202 + Location + Retry-After) until it has images; "
+                "list recent jobs and cancel a running one."
             ),
         },
         "host": host or PLACEHOLDER_HOST,

@@ -6,12 +6,22 @@ contracts.py), a `Retry` waits on a durable timer by `decide_retry` (throttled a
 the deadline, unguided failures by the job's attempts), and a `Failed`, or running out of
 attempts or time, ends the job with a `JobFailed` naming a code the caller can act on.
 
-Deterministic: it reads time only from the orchestration context and waits only on its timers.
+Cancelling (`DELETE /api/images/{id}` raises the external event `CANCEL_EVENT`): `JobRun` waits
+for that event with ONE task, made when the run starts, and every wait of the job until its images
+are stored — each round of activity calls, each retry timer, each DALL-E 2 poll timer — is raced
+against it (`JobRun.race`). When cancel wins, the race waits for the activity calls that were in
+flight (scheduled, so billed, and about to store images) and raises `JobCanceled`; the
+orchestrator then starts nothing new, discards the job's blobs and ends it "canceled"
+(shared/orchestration/image_job.py). Waits after the images are stored (the DALL-E 2 delete,
+notifications) are not raced: a cancel arriving then is ignored.
+
+Deterministic: it reads time only from the orchestration context, waits only on its timers and
+its one external event, and reads history only to find the cancel event of the first episode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +29,7 @@ from pydantic import BaseModel
 
 from shared.models import JobInput, Progress
 from shared.orchestration.contracts import Failed, Ok, Retry, dump, read_result
+from shared.orchestration.names import CANCEL_EVENT
 from shared.orchestration.retry import decide_retry
 from shared.storage.records import ImageRecord
 
@@ -31,6 +42,8 @@ Gen = Generator[Any, Any, Any]
 
 DEADLINE_EXCEEDED = "deadline_exceeded"
 INTERNAL_ERROR = "internal_error"
+JOB_CANCELED = "job_canceled"
+MAX_REASON_CHARS = 200  # a longer (or not plain) cancel reason is not echoed in the result
 
 
 class JobFailed(Exception):
@@ -40,6 +53,62 @@ class JobFailed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class JobCanceled(Exception):
+    """The job's cancel event won a race: the job starts nothing new and ends "canceled".
+
+    `settled` holds the answers (raw, as history has them; None for a call that raised) of the
+    activity calls that were in flight when cancel won, awaited before this was raised: a caller
+    that must know what they did (the DALL-E 2 poll: is the operation deletable now?) reads them
+    and raises this again."""
+
+    def __init__(self, reason: str | None, settled: Sequence[Any] = ()) -> None:
+        super().__init__("the job was canceled")
+        self.reason = reason
+        self.settled = list(settled)
+
+    @property
+    def message(self) -> str:
+        base = "the job was canceled"
+        return f"{base}: {self.reason}" if self.reason else base
+
+
+def cancel_reason(payload: Any) -> str | None:
+    """The reason of a cancel event's payload (`{"reason": "..."}`, or a bare string) when it is
+    short, plain text (printable, no URL): anything else is not echoed in the job's result."""
+    value = payload.get("reason") if isinstance(payload, Mapping) else payload
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > MAX_REASON_CHARS or not text.isprintable() or "://" in text:
+        return None
+    return text
+
+
+def canceled_before_start(context: df.DurableOrchestrationContext) -> bool:
+    """Whether the cancel event is among the events of the job's FIRST episode (raised before the
+    orchestrator first ran, delivered with ExecutionStarted).
+
+    Racing alone cannot keep such a job from buying an image. The SDK processes ExecutionStarted
+    first: the orchestrator runs up to its first `yield` — the race of the first generate call —
+    and that WhenAny's actions (the CallActivity among them) are already in the episode's action
+    list when the SDK reaches the EventRaised event behind it and cancel wins. Checking
+    `cancel.is_completed` right after first yielding does not help either: the generator is
+    suspended at that yield until the event is processed, and the action is emitted by then. So
+    the job looks at the first episode's events itself — deterministic: that slice of history
+    (up to the second OrchestratorStarted) is the same in every replay — and when cancel is
+    there, yields only the cancel task (which resolves in the same episode) and schedules
+    nothing billed. A cancel raised later is only seen by the races (tests/unit/app/
+    test_cancel_replay.py shows both)."""
+    from azure.durable_functions.models.history import HistoryEventType
+
+    for index, event in enumerate(context.histories):
+        if index > 0 and event.event_type == HistoryEventType.ORCHESTRATOR_STARTED:
+            return False
+        if event.event_type == HistoryEventType.EVENT_RAISED and event.Name == CANCEL_EVENT:
+            return True
+    return False
 
 
 def aware(when: datetime) -> datetime:
@@ -59,6 +128,11 @@ class JobRun:
         )
         self.progress = Progress(stage="queued", images_total=job.params.n)
         self.images: list[ImageRecord | None] = [None] * job.params.n
+        # The one task that waits for the cancel event, raced against every wait until the
+        # images are stored. Reusing it in successive task_any calls is safe: once scheduled
+        # its action is never emitted again, and each WhenAny becomes its parent in turn.
+        self.cancel = context.wait_for_external_event(CANCEL_EVENT)
+        self._canceled_before_start = canceled_before_start(context)
 
     @property
     def now(self) -> datetime:
@@ -75,6 +149,50 @@ class JobRun:
 
     def timer(self, seconds: float) -> Any:
         return self.context.create_timer(self.now + timedelta(seconds=seconds))
+
+    def race(self, task: Any, *, in_flight: Sequence[Any] = ()) -> Gen:
+        """Wait for `task` or the cancel event, whichever comes first, and answer `task`'s
+        value; a failed `task` raises its exception, as `yield task` would (WhenAny itself
+        succeeds with a failed child: the failure is re-raised here).
+
+        When cancel wins — or has already (a cancel that came during a wait that is not raced,
+        or in the first episode: `canceled_before_start`, and then `task` is never yielded, so
+        nothing of it is scheduled) — show "canceling", wait for each of `in_flight` (the
+        atomic activity tasks inside `task`: scheduled, billed, about to store images) and raise
+        JobCanceled with their answers. Each is yielded on its own: an atomic task already
+        scheduled emits no action again; a compound task (the task_all) is never yielded
+        again."""
+        from azure.durable_functions.models.Task import TaskState
+
+        already = self.cancel.is_completed or self._canceled_before_start
+        if not already:
+            winner = yield self.context.task_any([task, self.cancel])
+            if winner is not self.cancel:
+                if winner.state is TaskState.FAILED:  # its value is the exception
+                    raise winner.result
+                return winner.result
+        elif not self.cancel.is_completed:
+            yield self.cancel  # in this (first) episode's history: resolves at once
+        self.show(stage="canceling", retry_after_seconds=None)
+        settled: list[Any] = []
+        if not already:
+            for call in in_flight:
+                try:
+                    settled.append((yield call))
+                except Exception:  # a crashed call: nothing it could have stored to wait for
+                    settled.append(None)
+        raise JobCanceled(cancel_reason(self.cancel.result), settled)
+
+    def race_timer(self, seconds: float) -> Gen:
+        """A durable timer raced against the cancel event (see `race`); the timer is cancelled
+        when cancel wins (an uncancelled one may keep the instance open until it fires)."""
+        timer = self.timer(seconds)
+        try:
+            yield from self.race(timer)
+        except JobCanceled:
+            if not timer.is_completed:
+                timer.cancel()
+            raise
 
     def keep(self, index: int, image: ImageRecord) -> None:
         """Record a stored image at its place; an index outside the job's count is ignored (a
@@ -98,7 +216,8 @@ def call_with_retries(
 
     Inputs are built anew for each attempt (a poll says when it is made). One timer serves a
     round: the longest hint among the throttled answers, or the backoff of the most-failed
-    input. A `Failed` answer, or running out of attempts or time, raises JobFailed."""
+    input. A `Failed` answer, or running out of attempts or time, raises JobFailed; the cancel
+    event winning a round or a retry timer raises JobCanceled (`JobRun.race`)."""
     ctx = run.context
     pending = dict(inputs)
     attempts = dict.fromkeys(inputs, 0)
@@ -111,7 +230,7 @@ def call_with_retries(
         run.show(stage=stage, attempts=max(attempts.values()), retry_after_seconds=None)
         keys = list(pending)
         tasks = [ctx.call_activity(activity, dump(pending[k]())) for k in keys]
-        answers = yield ctx.task_all(tasks)
+        answers = yield from run.race(ctx.task_all(tasks), in_flight=tasks)
         retry: dict[K, Retry] = {}
         for key, raw in zip(keys, answers, strict=True):
             result = read_result(payload, raw)
@@ -152,5 +271,5 @@ def call_with_retries(
                 )
             raise JobFailed(last.code, f"gave up after {attempts[worst]} attempts: {last.message}")
         run.show(stage=waiting_stage, retry_after_seconds=decision.wait_s, last_error=last.code)
-        yield run.timer(decision.wait_s)
+        yield from run.race_timer(decision.wait_s)
     return done

@@ -31,6 +31,7 @@ from shared.imaging.types import EditInputs, GenerationParams
 from shared.orchestration.names import (
     CALLBACK,
     DELETE,
+    DISCARD,
     GENERATE,
     PERSIST,
     POLL,
@@ -135,6 +136,14 @@ class DeleteInput(_Message):
     operation_url: str
 
 
+class DiscardInput(_Message):
+    """A canceled job: delete every blob in its folder `{yyyy}/{mm}/{dd}/{job}/` — its images,
+    its edit's staged inputs and its receipts (shared/storage/naming.py, receipts.py)."""
+
+    job_id: str
+    created: str  # ISO-8601, when the job was accepted: the folder's date
+
+
 class NotifyInput(_Message):
     """One delivery attempt of a job's completion: to a callback URL or onto a results queue."""
 
@@ -207,6 +216,14 @@ class Deleted(_Message):
     deleted: bool
     code: str | None = None
     message: str | None = None
+
+
+class Discarded(_Message):
+    """What one discard call deleted; `more`: blobs may be left (a bounded listing, or blobs
+    that could not be deleted), so the orchestrator may call again."""
+
+    deleted: int = Field(ge=0)
+    more: bool | None = None  # None, not False: history carries no field it does not need
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -284,6 +301,7 @@ ACTIVITIES: dict[str, tuple[type[_Message], type[BaseModel] | None]] = {
     SUBMIT: (SubmitInput, Submitted),
     POLL: (PollInput, Polled),
     DELETE: (DeleteInput, Deleted),
+    DISCARD: (DiscardInput, Discarded),
     CALLBACK: (CallbackInput, None),
     RESULTS_QUEUE: (ResultsQueueInput, None),
 }

@@ -19,7 +19,9 @@ from shared.orchestration import contracts as c
 from shared.orchestration.calls import (
     DEADLINE_EXCEEDED,
     INTERNAL_ERROR,
+    JOB_CANCELED,
     Gen,
+    JobCanceled,
     JobFailed,
     JobRun,
     call_with_retries,
@@ -178,7 +180,7 @@ def _poll_and_store(run: JobRun, operation: _Operation, expected: float | None) 
                 f"the image operation did not finish within the job's deadline "
                 f"({job.deadline_seconds} s)",
             )
-        yield run.timer(delay)
+        yield from run.race_timer(delay)
 
         made_at: list[float] = []  # when each attempt of this poll was made (the last one answered)
 
@@ -192,15 +194,19 @@ def _poll_and_store(run: JobRun, operation: _Operation, expected: float | None) 
                 running_until_s=until,
             )
 
-        answers = yield from call_with_retries(
-            run,
-            c.POLL,
-            {0: poll_input},
-            c.Polled,
-            stage="polling",
-            waiting_stage="polling",
-            on_retry=operation.unknown,
-        )
+        try:
+            answers = yield from call_with_retries(
+                run,
+                c.POLL,
+                {0: poll_input},
+                c.Polled,
+                stage="polling",
+                waiting_stage="polling",
+                on_retry=operation.unknown,
+            )
+        except JobCanceled as canceled:
+            _saw(operation, canceled.settled)  # so the delete is tried if it may succeed
+            raise
         result = answers[0]
         polls += 1
         operation.status = result.status
@@ -239,6 +245,19 @@ def _poll_and_store(run: JobRun, operation: _Operation, expected: float | None) 
         )
 
 
+def _saw(operation: _Operation, settled: list[Any]) -> None:
+    """What a poll that was in flight when the job was canceled saw of the operation."""
+    for raw in settled:
+        try:
+            result = c.read_result(c.Polled, raw)
+        except ValueError:  # the call raised (None) or answered nothing readable
+            continue
+        if isinstance(result, c.Ok):
+            operation.status = result.value.status
+        elif isinstance(result, c.Retry):
+            operation.unknown()
+
+
 def _delete_operation(run: JobRun, operation_url: str) -> Gen:
     """Best effort: a failed delete neither fails a job whose images are stored nor replaces the
     error of one that failed (the activity answers "ok" even when the service refuses; this
@@ -251,11 +270,42 @@ def _delete_operation(run: JobRun, operation_url: str) -> Gen:
         return
 
 
+# A canceled job's blobs: a discard that answers "retry" (or raises) is tried again after a
+# durable timer, this many times in all; one that says blobs are left is called again at once.
+DISCARD_ATTEMPTS = 3
+
+
+def _discard(run: JobRun) -> Gen:
+    """Delete every blob of the canceled job (images, edit inputs, receipts: its folder), best
+    effort and not raced: a discard that keeps failing leaves the job canceled all the same (its
+    output names no blob, and a lifecycle rule on the container expires what is left)."""
+    job = run.job
+    payload = c.dump(c.DiscardInput(job_id=job.id, created=job.created))
+    for attempt in range(1, DISCARD_ATTEMPTS + 1):
+        try:
+            result = c.read_result(
+                c.Discarded, (yield run.context.call_activity(c.DISCARD, payload))
+            )
+        except Exception:  # the activity crashed: try again, like an answer of "retry"
+            result = None
+        if isinstance(result, c.Failed) or (isinstance(result, c.Ok) and not result.value.more):
+            return
+        if attempt < DISCARD_ATTEMPTS and not isinstance(result, c.Ok):
+            yield run.timer(IMAGE_BACKOFF.delay_s(attempt))
+
+
 def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
-    """The orchestrator body (registered as `image_job` by shared/blueprints/orchestration.py)."""
+    """The orchestrator body (registered as `image_job` by shared/blueprints/orchestration.py).
+
+    A cancel event (`CANCEL_EVENT`) that wins a race before the images are stored ends the job
+    "canceled": the calls in flight are awaited (`JobRun.race`), nothing new is started (a
+    DALL-E 2 operation is still deleted when it may be), the job's blobs are discarded and the
+    output keeps no image and no input, with the error `job_canceled`; notifications still go
+    out. A cancel event arriving later (notifying) is ignored."""
     job = JobInput.model_validate(context.get_input())
     run = JobRun(context, job)
     error: JobErrorBody | None = None
+    canceled: JobCanceled | None = None
     try:
         if job.deployment.flavour in ASYNC_FLAVOURS:
             yield from _generate_async(run)
@@ -265,22 +315,28 @@ def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
             raise JobFailed(
                 ErrorCode.OPERATION_FAILED, "the service returned fewer images than asked"
             )
+    except JobCanceled as exc:
+        canceled = exc
     except JobFailed as exc:
         error = JobErrorBody(code=exc.code, message=exc.message)
     except Exception as exc:  # an activity crashed (TaskFailed): fail the job, not the host
         error = JobErrorBody(code=INTERNAL_ERROR, message=f"the job failed: {type(exc).__name__}")
+    if canceled is not None:
+        yield from _discard(run)
+        run.images = [None] * job.params.n  # deleted: none is shown done, none is in the output
+        error = JobErrorBody(code=JOB_CANCELED, message=canceled.message)
     output = JobOutput(
         id=job.id,
-        status="failed" if error is not None else "succeeded",
+        status="canceled" if canceled else "failed" if error is not None else "succeeded",
         model=job.model,
         prompt=job.params.prompt,
         created=job.created,
         completed=run.now.isoformat(),
         images=[i for i in run.images if i is not None],
-        inputs=list(job.edit.inputs) if job.edit is not None else None,
+        inputs=list(job.edit.inputs) if job.edit is not None and not canceled else None,
         error=error,
     )
-    final_stage = "failed" if error is not None else "completed"
+    final_stage = "canceled" if canceled else "failed" if error is not None else "completed"
     last_error = error.code if error is not None else None
     if job.callback_url or job.results_queue:
         run.show(stage="notifying", retry_after_seconds=None, last_error=last_error)

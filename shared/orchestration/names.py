@@ -16,10 +16,17 @@ POLL = "poll_operation"
 DELETE = "delete_operation"
 CALLBACK = "notify_callback"
 RESULTS_QUEUE = "notify_results_queue"
+DISCARD = "discard_job_blobs"
+
+# The external event that cancels a job (raised by `DELETE /api/images/{id}`, payload
+# `{"reason": "..."}`): see shared/orchestration/calls.py (`JobRun.race`).
+CANCEL_EVENT = "cancel"
 
 __all__ = [
     "CALLBACK",
+    "CANCEL_EVENT",
     "DELETE",
+    "DISCARD",
     "GENERATE",
     "ORCHESTRATOR",
     "PERSIST",

@@ -289,15 +289,51 @@ class ImageStore:
         except AzureError as exc:
             raise _storage_error(exc) from None
 
-    async def delete_quietly(self, blob_names: list[str]) -> None:
-        """Best effort: remove blobs this request committed before it failed."""
-        from azure.core.exceptions import AzureError
+    async def delete_quietly(self, blob_names: list[str]) -> int:
+        """Best effort: remove blobs this request committed before it failed (or a canceled
+        job's). Answers how many are gone now: deleted, or already missing."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+        gone = 0
         for name in blob_names:
             try:
                 await self._blob(name).delete_blob()
+            except ResourceNotFoundError:
+                gone += 1
             except AzureError:
                 continue
+            else:
+                gone += 1
+        return gone
+
+    async def delete_prefix(self, prefix: str, *, limit: int) -> tuple[int, bool]:
+        """Delete up to `limit` committed blobs whose names start with `prefix` (a folder: it
+        must end in "/", so one job's folder never matches another's), quietly
+        (`delete_quietly`). Answers (how many are gone, whether blobs may be left: more than
+        `limit` were listed, or some could not be deleted). A listing that fails raises
+        ImageApiError (unavailable); a missing container holds nothing to delete. Staged,
+        uncommitted blocks are not listed: the service drops them on its own."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        if not prefix.endswith("/") or prefix == "/":
+            raise ValueError(f"delete_prefix needs a folder prefix ending in '/': {prefix!r}")
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        container = self.service.get_container_client(self.container)
+        names: list[str] = []
+        try:
+            pages = container.list_blobs(name_starts_with=prefix, results_per_page=limit + 1)
+            async for blob in pages:
+                names.append(blob.name)
+                if len(names) > limit:
+                    break
+        except ResourceNotFoundError:
+            return 0, False
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+        batch = names[:limit]
+        gone = await self.delete_quietly(batch)
+        return gone, len(names) > limit or gone < len(batch)
 
     async def commit_blocks(
         self,

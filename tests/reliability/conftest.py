@@ -39,10 +39,20 @@ class HostUnderTest(LocalHost):
         return path.read_text(encoding="utf-8", errors="replace")
 
     def instances(self) -> list[dict[str, Any]]:
-        """Every orchestration instance the engine knows (its Durable HTTP API)."""
-        r = httpx.get(f"{self.base_url}{DURABLE_PREFIX}/instances/", timeout=30)
-        r.raise_for_status()
-        return list(r.json())
+        """Every orchestration instance the engine knows (its Durable HTTP API), page by page:
+        a page holds 100, and the x-ms-continuation-token header asks for the next (as Azure)."""
+        found: list[dict[str, Any]] = []
+        headers: dict[str, str] = {}
+        while True:
+            r = httpx.get(
+                f"{self.base_url}{DURABLE_PREFIX}/instances/", headers=headers, timeout=30
+            )
+            r.raise_for_status()
+            found.extend(r.json())
+            token = r.headers.get("x-ms-continuation-token")
+            if not token:
+                return found
+            headers = {"x-ms-continuation-token": token}
 
 
 @pytest.fixture

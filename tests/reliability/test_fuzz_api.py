@@ -39,6 +39,9 @@ BUDGET = {
     ("POST", GenerationMode.POSITIVE): 40,
     ("GET", GenerationMode.NEGATIVE): 15,
     ("GET", GenerationMode.POSITIVE): 15,
+    # CancelImageJob: fuzzed ids name no job (404); the jobs it could cancel are tested elsewhere
+    ("DELETE", GenerationMode.NEGATIVE): 10,
+    ("DELETE", GenerationMode.POSITIVE): 10,
 }
 
 

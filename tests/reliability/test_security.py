@@ -10,6 +10,9 @@
   connecting anywhere — writes no image, and drops the URL from the receipt.
 * A SAS URL from the API reads its image but cannot write or delete it, carries the configured
   lifetime, and a SAS whose lifetime is over is refused.
+* With function keys enforced (as on Azure), across starting, following signed links, cancelling
+  and listing: no response, header or log line carries the function or master key or the secret
+  that signs status links, and no job's answers carry another job's link signature.
 """
 
 from __future__ import annotations
@@ -303,3 +306,83 @@ async def test_persist_refuses_unsafe_sources_in_production(production_settings,
         assert [b.name async for b in container.list_blobs() if "/receipts/" not in b.name] == []
     finally:
         await close_runtime()
+
+
+FUNCTION_KEY = "security-test-function-key-7f3a"
+MASTER_KEY = "security-test-master-key-91c2"
+
+
+def test_keys_and_other_jobs_links_never_leak_across_links_cancel_and_list(start_host, emulator):
+    from devstack.host.app_secrets import SECRET_FILE
+
+    host = start_host(DEVSTACK_FUNCTION_KEY=FUNCTION_KEY, DEVSTACK_MASTER_KEY=MASTER_KEY)
+    key = {"x-functions-key": FUNCTION_KEY}
+    seen = Recorded()
+    with httpx.Client(timeout=30) as client:
+        started = {}
+        for prompt in ("linked badger 1", "linked badger 2"):
+            r = client.post(f"{host.api_url}/images", json={"prompt": prompt}, headers=key)
+            assert r.status_code == 202, r.text
+            started[r.json()["id"]] = seen.add(r.json()["id"], r)
+        emulator_patch(emulator, latency_seconds=3)
+        slow = client.post(
+            f"{host.api_url}/images",
+            json={"prompt": "canceled badger"},
+            params={"code": MASTER_KEY},
+        )
+        assert slow.status_code == 202, slow.text
+        slow_id = slow.json()["id"]
+        started[slow_id] = seen.add(slow_id, slow)
+        canceled = client.delete(f"{host.api_url}/images/{slow_id}", headers=key)
+        assert canceled.status_code == 202, canceled.text
+        seen.add(slow_id, canceled)
+        seen.add(slow_id, client.delete(f"{host.api_url}/images/{slow_id}", headers=key))
+        for job_id, first in started.items():
+            link = first.headers["Location"]
+            deadline = time.monotonic() + 60
+            while (r := seen.add(job_id, client.get(link))).status_code == 202:
+                assert time.monotonic() < deadline, r.text
+                time.sleep(0.2)
+            query = link.partition("?")[2]
+            seen.add(job_id, client.get(f"{host.api_url}/status/{job_id}/images/0?{query}"))
+            seen.add(job_id, client.get(f"{host.api_url}/images/{job_id}", headers=key))
+            seen.add(job_id, client.delete(f"{host.api_url}/images/{job_id}", headers=key))
+        # Not tied to one job: the list (it links every job), refusals, unknowns.
+        url: str | None = f"{host.api_url}/images?top=1"
+        while url is not None:
+            page = seen.add("", client.get(url, headers=key))
+            assert page.status_code == 200, page.text
+            url = page.json().get("nextLink")
+        seen.add("", client.get(f"{host.api_url}/images"))
+        seen.add("", client.get(f"{host.api_url}/status/{slow_id}"))
+        seen.add("", client.get(f"{host.api_url}/images?top=0", headers=key))
+
+    secret = (host.data_dir / SECRET_FILE).read_text(encoding="ascii")
+    fixed = {
+        "function key": FUNCTION_KEY,
+        "master key": MASTER_KEY,
+        "status-link secret": secret,
+        "Azure OpenAI key": emulator.api_key,
+        "storage account key": ACCOUNT_KEY,
+    }
+    link_sigs = {job_id: {sig_of(r.headers["Location"])} for job_id, r in started.items()}
+    assert slow_id in seen.by_job
+    assert len(link_sigs) == 3
+    for job_id, texts in seen.by_job.items():
+        others = {
+            f"link of job {other}": sig
+            for other, sigs in link_sigs.items()
+            if other not in (job_id, "")
+            for sig in sigs
+        }
+        forbidden = fixed if job_id == "" else fixed | others
+        for text in texts:
+            assert not leaks(text, forbidden), (job_id, leaks(text, forbidden), text)
+            assert "code=" not in text, text
+    everyone = {f"link {s}": s for sigs in link_sigs.values() for s in sigs}
+    log = host.log
+    assert "DELETE /api/images" in log, "the host log was not captured"
+    for line in log.splitlines():
+        assert not leaks(line, fixed | everyone), (leaks(line, fixed | everyone), line)
+        for value in _SIG.findall(line):
+            assert value.startswith("REDACTED"), line

@@ -145,6 +145,7 @@ def test_function_app_registers_without_models_settings_or_clients() -> None:
 # triggers must not drop or rename one.
 FUNCTIONS = {
     "delete_operation": [("activityTrigger", "payload")],
+    "discard_job_blobs": [("activityTrigger", "payload")],
     "generate_images": [("activityTrigger", "payload")],
     "persist_image": [("activityTrigger", "payload")],
     "poll_operation": [("activityTrigger", "payload")],
@@ -156,6 +157,10 @@ FUNCTIONS = {
     "start_edit_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "get_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "get_image_file": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "get_signed_status": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "get_signed_image": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "cancel_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "list_image_jobs": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "openapi_json": [("httpTrigger", "req"), ("http", "$return")],
     "list_models": [("httpTrigger", "req"), ("http", "$return")],
     "image_requests_queue": [("durableClient", "client"), ("queueTrigger", "msg")],

@@ -27,6 +27,10 @@ from devstack.stack import Stack
 REPO_ROOT = Path(__file__).resolve().parents[3]
 APP_DIR = Path(os.environ.get("ENTRYPOINTS_APP_DIR") or REPO_ROOT)
 FILTER_WORD = "forbiddenfruit"
+# The stack enforces function keys as Azure does (DEVSTACK_FUNCTION_KEY): every function-level
+# call of these tests carries KEY; what Power Automate follows carries none.
+FUNCTION_KEY = "entrypoint-tests-function-key"
+KEY = {"x-functions-key": FUNCTION_KEY}
 
 _PROBE = """
 import inspect, json
@@ -126,6 +130,7 @@ def entry_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EntryStack
         IMAGE_RESULTS_QUEUE_ENABLED="true",
         CALLBACK_ALLOW_HTTP_HOSTS="127.0.0.1",
         EMULATOR_CONTENT_FILTER_WORDS=FILTER_WORD,
+        DEVSTACK_FUNCTION_KEY=FUNCTION_KEY,
     )
     stack = Stack(tmp_path_factory.mktemp("entrypoints-stack"), app_dir=APP_DIR, env=env)
     stack.start(timeout=120)

@@ -49,6 +49,9 @@ async def http_action(
     max_wait_s: float = 0.5,
     deadline_s: float = 120.0,
 ) -> ActionRun:
+    """Run the action: ``headers`` (the function key among them) go on the first request only —
+    Power Automate re-applies only the action's ``authentication`` property when it follows
+    Location, not custom headers (Azure/logicapps#611) — so every poll carries no key."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + deadline_s
     response = await client.request(method, url, json=json, headers=headers)
@@ -65,7 +68,7 @@ async def http_action(
         if loop.time() + wait > deadline:
             raise TimeoutError(f"still 202 after {deadline_s}s ({run.polls} polls)")
         await asyncio.sleep(wait)  # the service's own pacing (capped), as the real action does
-        response = await client.get(location, headers=headers)
+        response = await client.get(location)  # no custom headers on a poll
         run.polls += 1
         run.response = response
     return run

@@ -11,12 +11,13 @@ import uuid
 import httpx
 from azure.storage.queue import QueueClient
 
+from tests.e2e.entrypoints.conftest import KEY
 from tests.e2e.entrypoints.test_queue_e2e import _job_result, _sender
 
 
 async def _start(entry_stack, body: dict) -> str:
     async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.post(f"{entry_stack.base_url}/api/images", json=body)
+        response = await client.post(f"{entry_stack.base_url}/api/images", json=body, headers=KEY)
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -37,8 +38,17 @@ async def test_callback_receives_the_result_once(entry_stack, hooks, callback_se
     assert got.body["id"] == job_id
     assert got.body["status"] == "succeeded"
     assert got.body["prompt"] == prompt
-    assert got.body["images"][0]["url"].endswith(f"/api/images/{job_id}/0")
-    assert "sig=" not in json.dumps(got.body)
+    # The receiver gets the app's signed links, no storage SAS: they open without a key.
+    link = got.body["images"][0]["url"]
+    assert link.startswith(f"{entry_stack.base_url}/api/status/{job_id}/images/0?expires=")
+    assert "sv=" not in json.dumps(got.body)  # a storage SAS's version parameter
+    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
+        image = await client.get(link)
+        status = await client.get(got.body["statusQueryGetUri"])
+    assert image.status_code == 200
+    assert image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert status.status_code == 200
+    assert status.json()["id"] == job_id
 
 
 async def test_queue_job_with_callback_reports_a_failed_job(entry_stack, hooks, callback_server):
@@ -86,6 +96,7 @@ async def test_plain_http_callback_to_an_unlisted_host_is_a_400(entry_stack, hoo
         response = await client.post(
             f"{entry_stack.base_url}/api/images",
             json={"prompt": "a cat", "callback_url": "http://example.com/hook"},
+            headers=KEY,
         )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "callback_url"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-from tests.e2e.entrypoints.conftest import REPO_ROOT
+from tests.e2e.entrypoints.conftest import KEY, REPO_ROOT
 
 QUEUE_FUNCTION = "image_requests_queue"
 
@@ -34,7 +34,7 @@ async def _job_result(base_url: str, job_id: str, *, within_s: float = 60) -> ht
     deadline = loop.time() + within_s
     async with httpx.AsyncClient(timeout=30) as client:
         while True:
-            response = await client.get(f"{base_url}/api/images/{job_id}")
+            response = await client.get(f"{base_url}/api/images/{job_id}", headers=KEY)
             if response.status_code not in (202, 404):
                 return response
             if loop.time() > deadline:

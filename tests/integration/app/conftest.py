@@ -34,6 +34,7 @@ ACTIVITIES: dict[str, Callable[[dict[str, Any]], Any]] = {
     contracts.SUBMIT: activities.submit_operation,
     contracts.POLL: activities.poll_operation,
     contracts.DELETE: activities.delete_operation,
+    contracts.DISCARD: activities.discard_job_blobs,
 }
 
 MODELS = {
@@ -112,6 +113,7 @@ async def app_env(
         OPENAI_BASE_URL=emulator.base_url,
         IMAGE_MODELS=json.dumps(MODELS),
         IMAGE_DEFAULT_MODEL="dall-e-3",
+        STATUS_LINK_SECRET="integration-tests-status-link-secret",
     )
     for key in ("IMAGES_STORAGE_CONNECTION", "IMAGES_STORAGE_ACCOUNT_URL"):
         monkeypatch.delenv(key, raising=False)

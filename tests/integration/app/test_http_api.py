@@ -7,14 +7,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import jsonschema
 import pytest
 
 from devstack.azurite import AzuriteEndpoints
+from devstack.host.app_secrets import SECRET_FILE
 from devstack.launch import REPO_ROOT, LocalHost, app_env
+from shared.links import LinkSigner, Signature, status_link
 from tests.conftest import EmulatorHandle
 
 BADGER = "a badger wearing a tuxedo"
@@ -24,6 +27,12 @@ BADGER = "a badger wearing a tuxedo"
 class Api:
     url: str  # http://127.0.0.1:PORT/api
     emulator: EmulatorHandle
+    data_dir: Path
+
+    def signer(self) -> LinkSigner:
+        """Signs as the host does: with the secret the devstack made up for its data dir."""
+        secret = (self.data_dir / SECRET_FILE).read_text(encoding="ascii").encode()
+        return LinkSigner(secret=secret, previous=None, ttl=timedelta(hours=1))
 
     @property
     def base_url(self) -> str:
@@ -55,7 +64,7 @@ def api_host(
     host = LocalHost(REPO_ROOT, tmp_path_factory.mktemp("app-host"), env, name="app-host")
     host.start(timeout=90)
     try:
-        yield Api(host.api_url, emulator_process)
+        yield Api(host.api_url, emulator_process, host.data_dir)
     finally:
         host.stop()
 
@@ -90,17 +99,22 @@ def test_accepted_job_reports_progress_then_a_result_with_fresh_sas_urls(api, cl
 
     assert r.status_code == 202, r.text
     body = r.json()
-    status_url = f"{api.url}/images/{body['id']}"
-    assert body["statusQueryGetUri"] == status_url
-    assert r.headers["Location"] == status_url
+    link = r.headers["Location"]  # the signed link: no key needed to follow it
+    assert body["statusQueryGetUri"] == link
+    assert link.startswith(f"{api.url}/status/{body['id']}?expires=")
     assert r.headers["Retry-After"]
     assert "webhooks" not in r.text
     assert "code=" not in r.text
-    running = client.get(status_url)
+    running = client.get(link)
     assert running.status_code == 202
     assert running.json()["progress"]["images_total"] == 2
+    assert running.headers["Location"] == link  # polling does not extend the link's life
+    assert running.headers["Referrer-Policy"] == "no-referrer"
+    status_url = f"{api.url}/images/{body['id']}"  # the keyed route answers the same
+    keyed = client.get(status_url)
+    assert keyed.status_code in (200, 202)
 
-    done = finish(client, status_url)
+    done = finish(client, link)
 
     assert done.status_code == 200, done.text
     result = done.json()
@@ -172,7 +186,7 @@ def test_a_failed_job_answers_422_with_its_code(api, client):
 
     assert done.status_code == 422
     assert done.json()["error"]["code"] == "content_filter"
-    assert client.get(f"{r.headers['Location']}/0").status_code == 422
+    assert client.get(f"{api.url}/images/{r.json()['id']}/0").status_code == 422
 
 
 @pytest.mark.parametrize(
@@ -296,3 +310,70 @@ def test_a_job_on_a_retired_model_fails_saying_so_and_naming_the_replacement(api
     assert "dall-e-3 was retired on Azure on 2026-03-04" in error["message"]
     assert "use gpt-image-2 instead" in error["message"]
     assert api.stats()["billed"]["images"] == 0
+
+
+# -- signed status links -------------------------------------------------------------------------
+
+
+def _refused(r: httpx.Response, code: str, *hidden: str) -> None:
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == code
+    assert r.headers["Cache-Control"] == "no-store"
+    for text in hidden:
+        assert text not in r.text
+
+
+def test_a_signed_link_opens_its_job_and_its_images_and_nothing_else(api, client):
+    first = client.post(f"{api.url}/images", json={"prompt": BADGER, "n": 2})
+    other = client.post(f"{api.url}/images", json={"prompt": "a heron in a hat"})
+    assert first.status_code == other.status_code == 202
+    job, link = first.json()["id"], first.headers["Location"]
+    other_link = other.headers["Location"]
+    done = finish(client, link)
+    assert done.status_code == 200, done.text
+    finish(client, other_link)
+
+    query = link.partition("?")[2]
+    image = client.get(f"{api.url}/status/{job}/images/1?{query}")
+    assert image.status_code == 302
+    assert image.headers["Referrer-Policy"] == "no-referrer"
+    assert httpx.get(image.headers["Location"], timeout=30).content[:4] == b"\x89PNG"
+
+    other_job = other.json()["id"]
+    cross = client.get(f"{api.url}/status/{other_job}?{query}")  # job's link, other job's id
+    _refused(cross, "link_invalid", other_job, "heron")
+    _refused(client.get(f"{api.url}/status/{other_job}/images/0?{query}"), "link_invalid")
+    tampered = link[:-2] + ("AA" if not link.endswith("AA") else "BB")
+    _refused(client.get(tampered), "link_invalid", BADGER)
+    _refused(client.get(f"{api.url}/status/{job}"), "link_missing", BADGER)
+    expires = int(query.split("expires=")[1].split("&")[0])
+    later = link.replace(f"expires={expires}", f"expires={expires + 3600}")
+    _refused(client.get(later), "link_invalid", BADGER)
+
+
+def test_an_expired_link_is_refused_and_the_keyed_route_gives_a_fresh_one(api, client):
+    r = client.post(f"{api.url}/images", json={"prompt": BADGER})
+    job = r.json()["id"]
+    finish(client, r.headers["Location"])
+    signer = api.signer()
+    expired = status_link(api.url, job, signer.sign(job, datetime.now(UTC) - timedelta(hours=2)))
+
+    _refused(client.get(expired), "link_expired", BADGER)
+    keyed = client.get(f"{api.url}/images/{job}")
+    assert keyed.status_code == 200
+
+
+def test_a_valid_link_of_a_job_that_is_gone_is_a_404(api, client):
+    job = uuid.uuid4().hex
+    link = status_link(api.url, job, api.signer().sign(job, datetime.now(UTC)))
+
+    gone = client.get(link)
+
+    assert gone.status_code == 404
+    assert gone.json()["error"]["field"] == "id"
+
+
+def test_a_signature_is_checked_before_the_job_id(api, client):
+    forged = Signature(expires=4_000_000_000, sig="A" * 43)
+    for job in ("x" * 500, "a.b", uuid.uuid4().hex):
+        _refused(client.get(status_link(api.url, job, forged)), "link_invalid")

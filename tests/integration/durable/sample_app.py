@@ -64,6 +64,14 @@ async def gauged(n: int) -> int:
     return n
 
 
+@app.activity_trigger(input_name="n")
+async def held(n: int) -> int:
+    """Stays in flight until the test opens the "held" gate."""
+    CALLS[f"held:{n}"] += 1
+    await GATE.setdefault("held", asyncio.Event()).wait()
+    return n * 10
+
+
 # ---------------------------------------------------------------- orchestrators
 @app.orchestration_trigger(context_name="context")
 def hello_sequence(context: df.DurableOrchestrationContext):
@@ -140,6 +148,25 @@ def approval(context: df.DurableOrchestrationContext):
         return {"approved": event.result}
     context.set_custom_status({"stage": "timed out"})
     return {"approved": None}
+
+
+@app.orchestration_trigger(context_name="context")
+def race_then_settle(context: df.DurableOrchestrationContext):
+    """The image job's cancel: WhenAny of [WhenAll(activities), an external event]. When the
+    event wins, each activity still in flight is waited for on its own — an atomic task already
+    scheduled, so yielding it again schedules nothing — and then one more activity runs."""
+    n = context.get_input()
+    stop = context.wait_for_external_event("stop")
+    calls = [context.call_activity("held", i) for i in range(n)]
+    winner = yield context.task_any([context.task_all(calls), stop])
+    if winner != stop:
+        return {"winner": "activities", "results": winner.result}
+    context.set_custom_status({"stage": "settling"})
+    settled = []
+    for call in calls:
+        settled.append((yield call))
+    after = yield context.call_activity("square", n)
+    return {"winner": "stop", "reason": stop.result, "settled": settled, "after": after}
 
 
 @app.orchestration_trigger(context_name="context")

@@ -3,7 +3,13 @@ sub-orchestrations."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
+from azure.durable_functions.models.history import HistoryEventType
+
+from .sample_app import CALLS, GATE
 
 
 async def test_event_wins_over_timer_and_the_timer_is_cancelled(durable):
@@ -70,3 +76,39 @@ async def test_sub_orchestrations_return_results_and_failures(durable):
     kinds = [e["EventType"] for e in status.historyEvents]
     assert "SubOrchestrationInstanceCompleted" in kinds
     assert "SubOrchestrationInstanceFailed" in kinds
+
+
+async def test_an_event_that_wins_over_activities_in_flight_lets_them_finish_once(durable):
+    """WhenAny([WhenAll(activities), event]) won by the event, then each activity task yielded
+    again on its own: they finish, nobody schedules them twice, and the next call runs."""
+    GATE["held"] = asyncio.Event()
+    try:
+        iid = await durable.client.start_new("race_then_settle", client_input=2)
+        deadline = time.monotonic() + 20
+        while CALLS["held:0"] < 1 or CALLS["held:1"] < 1:
+            assert time.monotonic() < deadline, "the activities never started"
+            await asyncio.sleep(0.01)
+        await durable.client.raise_event(iid, "stop", {"reason": "enough"})
+        settling = await durable.wait_for(iid, "Running")
+        while settling.custom_status != {"stage": "settling"}:
+            assert time.monotonic() < deadline, "the event never won"
+            await asyncio.sleep(0.01)
+            settling = await durable.client.get_status(iid)
+        GATE["held"].set()
+        status = await durable.done(iid)
+    finally:
+        GATE["held"].set()
+    assert status.output == {
+        "winner": "stop",
+        "reason": {"reason": "enough"},
+        "settled": [0, 10],
+        "after": 4,
+    }
+    assert CALLS["held:0"] == 1
+    assert CALLS["held:1"] == 1
+    completed = [e for e in status.historyEvents if e["EventType"] == "TaskCompleted"]
+    assert sorted(e["FunctionName"] for e in completed) == ["held", "held", "square"]
+    stored = durable.engine.store.load_history(iid)  # the engine's own, TaskScheduled included
+    scheduled = [e["Name"] for e in stored if e["EventType"] == HistoryEventType.TASK_SCHEDULED]
+    assert scheduled == ["held", "held", "square"]
+    assert durable.engine.metrics(iid)["actionsScheduled"] == 3

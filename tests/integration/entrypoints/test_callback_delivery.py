@@ -25,6 +25,7 @@ async def test_delivered_payload_and_headers(callback_server, monkeypatch):
         "IMAGE_REQUESTS_QUEUE": "image-requests",
         "CALLBACK_ALLOW_HTTP_HOSTS": "127.0.0.1",
         "PUBLIC_BASE_URL": "https://img.example.com",
+        "STATUS_LINK_SECRET": "callback-delivery-tests-link-secret",
     }.items():
         monkeypatch.setenv(name, value)
     reset_settings_cache()
@@ -39,7 +40,9 @@ async def test_delivered_payload_and_headers(callback_server, monkeypatch):
     (got,) = callback_server.received
     assert got.body["id"] == "job-7"
     assert got.body["status"] == "succeeded"
-    assert got.body["images"][0]["url"] == "https://img.example.com/api/images/job-7/0"
+    link = got.body["images"][0]["url"]
+    assert link.startswith("https://img.example.com/api/status/job-7/images/0?expires=")
+    assert got.body["statusQueryGetUri"].startswith("https://img.example.com/api/status/job-7?")
     assert got.headers["Idempotency-Key"] == "job-7-completion"
     assert got.headers["Content-Type"].startswith("application/json")
 

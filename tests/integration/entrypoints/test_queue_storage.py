@@ -56,6 +56,7 @@ def storage_env(azurite, monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("IMAGE_REQUESTS_QUEUE", "image-requests")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://img.example.com")
+    monkeypatch.setenv("STATUS_LINK_SECRET", "queue-storage-tests-status-link-secret")
     reset_settings_cache()
     yield azurite.connection_string
     reset_settings_cache()
@@ -75,6 +76,7 @@ async def test_a_hopeless_message_goes_to_poison_at_once_with_its_reason(storage
             "AzureWebJobsStorage": storage_env,
             "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
             "IMAGE_REQUESTS_QUEUE": queue,
+            "STATUS_LINK_SECRET": "queue-storage-tests-status-link-secret",
         }
     )
     msg = QueueMessage(id="m-1", body=body, dequeue_count=1)
@@ -102,7 +104,7 @@ async def test_results_queue_activity_publishes_a_host_readable_message(storage_
     body = _host_reads(text)
     assert body["id"] == "job-3"
     assert body["error"]["code"] == "content_filter"
-    assert body["statusQueryGetUri"] == "https://img.example.com/api/images/job-3"
+    assert body["statusQueryGetUri"].startswith("https://img.example.com/api/status/job-3?expires=")
 
 
 def _enqueue_cli(azurite, queue: str, message: str) -> subprocess.CompletedProcess[str]:
@@ -167,6 +169,7 @@ def _settings_for(conn: str, queue: str):
             "AzureWebJobsStorage": conn,
             "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
             "IMAGE_REQUESTS_QUEUE": queue,
+            "STATUS_LINK_SECRET": "queue-storage-tests-status-link-secret",
         }
     )
 

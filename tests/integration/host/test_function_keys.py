@@ -225,10 +225,12 @@ def test_a_job_runs_through_the_open_durable_api_with_the_key_only_on_the_caller
         f"{keyed_app.api}/images", json={"prompt": "a badger in a bowler hat"}, headers=headers
     )
     assert started.status_code == 202, started.text
-    status_url = started.headers["Location"]
+    link = started.headers["Location"]  # signed: it opens without the key
+    status_url = f"{keyed_app.api}/images/{started.json()['id']}"
     assert APP_KEY not in started.text
     assert all(APP_KEY not in v for v in started.headers.values())
     _assert_refused(client.get(status_url))
+    assert client.get(link).status_code in (200, 202)
     deadline = time.monotonic() + 60
     while (r := client.get(status_url, headers=headers)).status_code == 202:
         assert time.monotonic() < deadline, "the job did not finish"
@@ -257,11 +259,13 @@ def test_without_the_setting_every_route_is_open(sample_host, client):
 
 
 def test_the_auth_level_comes_from_the_apps_registrations(keyed_app):
-    """The host's route list shows each level: openapi.json's blueprint says anonymous, the
-    DFApp's http_auth_level=FUNCTION covers every other route."""
+    """The host's route list shows each level: openapi.json and the signed status routes say
+    anonymous, the DFApp's http_auth_level=FUNCTION covers every other route."""
     listed = re.findall(r"\] http://\S+/api/(\S+) \((\w+)\)$", keyed_app.log_text(), re.M)
     levels = dict(listed)
     assert levels.pop("openapi.json") == "anonymous"
+    assert levels.pop("status/{id}") == "anonymous"  # checks its link's signature itself
+    assert levels.pop("status/{id}/images/{index}") == "anonymous"
     assert {"images", "images/{id}", "models"} <= set(levels)
     assert set(levels.values()) == {"function"}
 

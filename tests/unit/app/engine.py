@@ -7,6 +7,13 @@ SDK's own tests build them), calls the orchestrator exactly as DFApp registers i
 (`Orchestrator.create`), reads the new actions beyond those already handled (schema V3: the list is
 cumulative) and answers them: activities through a scripted responder, timers by moving the clock
 to their `fireAt`. The whole history is replayed every episode, so non-determinism breaks the run.
+
+External events (`raise_event`) are added the way the host adds them: an EventRaised event with
+the event's `Name` and its JSON payload in `Input` (which the SDK reads; it matches the event to
+the task waiting for that name), in an episode of its own before the activities or timer that
+would otherwise have been delivered next — so activities in flight stay in flight — or, with
+`before_start`, in the first episode, behind ExecutionStarted. A cancelled timer (a CreateTimer
+action replayed with `isCanceled`) never fires, like the host's.
 """
 
 from __future__ import annotations
@@ -31,6 +38,40 @@ Responder = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
+class RaiseEvent:
+    """An external event to raise once `when(engine)` is true, checked before each delivery:
+    e.g. `scheduled("generate_images")` (as soon as that activity is in flight) or `at(seconds)`
+    (once the job's clock has reached that many seconds after the start)."""
+
+    name: str
+    payload: Any = None
+    when: Callable[[Engine], bool] | None = None
+    before_start: bool = False  # in the first episode's history, behind ExecutionStarted
+    raised_at: datetime | None = None
+
+
+def scheduled(activity: str, count: int = 1) -> Callable[[Engine], bool]:
+    """True once `activity` has been scheduled `count` times and one of them is in flight."""
+
+    def check(engine: Engine) -> bool:
+        made = sum(1 for c in engine.calls if c.name == activity)
+        in_flight = any(call.name == activity for _, call in engine.pending_tasks)
+        return made >= count and in_flight
+
+    return check
+
+
+def timer_pending(count: int = 1) -> Callable[[Engine], bool]:
+    """True once `count` timers have been created and one is still waiting to fire."""
+    return lambda engine: len(engine.timers) >= count and bool(engine.pending_timers)
+
+
+def at(seconds: float) -> Callable[[Engine], bool]:
+    """True once the job's clock is `seconds` or more after the start."""
+    return lambda engine: engine.now >= START + timedelta(seconds=seconds)
+
+
+@dataclass
 class Call:
     """One scheduled activity as the orchestrator asked for it."""
 
@@ -50,9 +91,30 @@ class Run:
     episodes: int
     finished_at: datetime
     history: list[dict[str, Any]] = field(repr=False)
+    cancelled_timers: list[int] = field(default_factory=list)  # task ids of cancelled timers
+    first_actions: list[int] = field(default_factory=list)  # action types of the 1st episode
 
     def names(self) -> list[str]:
         return [c.name for c in self.calls]
+
+    def outcome(self) -> list[tuple[str, Any]]:
+        """What the host recorded, in order: ("scheduled", activity), ("completed"/"failed",
+        task id), ("timer", id), ("fired", id), ("raised", name)."""
+        names = {4: "scheduled", 5: "completed", 6: "failed", 10: "timer", 11: "fired"}
+        out: list[tuple[str, Any]] = []
+        for event in self.history:
+            kind = event["EventType"]
+            if kind == 4:
+                out.append(("scheduled", event["Name"]))
+            elif kind in (5, 6):
+                out.append((names[kind], event["TaskScheduledId"]))
+            elif kind == 10:
+                out.append(("timer", event["EventId"]))
+            elif kind == 11:
+                out.append(("fired", event["TimerId"]))
+            elif kind == 15:
+                out.append(("raised", event["Name"]))
+        return out
 
 
 def _flatten(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,6 +141,7 @@ class Engine:
         orchestrator: Orchestrator_ = run_image_job,
         input: Any = None,
         instance_id: str | None = None,
+        events: list[RaiseEvent] | None = None,
     ) -> None:
         self.orchestrator = orchestrator
         self.on_timer = on_timer
@@ -96,6 +159,11 @@ class Engine:
         self.calls: list[Call] = []
         self.timers: list[float] = []
         self.statuses: list[dict[str, Any]] = []
+        self.events = list(events or [])
+        self.cancelled_timers: set[int] = set()
+        self.first_actions: list[int] = []
+        self.flat_ids: list[int | None] = []  # the task id of each flattened action (None: a wait)
+        self.actions: list[dict[str, Any]] = []  # every action the last episode listed
 
     def _event(self, event_type: int, event_id: int = -1, **fields: Any) -> None:
         self.history.append(
@@ -129,13 +197,23 @@ class Engine:
     def run(self, max_episodes: int = 400) -> Run:
         self._event(12)
         self._event(0, Name="image_job", Version="", Input=json.dumps(self.input))
+        for raised in self.events:
+            if raised.before_start:
+                self._raise(raised)
         for episode in range(1, max_episodes + 1):
             state = self._invoke()
             if state.get("customStatus") is not None:
                 self.statuses.append(state["customStatus"])
             actions = _flatten(state["actions"][0]) if state.get("actions") else []
+            self.actions = actions
+            if episode == 1:
+                self.first_actions = [a["actionType"] for a in actions]
             for action in actions[self.handled :]:
+                if action["actionType"] == 6:  # WaitForExternalEvent: matched by name, no id
+                    self.flat_ids.append(None)
+                    continue
                 task_id = self.next_id
+                self.flat_ids.append(task_id)
                 self.next_id += 1
                 if action["actionType"] in (0, 1):
                     call = Call(action["functionName"], json.loads(action["input"]), self.now)
@@ -152,6 +230,7 @@ class Engine:
                 else:
                     raise AssertionError(f"unexpected action {action}")
             self.handled = len(actions)
+            self._cancel_timers(actions)
             if state["isDone"]:
                 # Replaying the finished history must decide exactly the same again.
                 again = self._invoke()
@@ -164,11 +243,32 @@ class Engine:
                     episodes=episode,
                     finished_at=self.now,
                     history=self.history,
+                    cancelled_timers=sorted(self.cancelled_timers),
+                    first_actions=self.first_actions,
                 )
             self._deliver()
         raise AssertionError("the orchestration did not finish")
 
+    def _raise(self, raised: RaiseEvent) -> None:
+        """The EventRaised event the host records: the name, and the payload as JSON `Input`."""
+        raised.raised_at = self.now
+        self._event(15, Name=raised.name, Input=json.dumps(raised.payload))
+
+    def _cancel_timers(self, actions: list[dict[str, Any]]) -> None:
+        """Timers the orchestrator cancelled (their action replayed with isCanceled) never fire."""
+        for action, task_id in zip(actions, self.flat_ids, strict=False):
+            if action["actionType"] == 5 and action.get("isCanceled") and task_id is not None:
+                self.cancelled_timers.add(task_id)
+                self.pending_timers = [t for t in self.pending_timers if t[0] != task_id]
+
     def _deliver(self) -> None:
+        due = [e for e in self.events if e.raised_at is None and e.when and e.when(self)]
+        if due:  # an episode of their own: what is in flight stays in flight
+            self.now += timedelta(seconds=self.activity_s / 2)
+            self._episode_start()
+            for raised in due:
+                self._raise(raised)
+            return
         if self.pending_tasks:
             self.now += timedelta(seconds=self.activity_s)
             self._episode_start()
@@ -195,6 +295,9 @@ class Engine:
             self._event(11, TimerId=timer_id, FireAt=fire_at.strftime(DATETIME_STRING_FORMAT))
             return
         raise AssertionError("the orchestrator is waiting for nothing")
+
+    def in_flight(self) -> list[str]:
+        return [call.name for _, call in self.pending_tasks]
 
 
 def replay(

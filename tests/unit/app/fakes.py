@@ -107,3 +107,9 @@ def failed(code: str, message: str) -> Json:
 
 def delivered(http_status: int = 200) -> Json:
     return c.dump(c.Delivery(delivered=True, http_status=http_status))
+
+
+def discarded(payload: Json, deleted: int = 3, *, more: bool = False) -> Json:
+    """discard_job_blobs: the canceled job's folder emptied (`more`: blobs may be left)."""
+    c.DiscardInput.model_validate(payload)
+    return c.ok(c.Discarded(deleted=deleted, more=more or None))

@@ -1,46 +1,41 @@
-"""Pure parts of the HTTP API: the status URL it hands out, ids, and the retry pacing."""
+"""Pure parts of the HTTP API: where its links point, ids, and the retry pacing."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from shared.blueprints.http_api import instance_id_for, retry_after_for, status_url
+from shared.blueprints.http_api import api_base, instance_id_for, retry_after_for
 from shared.models import Progress
 
 
-def request(url: str) -> func.HttpRequest:
-    return func.HttpRequest("POST", url, headers={}, params={}, route_params={}, body=b"")
+def request(url: str, **route: str) -> func.HttpRequest:
+    return func.HttpRequest("POST", url, headers={}, params={}, route_params=route, body=b"")
 
 
-def test_status_url_is_absolute_on_the_callers_host_and_drops_the_function_key():
-    req = request("https://img.contoso.com/api/images?code=SECRET-KEY")
+def test_the_api_base_is_the_callers_host_and_prefix_without_the_function_key():
+    base = api_base(request("https://img.contoso.com/api/images?code=SECRET-KEY"))
 
-    url = status_url(req, "abc123")
-
-    assert url == "https://img.contoso.com/api/images/abc123"
-    assert "SECRET" not in url
+    assert base == "https://img.contoso.com/api"
 
 
-def test_status_url_from_the_status_route_itself():
-    assert (
-        status_url(request("http://127.0.0.1:7071/api/images/abc123"), "abc123")
-        == "http://127.0.0.1:7071/api/images/abc123"
-    )
+def test_the_api_base_from_each_route():
+    host = "http://127.0.0.1:7071"
+    assert api_base(request(f"{host}/api/images/edits")) == f"{host}/api"
+    assert api_base(request(f"{host}/api/images/abc123", id="abc123")) == f"{host}/api"
+    assert api_base(request(f"{host}/api/status/abc123?sig=x", id="abc123")) == f"{host}/api"
+    signed_image = request(f"{host}/api/status/abc/images/1", id="abc", index="1")
+    assert api_base(signed_image) == f"{host}/api"
+    assert api_base(request(f"{host}/api/images/abc/1", id="abc", index="1")) == f"{host}/api"
 
 
-def test_status_url_of_a_job_whose_id_starts_with_images():
-    # Queue messages choose their own ids; "images-1" must not be read as the route.
-    assert (
-        status_url(request("https://img.contoso.com/api/images/images-1"), "images-1")
-        == "https://img.contoso.com/api/images/images-1"
-    )
+def test_the_api_base_of_a_job_whose_id_is_images():
+    # Queue messages choose their own ids; "images" must not be read as the route.
+    url = "https://img.contoso.com/api/images/images"
+    assert api_base(request(url, id="images")) == "https://img.contoso.com/api"
 
 
-def test_status_url_under_another_route_prefix():
-    assert (
-        status_url(request("https://h/images-api/images?code=k"), "j1")
-        == "https://h/images-api/images/j1"
-    )
+def test_the_api_base_under_another_route_prefix():
+    assert api_base(request("https://h/images-api/images?code=k")) == "https://h/images-api"
 
 
 def test_the_same_idempotency_key_always_gives_the_same_job_id():

@@ -63,6 +63,23 @@ class Client:
         )
 
 
+@pytest.fixture(autouse=True)
+def settings(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The app settings start_job reads (its 202 answers a signed status link)."""
+    from shared.settings import reset_settings_cache
+
+    for name, value in {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "IMAGE_REQUESTS_QUEUE": "image-requests",
+        "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com",
+        "STATUS_LINK_SECRET": "unit-test-status-link-secret-32-chars",
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
 REQUEST = func.HttpRequest("POST", "http://h/api/images/edits", body=b"", headers={})
 
 

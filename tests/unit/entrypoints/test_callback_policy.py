@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from shared.links import Signature
 from shared.models import parse_body
 from shared.notify.payload import completion_payload, scrub
 from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl, callback_url_problem, redact_url
@@ -205,7 +206,7 @@ def test_redacted_url_keeps_no_signature_or_credentials():
     )
 
 
-def test_payload_links_the_apps_redirects_and_drops_signed_urls():
+def test_payload_links_the_apps_signed_routes_and_drops_other_signed_urls():
     result = {
         "id": "job-9",
         "status": "succeeded",
@@ -215,14 +216,16 @@ def test_payload_links_the_apps_redirects_and_drops_signed_urls():
         ],
         "notification": {"status": "none"},
     }
-    body = completion_payload("job-9", result, "https://app.example.net")
-    assert body["statusQueryGetUri"] == "https://app.example.net/api/images/job-9"
+    signature = Signature(expires=1_900_000_000, sig="L" * 43)
+    body = completion_payload("job-9", result, signature, "https://app.example.net")
+    link = "expires=1900000000&sig=" + "L" * 43
+    assert body["statusQueryGetUri"] == f"https://app.example.net/api/status/job-9?{link}"
     assert [i["url"] for i in body["images"]] == [
-        "https://app.example.net/api/images/job-9/0",
-        "https://app.example.net/api/images/job-9/1",
+        f"https://app.example.net/api/status/job-9/images/0?{link}",
+        f"https://app.example.net/api/status/job-9/images/1?{link}",
     ]
     assert [i["blob"] for i in body["images"]] == ["job-9/0.png", "job-9/1.png"]
-    assert "sig=" not in str(body)
+    assert "sig=S" not in str(body)  # the SAS URL of the result is gone
     assert "notification" not in body
 
 

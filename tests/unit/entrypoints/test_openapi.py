@@ -14,6 +14,8 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from shared.edit_requests import MAX_EDIT_BODY_BYTES, EditRequest, ImageRef
 from shared.imaging.types import Family, Flavour
+from shared.job_list import API_STATUSES, TOP_DEFAULT, TOP_MAX, ListQuery
+from shared.job_views import CancelAccepted, JobList, JobSummary
 from shared.models import (
     CAPABILITIES,
     OPTION_FIELDS,
@@ -33,7 +35,12 @@ from shared.openapi.doc_tables import (
 )
 from shared.openapi.document import PLACEHOLDER_HOST, build_document, default_models, size_text
 from shared.openapi.files import CONNECTOR_DIR, GENERATED, render_docs, render_files
-from shared.openapi.postman import SCHEMA_URL, build_collection
+from shared.openapi.postman import (
+    FOLLOW_LINK_NAME,
+    SCHEMA_URL,
+    STATUS_LINK_VARIABLE,
+    build_collection,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -218,6 +225,8 @@ def test_postman_collection_is_v21_and_matches_the_api(document):
     for item in collection["item"]:
         request = item["request"]
         assert set(item) >= {"name", "request"}
+        if item["name"] == FOLLOW_LINK_NAME:  # no operation of the document: tested below
+            continue
         assert request["url"]["raw"].startswith("{{baseUrl}}/")
         assert request["url"]["host"] == ["{{baseUrl}}"]
         headers = {h["key"]: h["value"] for h in request["header"]}
@@ -227,11 +236,18 @@ def test_postman_collection_is_v21_and_matches_the_api(document):
         path = path.replace("{{jobId}}", "{id}")
         path = re.sub(r"(?<=\{id\}/)\d+$", "{index}", path)
         seen.add((request["method"], path))
-        if path == "/api/images":
+        if (request["method"], path) == ("POST", "/api/images"):
             ImageRequest.model_validate_json(request["body"]["raw"])
         elif path == "/api/images/edits":
             _edit_body(request)  # validated there
     assert seen == operations
+
+
+def _raw_url(item):
+    """A Postman item's URL as text: a URL object's `raw`, or the URL string itself (the signed
+    link request's `{{statusLink}}`)."""
+    url = item["request"]["url"]
+    return url if isinstance(url, str) else url["raw"]
 
 
 def _edit_body(request):
@@ -301,12 +317,12 @@ def test_edit_operation_is_json_and_answers_like_start_image_job(document):
     assert body["required"] is True
     (key,) = [p for p in op["parameters"] if p["in"] == "header"]
     assert key["name"] == "Idempotency-Key"
-    assert set(op["responses"]) == {"200", "202", "400", "409", "415", "422", "503"}
+    assert set(op["responses"]) == {"200", "202", "400", "409", "415", "422", "500", "503"}
     for status in ("200", "202"):
         assert op["responses"][status]["schema"] == start["responses"][status]["schema"]
     assert op["responses"]["202"]["headers"] == start["responses"]["202"]["headers"]
     assert "Retry-After" in op["responses"]["503"]["headers"]
-    for status in ("400", "409", "415", "422", "503"):
+    for status in ("400", "409", "415", "422", "500", "503"):
         assert op["responses"][status]["schema"] == {"$ref": "#/definitions/ApiError"}
     assert "multipart/form-data" in op["description"]  # named, as Swagger 2.0 cannot show it
     assert "64 MiB" in op["responses"]["400"]["description"]
@@ -360,7 +376,7 @@ def test_a_deployment_without_an_editing_model_has_no_edit_operation():
     assert "EditRequest" not in doc["definitions"]
     assert "ImageRef" not in doc["definitions"]
     collection = build_collection(doc)
-    assert not [i for i in collection["item"] if "edits" in i["request"]["url"]["raw"]]
+    assert not [i for i in collection["item"] if "edits" in _raw_url(i)]
 
 
 def test_the_result_schema_lists_an_edits_inputs(document):
@@ -393,9 +409,7 @@ def test_the_connector_has_edit_image_with_a_json_body():
 
 def test_postman_has_a_json_edit_of_the_last_job_and_a_multipart_upload(document):
     collection = json.loads((REPO / "connector" / "postman_collection.json").read_text("utf-8"))
-    edits = [
-        i for i in collection["item"] if i["request"]["url"]["path"][-2:] == ["images", "edits"]
-    ]
+    edits = [i for i in collection["item"] if _raw_url(i).endswith("/images/edits")]
     by_mode = {i["request"]["body"]["mode"]: i for i in edits}
     assert set(by_mode) == {"raw", "formdata"}
     assert len(edits) == 2
@@ -463,3 +477,160 @@ def test_size_text_reads_like_the_sources():
     assert size_text(20 * 1000 * 1000) == "at most 20 MB"
     assert size_text(64 * 1024 * 1024) == "64 MiB"
     assert size_text(12345) == "at most 12,345 bytes"
+
+
+# ---- cancel, list and the signed status links ----------------------------------------------------
+
+
+def _operations(document):
+    return {
+        op["operationId"]: (path, method, op)
+        for path, methods in document["paths"].items()
+        for method, op in methods.items()
+    }
+
+
+def test_every_operation_id_is_where_the_routes_are(document):
+    where = {name: (path, method) for name, (path, method, _op) in _operations(document).items()}
+    assert where == {
+        "StartImageJob": ("/api/images", "post"),
+        "ListImageJobs": ("/api/images", "get"),
+        "EditImage": ("/api/images/edits", "post"),
+        "GetImageJob": ("/api/images/{id}", "get"),
+        "CancelImageJob": ("/api/images/{id}", "delete"),
+        "GetImageFile": ("/api/images/{id}/{index}", "get"),
+        "ListModels": ("/api/models", "get"),
+    }
+    # POST and GET share the one path item, as do GET and DELETE of a job
+    assert set(document["paths"]["/api/images"]) == {"post", "get"}
+    assert set(document["paths"]["/api/images/{id}"]) == {"get", "delete"}
+
+
+def test_cancel_is_documented_with_its_answers(document):
+    op = _operations(document)["CancelImageJob"][2]
+    assert op["summary"] == "Cancel an image job"
+    assert op["x-ms-visibility"] == "important"
+    (param,) = op["parameters"]
+    assert (param["name"], param["in"], param["required"]) == ("id", "path", True)
+    assert param == document["paths"]["/api/images/{id}"]["get"]["parameters"][0]
+    assert set(op["responses"]) == {"202", "404", "409", "500"}
+    accepted = op["responses"]["202"]
+    assert accepted["schema"] == {"$ref": "#/definitions/CancelAccepted"}
+    # no Location: a Power Automate HTTP action must end on this answer, not poll
+    assert "headers" not in accepted
+    for status in ("404", "409", "500"):
+        assert op["responses"][status]["schema"] == {"$ref": "#/definitions/ApiError"}
+    assert "job_finished" in op["responses"]["409"]["description"]
+    assert "billed" in op["description"]
+    assert "job_canceled" in op["description"]
+
+
+def test_list_is_pageable_with_its_query_parameters(document):
+    op = _operations(document)["ListImageJobs"][2]
+    assert op["summary"] == "List image jobs"
+    assert op["x-ms-pageable"] == {"nextLinkName": "nextLink"}
+    params = {p["name"]: p for p in op["parameters"]}
+    assert set(params) == set(ListQuery.model_fields) == {"top", "status", "continuationToken"}
+    for param in params.values():
+        assert param["in"] == "query"
+        assert param["required"] is False
+        assert param["x-ms-summary"]
+        assert param["x-ms-visibility"] in ("important", "advanced")
+    top = params["top"]
+    assert (top["type"], top["minimum"], top["maximum"], top["default"]) == (
+        "integer",
+        1,
+        TOP_MAX,
+        TOP_DEFAULT,
+    )
+    for status in API_STATUSES:
+        assert status in params["status"]["description"]
+    assert set(op["responses"]) == {"200", "400", "500"}
+    assert op["responses"]["200"]["schema"] == {"$ref": "#/definitions/JobList"}
+    assert op["responses"]["400"]["schema"] == {"$ref": "#/definitions/ApiError"}
+    for name in params:  # a 400 names the query parameter
+        assert f"`{name}`" in op["responses"]["400"]["description"]
+
+
+def test_cancel_and_list_schemas_are_the_job_views_models(document):
+    defs = document["definitions"]
+    for name, model in (
+        ("CancelAccepted", CancelAccepted),
+        ("JobList", JobList),
+        ("JobSummary", JobSummary),
+    ):
+        assert set(defs[name]["properties"]) == set(model.model_fields), name
+        for prop, schema in defs[name]["properties"].items():
+            assert schema["x-ms-summary"], (name, prop)
+    job_list = defs["JobList"]
+    # x-ms-pageable's defaults: the items in `value`, the next page in `nextLink`
+    assert job_list["properties"]["value"]["items"] == {"$ref": "#/definitions/JobSummary"}
+    assert job_list["properties"]["nextLink"]["type"] == "string"
+    assert defs["JobSummary"]["properties"]["status"]["enum"] == list(API_STATUSES)
+    assert defs["CancelAccepted"]["properties"]["status"]["enum"] == ["canceling", "canceled"]
+    assert defs["JobSummary"]["properties"]["statusQueryGetUri"]["x-ms-summary"] == "Status link"
+
+
+def test_status_answers_say_location_is_a_signed_link_and_name_the_secret(document):
+    ops = _operations(document)
+    for name in ("StartImageJob", "GetImageJob", "EditImage"):
+        _path, _method, op = ops[name]
+        location = op["responses"]["202"]["headers"]["Location"]["description"]
+        assert "/api/status/{id}?expires=" in location, name
+        assert "no key" in location, name
+        assert "STATUS_LINK_SECRET" in op["responses"]["500"]["description"], name
+    _path, _method, get = ops["GetImageJob"]
+    assert "job_canceled" in get["responses"]["422"]["description"]
+
+
+def test_the_signed_status_routes_are_no_connector_operations(document):
+    # Anonymous routes checked by their own signature: not actions of a connector whose
+    # connection sends the function key (shared/openapi/document.py says why).
+    assert not [path for path in document["paths"] if path.startswith("/api/status")]
+    assert document["security"] == [{"functionKey": []}]
+    for methods in document["paths"].values():
+        for op in methods.values():
+            assert "security" not in op
+
+
+def test_the_checked_in_connector_has_cancel_and_list():
+    checked_in = json.loads((CONNECTOR_DIR / "apiDefinition.swagger.json").read_text("utf-8"))
+    validate(checked_in)
+    ops = _operations(checked_in)
+    assert ops["CancelImageJob"][:2] == ("/api/images/{id}", "delete")
+    assert ops["ListImageJobs"][:2] == ("/api/images", "get")
+    assert ops["ListImageJobs"][2]["x-ms-pageable"] == {"nextLinkName": "nextLink"}
+
+
+def _items(collection):
+    return {item["name"]: item for item in collection["item"]}
+
+
+def test_postman_has_cancel_list_and_follows_the_signed_link(document):
+    collection = json.loads((REPO / "connector" / "postman_collection.json").read_text("utf-8"))
+    items = _items(collection)
+    cancel = items["Cancel an image job"]["request"]
+    assert cancel["method"] == "DELETE"
+    assert cancel["url"]["raw"] == "{{baseUrl}}/api/images/{{jobId}}"
+    listing = items["List image jobs"]["request"]
+    assert listing["method"] == "GET"
+    assert listing["url"]["raw"] == f"{{{{baseUrl}}}}/api/images?top={TOP_DEFAULT}"
+    query = {q["key"]: q for q in listing["url"]["query"]}
+    assert set(query) == {"top", "status", "continuationToken"}
+    assert query["top"]["value"] == str(TOP_DEFAULT)
+    assert not query["top"].get("disabled")
+    assert query["status"]["disabled"] is True
+    assert query["continuationToken"]["disabled"] is True
+    for item in (items["Cancel an image job"], items["List image jobs"]):
+        assert "event" not in item  # only a POST stores a job's id and link
+
+    follow = items[FOLLOW_LINK_NAME]["request"]
+    assert follow["method"] == "GET"
+    assert follow["url"] == STATUS_LINK_VARIABLE  # the whole link, its expires & sig included
+    assert follow["header"] == []  # no function key: the link is its own credential
+    assert "statusLink" in {v["key"] for v in collection["variable"]}
+    for item in collection["item"]:  # every POST stores the Location it answered
+        if item["request"]["method"] == "POST":
+            script = "".join(item["event"][0]["script"]["exec"])
+            assert "statusLink" in script, item["name"]
+            assert "Location" in script, item["name"]

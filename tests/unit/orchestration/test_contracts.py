@@ -111,11 +111,16 @@ def test_every_activity_has_an_input_and_an_answer_check():
         c.SUBMIT,
         c.POLL,
         c.DELETE,
+        c.DISCARD,
         c.CALLBACK,
         c.RESULTS_QUEUE,
     }
     c.check_answer(c.CALLBACK, {"delivered": True})
     c.check_answer(c.DELETE, c.ok(c.Deleted(deleted=False, code="x")))
+    c.check_answer(c.DISCARD, c.ok(c.Discarded(deleted=3)))
+    assert c.ok(c.Discarded(deleted=0)) == {"outcome": "ok", "value": {"deleted": 0}}
+    with pytest.raises(ValidationError):  # a discard input names the job's folder, nothing else
+        c.DiscardInput.model_validate({"job_id": "j", "created": "c", "prefix": "2026/"})
     with pytest.raises(ValidationError):
         c.check_answer(c.CALLBACK, {"delivered": True, "traceback": "..."})
     with pytest.raises(ValidationError):
