@@ -30,6 +30,10 @@ SECRET_SETTING = "STATUS_LINK_SECRET"  # noqa: S105  # the setting's name, not a
 PREVIOUS_SECRET_SETTING = "STATUS_LINK_SECRET_PREVIOUS"  # noqa: S105
 TTL_SETTING = "STATUS_LINK_TTL_MINUTES"
 MIN_SECRET_CHARS = 32
+MIN_SECRET_SYMBOLS = 8  # distinct characters: 32 times 'a' is not a secret
+# How long a job may still run after its deadline (notifications' retries, clean-up): a link
+# must live at least the deadline plus this.
+AFTER_DEADLINE_S = 3600
 EXPIRES_PARAM = "expires"
 SIGNATURE_PARAM = "sig"
 # The signed routes, under the app's route prefix: the status, and one image of the job.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -235,17 +236,24 @@ class Settings(BaseSettings):
             (links.SECRET_SETTING, self.status_link_secret),
             (links.PREVIOUS_SECRET_SETTING, self.status_link_secret_previous),
         ):
-            if secret is not None and len(secret.get_secret_value()) < links.MIN_SECRET_CHARS:
+            value = secret.get_secret_value().strip() if secret is not None else None
+            if value is not None and (
+                len(value) < links.MIN_SECRET_CHARS or len(set(value)) < links.MIN_SECRET_SYMBOLS
+            ):
                 raise SettingsError(
                     name,
-                    f"too short: at least {links.MIN_SECRET_CHARS} characters of random text "
-                    "(openssl rand -base64 32)",
+                    f"too short or too plain: at least {links.MIN_SECRET_CHARS} characters of "
+                    "random text (openssl rand -base64 32)",
                 )
-        if self.status_link_ttl_minutes * 60 < self.image_job_deadline_seconds:
+        # A job runs past its deadline while it notifies (retries on durable timers, up to about
+        # 20 minutes) and cleans up: a link handed out at the start must outlive all of that.
+        needed = self.image_job_deadline_seconds + links.AFTER_DEADLINE_S
+        if self.status_link_ttl_minutes * 60 < needed:
             raise SettingsError(
                 links.TTL_SETTING,
-                "shorter than IMAGE_JOB_DEADLINE_SECONDS: a status link must outlive the job it "
-                "follows",
+                f"too short for IMAGE_JOB_DEADLINE_SECONDS: at least {math.ceil(needed / 60)} "
+                "minutes (the deadline plus an hour for notifications and clean-up), so a status "
+                "link outlives the job it follows",
             )
         if self.image_default_model not in self.image_models:
             raise SettingsError(

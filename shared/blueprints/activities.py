@@ -255,6 +255,31 @@ def _answer(receipt: Receipt) -> Json:
     return c.ok(c.Generated(images=images, sources=left))
 
 
+def _canceled_answer() -> Json:
+    from shared.orchestration import contracts as c
+    from shared.orchestration.calls import JOB_CANCELED
+
+    failed = c.Failed(code=JOB_CANCELED, message="the job was canceled: the service was not called")
+    return c.dump(failed)
+
+
+async def _canceled(job_id: str, created: str) -> bool:
+    """Whether `DELETE /api/images/{id}` has marked the job canceled: checked by the billed
+    activities before they call the service. The orchestrator sees the cancel event only when
+    it is delivered, which can be in the same batch as the answer or timer that schedules the
+    next billed call (already emitted by then); the marker closes that gap. A store that cannot
+    answer is no reason to fail a job that may not be canceled: the call goes ahead."""
+    from shared.imaging.types import ImageApiError
+    from shared.storage.naming import cancel_marker_name
+
+    try:
+        name = cancel_marker_name(job_id, datetime.fromisoformat(created))
+        return await _runtime().store.blob_facts(name) is not None
+    except (ImageApiError, ValueError) as exc:
+        log.warning("job %s: cancel marker not readable (%s)", job_id, type(exc).__name__)
+        return False
+
+
 async def _buy(job: c.GenerateInput) -> Receipt:
     """Call the service once: base64 images are decoded into staged blocks as the reply streams
     in and sealed (every block staged, nothing committed) once it has all arrived; URL images are
@@ -380,6 +405,8 @@ async def generate_images(payload: Json) -> Json:
         )
         receipt = await receipts.find(rt.store, name)
         if receipt is None:
+            if await _canceled(job.job_id, job.created):
+                return _canceled_answer()
             receipt = await _buy(job)
             await receipts.keep(rt.store, name, receipt)
         elif not receipt.pending:
@@ -499,6 +526,8 @@ async def submit_operation(payload: Json) -> Json:
 
     try:
         job = c.SubmitInput.model_validate(payload)
+        if job.job_id and job.created and await _canceled(job.job_id, job.created):
+            return _canceled_answer()
         deployment = _deployment(job.model)
         url = await _runtime().client(deployment).submit(job.params, await _sources(job.edit))
         expected = _duration(deployment.name).value()

@@ -196,7 +196,12 @@ def accepted(
     return json_response(
         status,
         body.model_dump(mode="json", exclude_none=True),
-        {"Location": url, "Retry-After": str(retry_after_for(progress))},
+        # the Location is a bearer link: no shared cache may keep it
+        {
+            "Location": url,
+            "Retry-After": str(retry_after_for(progress)),
+            "Cache-Control": "no-store",
+        },
     )
 
 

@@ -516,6 +516,10 @@ def _cancel_operation() -> dict[str, Any]:
                 "stored and it is finishing; nothing was canceled and its images are kept."
             ),
             "500": _configuration_error(),
+            "503": _error(
+                "`unavailable`: the cancel could not be delivered to the running job; nothing "
+                "changed. Try again after Retry-After."
+            ),
         },
     }
 

@@ -183,6 +183,14 @@ class JobRun:
                     settled.append(None)
         raise JobCanceled(cancel_reason(self.cancel.result), settled)
 
+    def canceled(self) -> JobCanceled:
+        """The JobCanceled to raise when an activity answers that the job is canceled (its
+        marker, written by the DELETE before the event, was there): the event itself may not
+        have reached this episode yet."""
+        reason = cancel_reason(self.cancel.result) if self.cancel.is_completed else None
+        self.show(stage="canceling", retry_after_seconds=None)
+        return JobCanceled(reason)
+
     def race_timer(self, seconds: float) -> Gen:
         """A durable timer raced against the cancel event (see `race`); the timer is cancelled
         when cancel wins (an uncancelled one may keep the instance open until it fires)."""
@@ -245,6 +253,8 @@ def call_with_retries(
                     failures[key] += 1
             else:
                 assert isinstance(result, Failed)
+                if result.code == JOB_CANCELED:  # a billed activity found the cancel marker
+                    raise run.canceled()
                 raise JobFailed(result.code, result.message)
         if not retry:
             break

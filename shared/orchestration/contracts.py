@@ -114,6 +114,9 @@ class SubmitInput(_Message):
     model: str
     params: GenerationParams
     edit: EditInputs | None = None
+    # where the job's cancel marker is (shared/storage/naming.py `cancel_marker_name`)
+    job_id: str | None = None
+    created: str | None = None
 
 
 class PollInput(_Described):

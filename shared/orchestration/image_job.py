@@ -139,7 +139,9 @@ def _generate_async(run: JobRun) -> Gen:
     """
     job = run.job
     edit = job.edit.blobs() if job.edit is not None else None
-    submit = c.SubmitInput(model=job.model, params=job.params, edit=edit)
+    submit = c.SubmitInput(
+        model=job.model, params=job.params, edit=edit, job_id=job.id, created=job.created
+    )
     submitted = yield from call_with_retries(
         run, c.SUBMIT, {0: lambda: submit}, c.Submitted, stage="generating"
     )

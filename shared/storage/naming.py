@@ -23,6 +23,14 @@ def job_folder(job_id: str, created: datetime) -> str:
     return f"{when:%Y}/{when:%m}/{when:%d}/{job_id}"
 
 
+def cancel_marker_name(job_id: str, created: datetime) -> str:
+    """`{folder}/canceled`: written by `DELETE /api/images/{id}` before it raises the cancel
+    event, read by the billed activities before they call the service (a cancel delivered in
+    the same batch as the event that schedules them must not buy an image). No extension: it
+    cannot be taken for an image or an input; the job's discard removes it with the rest."""
+    return f"{job_folder(job_id, created)}/canceled"
+
+
 def input_blob_name(
     job_id: str, created: datetime, batch: str, field_index: int | None, ext: str
 ) -> str:

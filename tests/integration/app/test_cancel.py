@@ -30,3 +30,37 @@ async def test_a_canceled_job_leaves_no_blob_behind(app_env):
     discard = json.loads([e for e in run.history if e["EventType"] == 5][-1]["Result"])
     assert discard == {"outcome": "ok", "value": {"deleted": 4}}  # 2 images + 2 receipts
     assert sorted(await app_env.blob_names()) == kept
+
+
+async def test_a_billed_activity_that_finds_the_cancel_marker_calls_no_service(app_env):
+    """What DELETE writes before it raises the event: generate_images and submit_operation read
+    it first and answer job_canceled without calling the service (nothing billed, nothing
+    stored); the job's discard removes the marker with the rest."""
+    from datetime import datetime
+
+    from shared.orchestration.contracts import SubmitInput
+    from shared.storage.naming import cancel_marker_name
+    from tests.integration.app.test_activities import CREATED
+
+    container = app_env.service.get_container_client(app_env.container)
+    if not await container.exists():
+        await container.create_container()
+    marker = cancel_marker_name("markedjob", datetime.fromisoformat(CREATED))
+    await container.upload_blob(marker, b"canceled\n")
+
+    generated = await activities.generate_images(gen_payload("dall-e-3", "markedjob", n=1))
+    submit = gen_payload("dall-e-2", "markedjob", n=1, size="256x256")
+    submitted = await activities.submit_operation(
+        SubmitInput(
+            model="dall-e-2", params=submit["params"], job_id="markedjob", created=CREATED
+        ).model_dump(mode="json")
+    )
+
+    for answer in (generated, submitted):
+        assert answer["outcome"] == "error", answer
+        assert answer["code"] == "job_canceled"
+    assert app_env.emulator_stats()["billed"]["generations"] == 0
+    assert await app_env.blob_names() == [marker]
+    discarded = await activities.discard_job_blobs({"job_id": "markedjob", "created": CREATED})
+    assert discarded["value"]["deleted"] == 1
+    assert await app_env.blob_names() == []

@@ -47,6 +47,9 @@ class RaiseEvent:
     payload: Any = None
     when: Callable[[Engine], bool] | None = None
     before_start: bool = False  # in the first episode's history, behind ExecutionStarted
+    # in the same episode as the Nth timer firing, behind its TimerFired (a busy host delivers
+    # both in one batch): the orchestrator resumes on the timer before it sees the event
+    with_timer: int | None = None
     raised_at: datetime | None = None
 
 
@@ -293,6 +296,9 @@ class Engine:
                 self.on_timer(self.timers_fired)
             self._episode_start()
             self._event(11, TimerId=timer_id, FireAt=fire_at.strftime(DATETIME_STRING_FORMAT))
+            for raised in self.events:
+                if raised.raised_at is None and raised.with_timer == self.timers_fired:
+                    self._raise(raised)
             return
         raise AssertionError("the orchestrator is waiting for nothing")
 

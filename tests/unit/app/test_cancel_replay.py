@@ -24,6 +24,7 @@ from tests.unit.app.fakes import (
     deleted,
     delivered,
     discarded,
+    failed,
     generated,
     persisted,
     polled,
@@ -356,3 +357,51 @@ def test_a_canceled_edit_names_no_inputs(replay, make_job):
 
     assert run.names() == [GENERATE, DISCARD]
     assert_canceled(run)  # "inputs" absent: the staged inputs were in the folder discarded
+
+
+# -- the cancel marker: a cancel delivered in the same batch as what schedules the next call ----
+
+
+def test_a_billed_call_that_finds_the_cancel_marker_ends_the_job_canceled(replay, make_job):
+    """The generate activity answers job_canceled (DELETE wrote the marker) before the event
+    reached the orchestrator: the job is canceled, not failed, and nothing is retried."""
+    run = replay(
+        make_job(*GPT),
+        responder(generate_images=failed("job_canceled", "the service was not called")),
+    )
+
+    assert run.names() == [GENERATE, DISCARD]
+    assert run.timers == []
+    assert_canceled(run, reason=None)
+
+
+def test_a_cancel_in_the_batch_of_a_retry_timer_buys_nothing_more(replay, make_job):
+    """History [..., TimerFired(retry), EventRaised(cancel)]: the SDK resumes on the timer and
+    schedules the next generate before it reads the event (no orchestrator code can see it in
+    time). The activity then finds the marker the DELETE wrote first, and answers job_canceled
+    without calling the service: one billed call in all."""
+    bought: list[int] = []
+    canceled = False
+
+    def generate(payload: dict[str, Any]) -> dict[str, Any]:
+        if canceled:  # the marker is there: the real activity does not call the service
+            return failed("job_canceled", "the service was not called")
+        bought.append(1)
+        return throttled(5.0)
+
+    def on_timer(fired: int) -> None:
+        nonlocal canceled
+        canceled = True  # DELETE: marker, then the event (delivered with this timer)
+
+    run = replay(
+        make_job(*GPT),
+        responder(generate_images=generate),
+        events=[cancel(with_timer=1)],
+        on_timer=on_timer,
+    )
+
+    assert run.names() == [GENERATE, GENERATE, DISCARD]
+    outcome = run.outcome()
+    assert outcome.index(("raised", CANCEL_EVENT)) < outcome.index(("scheduled", GENERATE), 1)
+    assert bought == [1]
+    assert_canceled(run)

@@ -121,24 +121,39 @@ def test_a_missing_secret_is_a_settings_error_naming_it():
 
 
 @pytest.mark.parametrize("name", ["STATUS_LINK_SECRET", "STATUS_LINK_SECRET_PREVIOUS"])
-def test_a_short_secret_is_refused_without_showing_it(name):
+@pytest.mark.parametrize("value", ["hunter2", "a" * 40, " " * 40, "abcabcabc" * 5])
+def test_a_short_or_plain_secret_is_refused_without_showing_it(name, value):
     with pytest.raises(SettingsError) as caught:
-        load_settings({**BASE_ENV, "AZURE_OPENAI_ENDPOINT": "https://x", name: "hunter2"})
+        load_settings({**BASE_ENV, "AZURE_OPENAI_ENDPOINT": "https://x", name: value})
     assert caught.value.setting == name
-    assert "hunter2" not in str(caught.value)
+    assert value.strip() not in str(caught.value) or not value.strip()
 
 
-def test_links_must_outlive_the_jobs_they_follow():
+@pytest.mark.parametrize(("ttl", "deadline"), [("10", "900"), ("74", "900"), ("1440", "86400")])
+def test_links_must_outlive_the_jobs_they_follow_and_their_notifications(ttl, deadline):
     with pytest.raises(SettingsError) as caught:
         load_settings(
             {
                 **BASE_ENV,
                 "AZURE_OPENAI_ENDPOINT": "https://x",
-                "STATUS_LINK_TTL_MINUTES": "10",
-                "IMAGE_JOB_DEADLINE_SECONDS": "900",
+                "STATUS_LINK_TTL_MINUTES": ttl,
+                "IMAGE_JOB_DEADLINE_SECONDS": deadline,
             }
         )
     assert caught.value.setting == "STATUS_LINK_TTL_MINUTES"
+    assert "minutes" in str(caught.value)
+
+
+def test_a_link_lifetime_of_the_deadline_plus_an_hour_is_enough():
+    settings = load_settings(
+        {
+            **BASE_ENV,
+            "AZURE_OPENAI_ENDPOINT": "https://x",
+            "STATUS_LINK_TTL_MINUTES": "75",
+            "IMAGE_JOB_DEADLINE_SECONDS": "900",
+        }
+    )
+    assert settings.status_link_ttl_minutes == 75
 
 
 def test_the_settings_signer_uses_both_secrets():

@@ -513,7 +513,7 @@ def test_cancel_is_documented_with_its_answers(document):
     (param,) = op["parameters"]
     assert (param["name"], param["in"], param["required"]) == ("id", "path", True)
     assert param == document["paths"]["/api/images/{id}"]["get"]["parameters"][0]
-    assert set(op["responses"]) == {"202", "404", "409", "500"}
+    assert set(op["responses"]) == {"202", "404", "409", "500", "503"}
     accepted = op["responses"]["202"]
     assert accepted["schema"] == {"$ref": "#/definitions/CancelAccepted"}
     # no Location: a Power Automate HTTP action must end on this answer, not poll
