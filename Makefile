@@ -13,11 +13,19 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# checkov (the Bicep scan in tests/unit/infra) pins packaging and python-dateutil below the
+# versions .venv needs, so it gets a venv of its own, called by path from the test.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.stamp: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.stamp node_modules/.stamp
+setup: $(VENV)/.stamp node_modules/.stamp $(CHECKOV_VENV)/.stamp
 
 start: setup
 	$(PY) -m devstack start
@@ -39,7 +47,7 @@ fmt: $(VENV)/.stamp
 test: setup lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-unit: $(VENV)/.stamp
+unit: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 integration: setup
@@ -63,4 +71,4 @@ mutation: $(VENV)/.stamp
 	$(PY) -m bench.mutation
 
 clean:
-	rm -rf $(VENV) node_modules .devstack-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .devstack-data .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared import links
+from shared.identity import HOST_STORAGE, MANAGED_IDENTITY, Identity
 from shared.imaging.types import GPT_IMAGE_FAMILIES, Deployment, Family, Flavour
 from shared.lifecycle import model_warnings
 from shared.models import flavour_problem
@@ -130,6 +131,20 @@ class Settings(BaseSettings):
     azure_webjobs_storage_account_name: str | None = Field(
         default=None, alias="AzureWebJobsStorage__accountName"
     )
+    azure_webjobs_storage_blob_service_uri: str | None = Field(
+        default=None, alias="AzureWebJobsStorage__blobServiceUri"
+    )
+    # The identity of that connection, as the host reads it (shared/identity.py): `credential`
+    # `managedidentity` = ManagedIdentityCredential; `clientId` = the user-assigned identity.
+    azure_webjobs_storage_credential: str | None = Field(
+        default=None, alias="AzureWebJobsStorage__credential"
+    )
+    azure_webjobs_storage_client_id: str | None = Field(
+        default=None, alias="AzureWebJobsStorage__clientId"
+    )
+    # The user-assigned identity of the app's own connections (Azure OpenAI tokens,
+    # IMAGES_STORAGE_ACCOUNT_URL); azure-identity's convention, set by the deployment template.
+    azure_client_id: str | None = Field(default=None, alias="AZURE_CLIENT_ID")
     images_storage_connection: str | None = Field(default=None, alias="IMAGES_STORAGE_CONNECTION")
     images_storage_account_url: str | None = Field(default=None, alias="IMAGES_STORAGE_ACCOUNT_URL")
     images_container: str = Field(
@@ -207,11 +222,21 @@ class Settings(BaseSettings):
             self.azure_webjobs_storage
             or self.images_storage_connection
             or self.images_storage_account_url
+            or self.blob_service_url
         ):
             raise SettingsError(
                 "AzureWebJobsStorage",
                 "missing: the images need a storage connection string, or "
-                "IMAGES_STORAGE_ACCOUNT_URL with an identity-based connection",
+                "IMAGES_STORAGE_ACCOUNT_URL (or AzureWebJobsStorage__blobServiceUri / "
+                "__accountName) with an identity-based connection",
+            )
+        credential = (self.azure_webjobs_storage_credential or "").strip()
+        if credential and credential.lower() != MANAGED_IDENTITY:
+            raise SettingsError(
+                f"{HOST_STORAGE}__credential",
+                f"{credential!r} is not supported: set {MANAGED_IDENTITY!r} (a managed identity, "
+                f"user-assigned with {HOST_STORAGE}__clientId) or leave it unset (the default "
+                "credential chain)",
             )
         if self.bfl_api_key is None:
             bfl = [n for n, d in self.image_models.items() if d.flavour is Flavour.BFL]
@@ -315,8 +340,55 @@ class Settings(BaseSettings):
         account = (self.azure_webjobs_storage_account_name or "").strip()
         return f"https://{account}.queue.core.windows.net" if account else None
 
+    @property
+    def blob_service_url(self) -> str | None:
+        """The blob endpoint of an identity-based AzureWebJobsStorage, or None."""
+        uri = (self.azure_webjobs_storage_blob_service_uri or "").strip()
+        if uri:
+            return uri
+        account = (self.azure_webjobs_storage_account_name or "").strip()
+        return f"https://{account}.blob.core.windows.net" if account else None
+
+    @property
+    def app_identity(self) -> Identity:
+        """The identity of the app's own connections (Azure OpenAI, IMAGES_STORAGE_ACCOUNT_URL):
+        the user-assigned identity AZURE_CLIENT_ID names, else the default chain's."""
+        return Identity(source="AZURE_CLIENT_ID", client_id=_blank_none(self.azure_client_id))
+
+    @property
+    def storage_identity(self) -> Identity:
+        """The identity of the host's storage connection (AzureWebJobsStorage__*), read as the
+        host reads it: with `__credential` managedidentity, the managed identity `__clientId`
+        names (system-assigned without one); else the default chain, with `__clientId` or, like
+        azure-identity's DefaultAzureCredential, AZURE_CLIENT_ID as the user-assigned identity."""
+        managed = (self.azure_webjobs_storage_credential or "").strip().lower() == MANAGED_IDENTITY
+        client_id = _blank_none(self.azure_webjobs_storage_client_id)
+        if client_id is None and not managed:
+            client_id = _blank_none(self.azure_client_id)
+        return Identity(source=HOST_STORAGE, client_id=client_id, managed_identity_only=managed)
+
+    @property
+    def images_account(self) -> tuple[str, Identity] | None:
+        """Where the images live when not by connection string: (blob endpoint, identity).
+
+        IMAGES_STORAGE_ACCOUNT_URL first (the app's identity), then a connection string
+        (IMAGES_STORAGE_CONNECTION, AzureWebJobsStorage: None here, see `images_storage`), then
+        the blob endpoint of an identity-based AzureWebJobsStorage (that connection's identity).
+        """
+        url = (self.images_storage_account_url or "").strip()
+        if url:
+            return url, self.app_identity
+        if self.images_storage_connection or self.azure_webjobs_storage:
+            return None
+        blob = self.blob_service_url
+        return (blob, self.storage_identity) if blob else None
+
     def deployment(self, model: str) -> Deployment:
         return self.image_models[model]
+
+
+def _blank_none(value: str | None) -> str | None:
+    return (value or "").strip() or None
 
 
 def _models_from_env(env: Mapping[str, Any]) -> dict[str, Deployment]:

@@ -1,9 +1,10 @@
 """The worker process's long-lived objects, built lazily on first use.
 
 Importing function_app.py must do no I/O and read no settings, so nothing here is created at import
-time. One pooled httpx.AsyncClient, one async blob client and one credential serve every activity
-and HTTP call of the process. aiohttp/httpx connections belong to the event loop that opened them,
-so the objects are kept per running loop (the Functions worker has one; tests may have several).
+time. One pooled httpx.AsyncClient, one async blob client and one credential per identity
+(shared/identity.py) serve every activity and HTTP call of the process. aiohttp/httpx connections
+belong to the event loop that opened them, so the objects are kept per running loop (the Functions
+worker has one; tests may have several).
 
 The SDKs behind them (httpx, azure-storage-blob, azure-identity, the flavour clients) are imported
 when the first Runtime is built, not with this module: every cold start imports this module, and
@@ -17,6 +18,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shared import identity
 from shared.imaging.auth import Auth
 from shared.imaging.types import Deployment, ErrorCode, Flavour, ImageApiClient, ImageApiError
 from shared.settings import Settings, get_settings
@@ -48,7 +50,9 @@ class Runtime:
     store: ImageStore
     policy: DownloadPolicy
     input_policy: DownloadPolicy  # an edit's {"url"} inputs: the caller's URLs
-    _credential: AsyncTokenCredential | None = None
+    # One credential per identity (shared/identity.py): the images' store and the Azure OpenAI
+    # tokens share one when they use the same identity.
+    _credentials: dict[identity.Identity, AsyncTokenCredential] = field(default_factory=dict)
     _auth: dict[str, Auth] = field(default_factory=dict)
     _clients: dict[str, ImageApiClient] = field(default_factory=dict)
 
@@ -80,18 +84,19 @@ class Runtime:
                 auth = (
                     Auth.from_key(key.get_secret_value())
                     if key is not None
-                    else Auth.from_credential(self.credential())
+                    else Auth.from_credential(self.credential(self.settings.app_identity))
                 )
             self._auth[kind] = auth
         return auth
 
-    def credential(self) -> AsyncTokenCredential:
-        """DefaultAzureCredential (managed identity in Azure), created on first need."""
-        if self._credential is None:
-            from azure.identity.aio import DefaultAzureCredential
-
-            self._credential = DefaultAzureCredential()
-        return self._credential
+    def credential(self, who: identity.Identity | None = None) -> AsyncTokenCredential:
+        """The credential of `who` (default: the app's identity, AZURE_CLIENT_ID), created on
+        first need by shared.identity.make_credential."""
+        who = who or self.settings.app_identity
+        credential = self._credentials.get(who)
+        if credential is None:
+            credential = self._credentials[who] = identity.make_credential(who)
+        return credential
 
     def client(self, deployment: Deployment) -> ImageApiClient:
         client = self._clients.get(deployment.name)
@@ -105,8 +110,9 @@ class Runtime:
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.store.close()
-        if self._credential is not None:
-            await self._credential.close()
+        for credential in self._credentials.values():
+            await credential.close()
+        self._credentials.clear()
 
 
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (
@@ -119,14 +125,12 @@ def build_runtime(settings: Settings) -> Runtime:
     from shared.storage.store import ImageStore
 
     http = _http_client()
-    credential: AsyncTokenCredential | None = None
-    if settings.images_storage_account_url:
-        from azure.identity.aio import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
-        store = ImageStore.from_account_url(
-            settings.images_storage_account_url, credential, settings.images_container
-        )
+    credentials: dict[identity.Identity, AsyncTokenCredential] = {}
+    account = settings.images_account
+    if account is not None:
+        url, who = account
+        credential = credentials[who] = identity.make_credential(who)
+        store = ImageStore.from_account_url(url, credential, settings.images_container)
     else:
         store = ImageStore.from_connection_string(
             settings.images_storage, settings.images_container
@@ -143,7 +147,7 @@ def build_runtime(settings: Settings) -> Runtime:
         store=store,
         policy=policy,
         input_policy=input_policy,
-        _credential=credential,
+        _credentials=credentials,
     )
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.identity import HOST_STORAGE
 from shared.ids import JOB_ID_RULE, is_job_id
 from shared.orchestration.names import ORCHESTRATOR
 
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
 
 QUEUE_SETTING = "IMAGE_REQUESTS_QUEUE"
 FUNCTION_NAME = "image_requests_queue"
+# The trigger's connection. Its settings (a connection string, or AzureWebJobsStorage__* with
+# `__credential` / `__clientId`) are read by the host for the trigger and by Settings for the
+# poison queue this module writes, so both reach the account with the same identity.
+CONNECTION = HOST_STORAGE
 # Azure Storage's limit for one message, counted on the text as stored. The host's queue trigger
 # (and shared.notify.queues) store base64, so the usable payload is 3/4 of it: 48 KiB of UTF-8.
 MESSAGE_MAX_BYTES = 64 * 1024
@@ -382,7 +387,7 @@ async def handle_message(
 
 
 @bp.function_name(FUNCTION_NAME)
-@bp.queue_trigger(arg_name="msg", queue_name=f"%{QUEUE_SETTING}%", connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=f"%{QUEUE_SETTING}%", connection=CONNECTION)
 @bp.durable_client_input(client_name="client")
 async def image_requests_queue(
     msg: func.QueueMessage, client: df.DurableOrchestrationClient

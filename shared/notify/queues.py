@@ -16,13 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+from shared import identity
+
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
     from azure.storage.queue.aio import QueueClient
 
     from shared.settings import Settings
 
-STORAGE_SETTING = "AzureWebJobsStorage"
+# The connection the queue trigger's binding names: its poison queue and the results queue live
+# on the same account, reached with the same settings.
+STORAGE_SETTING = identity.HOST_STORAGE
 
 
 class QueueConnectionError(RuntimeError):
@@ -34,8 +38,9 @@ def queue_client(queue_name: str, settings: Settings) -> QueueClient:
     (``AzureWebJobsStorage``).
 
     Accepts both shapes the Functions host accepts: a connection string, or an identity-based
-    connection (``AzureWebJobsStorage__queueServiceUri`` or ``__accountName``) used with
-    DefaultAzureCredential, so a deployment without keys works too.
+    connection (``AzureWebJobsStorage__queueServiceUri`` or ``__accountName``) with that
+    connection's identity (``__credential`` / ``__clientId``, else AZURE_CLIENT_ID: see
+    ``Settings.storage_identity``), so a deployment without keys works too.
     """
     from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
     from azure.storage.queue.aio import QueueClient
@@ -53,23 +58,22 @@ def queue_client(queue_name: str, settings: Settings) -> QueueClient:
             f"app setting {STORAGE_SETTING} (or {STORAGE_SETTING}__queueServiceUri / "
             f"{STORAGE_SETTING}__accountName) is missing"
         )
-    return QueueClient(account_url, queue_name, credential=_shared_credential(), **policies)
+    credential = _shared_credential(settings.storage_identity)
+    return QueueClient(account_url, queue_name, credential=credential, **policies)
 
 
-_credentials: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTokenCredential] = (
-    weakref.WeakKeyDictionary()
-)
+_credentials: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[identity.Identity, AsyncTokenCredential]
+] = weakref.WeakKeyDictionary()
 
 
-def _shared_credential() -> AsyncTokenCredential:
-    """One managed-identity credential per event loop, reused by every queue client: a client's
+def _shared_credential(who: identity.Identity) -> AsyncTokenCredential:
+    """One credential per identity and event loop, reused by every queue client: a client's
     close does not close its credential, so one per message would leak a session each time."""
-    from azure.identity.aio import DefaultAzureCredential
-
-    loop = asyncio.get_running_loop()
-    credential = _credentials.get(loop)
+    per_identity = _credentials.setdefault(asyncio.get_running_loop(), {})
+    credential = per_identity.get(who)
     if credential is None:
-        credential = _credentials[loop] = DefaultAzureCredential()
+        credential = per_identity[who] = identity.make_credential(who)
     return credential
 
 
