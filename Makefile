@@ -25,7 +25,7 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.stamp node_modules/.stamp $(CHECKOV_VENV)/.stamp
+setup: $(VENV)/.stamp node_modules/.stamp
 
 start: setup
 	$(PY) -m devstack start
@@ -44,7 +44,7 @@ fmt: $(VENV)/.stamp
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint typecheck
+test: setup $(CHECKOV_VENV)/.stamp lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp

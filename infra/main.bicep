@@ -34,7 +34,13 @@ param openAiAccountKind string = 'OpenAI'
 @description('Deployment name of the image model: created here, or the name of yours on azureOpenAiEndpoint.')
 param openAiDeploymentName string = 'gpt-image-2'
 
-@description('Model to deploy (when an account is created).')
+@allowed([
+  'gpt-image-2'
+  'gpt-image-1.5'
+  'gpt-image-1-mini'
+  'gpt-image-1'
+])
+@description('Model to deploy (when an account is created), or the model of the deployment on your own endpoint: the app validates requests by this family (IMAGE_MODELS).')
 param openAiModelName string = 'gpt-image-2'
 
 @description('Model version to deploy; empty: the service\'s default version for the model.')
@@ -58,6 +64,10 @@ param durableBackend string = 'azurestorage'
 @minLength(32)
 @description('Signs the status links the app hands out (STATUS_LINK_SECRET): at least 32 characters of random text; never a literal here (infra/main.parameters.json reads it from the azd environment).')
 param statusLinkSecret string
+
+@secure()
+@description('The previous STATUS_LINK_SECRET while rotating it (verifies links, signs none); empty when not rotating. docs/app.md "Signed status links".')
+param statusLinkSecretPrevious string = ''
 
 @description('The storage queue the queue trigger reads (IMAGE_REQUESTS_QUEUE).')
 param imageRequestsQueue string = 'image-requests'
@@ -193,6 +203,8 @@ module api './app/api.bicep' = {
     openAiDeploymentName: openAiDeploymentName
     imageRequestsQueue: imageRequestsQueue
     statusLinkSecret: statusLinkSecret
+    statusLinkSecretPrevious: statusLinkSecretPrevious
+    openAiModelName: openAiModelName
     durableBackend: durableBackend
     dtsEndpoint: useDts ? dts.outputs.endpoint : ''
     dtsTaskHubName: useDts ? dts.outputs.taskHubName : ''
@@ -205,7 +217,10 @@ module api './app/api.bicep' = {
   ]
 }
 
-// Read by azd (`azd env get-values`) and by docs/deploy.md's steps.
+// Read by azd (`azd env get-values`) and by docs/deploy.md's steps. No output is named like an
+// input of infra/main.parameters.json (AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_DEPLOYMENT,
+// DURABLE_BACKEND): azd writes outputs into the env, so the next provision would read them back
+// as the user's choice, and `azd down` deletes every output key, the user's settings with them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -216,8 +231,8 @@ output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output IMAGES_STORAGE_ACCOUNT_URL string = storage.outputs.blobEndpoint
 output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
-output AZURE_OPENAI_ENDPOINT string = openAiEndpoint
-output AZURE_OPENAI_DEPLOYMENT string = openAiDeploymentName
+output SERVICE_API_OPENAI_ENDPOINT string = openAiEndpoint
+output SERVICE_API_OPENAI_DEPLOYMENT string = openAiDeploymentName
 output IMAGE_REQUESTS_QUEUE string = imageRequestsQueue
-output DURABLE_BACKEND string = durableBackend
+output SERVICE_API_DURABLE_BACKEND string = durableBackend
 output DURABLE_TASK_SCHEDULER_ENDPOINT string = useDts ? dts.outputs.endpoint : ''

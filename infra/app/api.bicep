@@ -19,6 +19,9 @@ param openAiDeploymentName string
 param imageRequestsQueue string
 @secure()
 param statusLinkSecret string
+@secure()
+param statusLinkSecretPrevious string = ''
+param openAiModelName string = 'gpt-image-2'
 @allowed([
   'azurestorage'
   'dts'
@@ -73,16 +76,23 @@ var appOwnSettings = {
   IMAGES_CONTAINER: imagesContainerName
   AZURE_OPENAI_ENDPOINT: openAiEndpoint
   // One model, on the deployment created (or named) by this template; the app's JSON form.
+  // The public name and family are the model's (the app validates requests by its family).
   IMAGE_MODELS: string({
-    'gpt-image-2': {
+    '${openAiModelName}': {
       deployment: openAiDeploymentName
-      family: 'gpt-image-2'
+      family: openAiModelName
       flavour: 'azure-deployment'
     }
   })
-  IMAGE_DEFAULT_MODEL: 'gpt-image-2'
+  IMAGE_DEFAULT_MODEL: openAiModelName
   IMAGE_REQUESTS_QUEUE: imageRequestsQueue
   STATUS_LINK_SECRET: statusLinkSecret
+}
+
+// While rotating only: the appsettings resource replaces the whole set, so the previous secret
+// must come from a parameter too, or a provision would drop it and break the links handed out.
+var rotationSettings = empty(statusLinkSecretPrevious) ? {} : {
+  STATUS_LINK_SECRET_PREVIOUS: statusLinkSecretPrevious
 }
 
 // Telemetry with Entra auth (App Insights has local auth off): the format of Azure-Samples'
@@ -152,7 +162,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(storageSettings, appOwnSettings, monitoringSettings, dtsSettings)
+  properties: union(storageSettings, appOwnSettings, rotationSettings, monitoringSettings, dtsSettings)
 }
 
 output name string = functionApp.name

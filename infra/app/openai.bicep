@@ -52,12 +52,14 @@ resource deployment 'Microsoft.CognitiveServices/accounts/deployments@2024-10-01
     capacity: capacity
   }
   properties: {
-    model: {
+    // No `version` key at all when none is given: the model's `version` is optional and the
+    // service then assigns its default (Learn, Cognitive Services DeploymentModel).
+    model: union({
       format: 'OpenAI'
       name: modelName
-      // A null version lets the service choose the default (the model's `version` is optional).
-      version: empty(modelVersion) ? null : modelVersion
-    }
+    }, empty(modelVersion) ? {} : {
+      version: modelVersion
+    })
     versionUpgradeOption: 'OnceNewDefaultVersionAvailable'
   }
 }

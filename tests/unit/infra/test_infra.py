@@ -132,7 +132,13 @@ def test_main_is_subscription_scope_with_modules_per_concern() -> None:
     for module in modules:
         assert (INFRA / "app" / f"{module}.bicep").is_file()
     outputs = set(parsed(INFRA / "main.bicep")["outputs"])
-    assert {"AZURE_FUNCTION_NAME", "SERVICE_API_NAME", "AZURE_OPENAI_ENDPOINT"} <= outputs
+    assert {"AZURE_FUNCTION_NAME", "SERVICE_API_NAME", "SERVICE_API_URI"} <= outputs
+    # azd writes outputs into the env, where main.parameters.json reads its inputs: an output
+    # named like an input would come back as the user's choice (and `azd down` deletes it)
+    params = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
+    # (AZURE_LOCATION: azd's own, which every azd template outputs as the value it passed in)
+    inputs = set(re.findall(r"\$\{([A-Z_]+)", json.dumps(params))) - {"AZURE_LOCATION"}
+    assert not outputs & inputs, f"outputs named like azd inputs: {sorted(outputs & inputs)}"
 
 
 def test_parameters_file_maps_every_main_parameter_without_literal_secrets() -> None:
@@ -146,7 +152,8 @@ def test_parameters_file_maps_every_main_parameter_without_literal_secrets() -> 
         if secure:
             value = params[name]["value"]
             # Only an azd environment reference, never a value.
-            assert re.fullmatch(r"\$\{[A-Z_]+\}", value), f"{name}: {value!r} is not ${{VAR}}"
+            # (`=` with nothing after it: an optional one, empty unless set)
+            assert re.fullmatch(r"\$\{[A-Z_]+=?\}", value), f"{name}: {value!r} is not ${{VAR}}"
 
 
 def test_checkov_bicep_checks_pass_but_for_the_listed_skips() -> None:
@@ -222,13 +229,16 @@ def test_app_settings_load_into_the_settings_model() -> None:
     settings = app_settings()
     env = {k: v for k, v in settings.items() if isinstance(v, str)}
     models = settings["IMAGE_MODELS"]["function"]["parameters"]["value_to_convert"]
-    env["IMAGE_MODELS"] = json.dumps(
-        {name.strip("'"): {**entry, "deployment": "gpt-image-2"} for name, entry in models.items()}
-    )
+    # the name and family are the model parameter (allowed: the GPT image families)
+    (entry,) = models.values()
+    model = {**entry, "deployment": "gpt-image-2", "family": "gpt-image-2"}
+    env["IMAGE_MODELS"] = json.dumps({"gpt-image-2": model})
     env["IMAGES_STORAGE_ACCOUNT_URL"] = "https://stexample.blob.core.windows.net"
     env["AZURE_OPENAI_ENDPOINT"] = "https://oai-example.openai.azure.com/"
     env["IMAGE_REQUESTS_QUEUE"] = "image-requests"
     env["STATUS_LINK_SECRET"] = "0123456789abcdefghijklmnopqrstuvwxyzABCD"
+    env["STATUS_LINK_SECRET_PREVIOUS"] = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxw"  # rotating
+    env["IMAGE_DEFAULT_MODEL"] = "gpt-image-2"  # the model parameter's default
     env["IMAGES_CONTAINER"] = "images"
     loaded = load_settings(
         {k: v for k, v in env.items() if k in {f.alias for f in Settings.model_fields.values()}}
