@@ -27,7 +27,7 @@ class FormError(ValueError):
 class Part:
     name: str
     data: bytes
-    filename: str | None  # None: a text field
+    filename: str  # "" when the part names none (it is a file all the same)
 
 
 def boundary_of(content_type: str) -> bytes:

@@ -1,10 +1,11 @@
 """The image job orchestration: generate (or submit and poll), store, notify.
 
 The orchestrator is deterministic: it reads time only from `context.current_utc_datetime`, waits
-only on durable timers and sees only small JSON (parameters, operation URLs, blob names) — image
-bytes are written to Blob Storage inside activities and never pass through history, and neither do
-our own SAS URLs (the status endpoint signs them on read). It builds and reads only the messages of
-shared/orchestration/contracts.py; every retried call goes through `call_with_retries`.
+only on durable timers and its cancel event (shared/orchestration/calls.py) and sees only small
+JSON (parameters, operation URLs, blob names) — image bytes are written to Blob Storage inside
+activities and never pass through history, and neither do our own SAS URLs (the status endpoint
+signs them on read). It builds and reads only the messages of shared/orchestration/contracts.py;
+every retried call goes through `call_with_retries`.
 """
 
 from __future__ import annotations

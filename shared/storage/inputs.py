@@ -100,29 +100,19 @@ def _shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+@dataclass(frozen=True)
 class _Stager:
     """Stages one request's inputs one after another (so at most one is in flight), under the
     request's own `batch` folder, each checked as its bytes arrive."""
 
-    def __init__(
-        self,
-        store: ImageStore,
-        job_id: str,
-        created: datetime,
-        batch: str,
-        limits: InputLimits,
-        http: httpx.AsyncClient,
-        policy: DownloadPolicy,
-        find_job_image: FindJobImage,
-    ) -> None:
-        self.store = store
-        self.job_id = job_id
-        self.created = created
-        self.batch = batch
-        self.limits = limits
-        self.http = http
-        self.policy = policy
-        self.find_job_image = find_job_image
+    store: ImageStore
+    job_id: str
+    created: datetime
+    batch: str
+    limits: InputLimits
+    http: httpx.AsyncClient
+    policy: DownloadPolicy
+    find_job_image: FindJobImage
 
     def _name_for(self, ref: InputRef, position: int | None) -> Callable[[ImageFormat], str]:
         allowed = ("png",) if position is None else self.limits.formats

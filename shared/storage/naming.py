@@ -15,6 +15,13 @@ _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
 _BATCH = re.compile(r"^[a-z0-9]{1,32}$")
 
 
+def _safe_ext(ext: str) -> str:
+    ext = ext.lower().lstrip(".")
+    if not _SAFE_EXT.match(ext):
+        raise ValueError(f"bad extension: {ext!r}")
+    return ext
+
+
 def job_folder(job_id: str, created: datetime) -> str:
     """`{yyyy}/{mm}/{dd}/{job_id}`: where everything of one job lives."""
     if not is_job_id(job_id):  # the one job-id rule: no '/', '.', or '..' can reach a name
@@ -39,9 +46,7 @@ def input_blob_name(
     Idempotency-Key (one job id) stage apart, so the loser can never overwrite the inputs of the
     job that started. The `inputs/` folder cannot collide with an image (`{index}.{ext}`) or a
     receipt."""
-    ext = ext.lower().lstrip(".")
-    if not _SAFE_EXT.match(ext):
-        raise ValueError(f"bad extension: {ext!r}")
+    ext = _safe_ext(ext)
     if not _BATCH.match(batch):
         raise ValueError(f"bad staging batch: {batch!r}")
     if field_index is not None and field_index < 0:
@@ -53,9 +58,7 @@ def input_blob_name(
 def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
     """The blob name of image `index` of job `job_id` created at `created` (UTC date parts)."""
     folder = job_folder(job_id, created)
-    ext = ext.lower().lstrip(".")
-    if not _SAFE_EXT.match(ext):
-        raise ValueError(f"bad extension: {ext!r}")
+    ext = _safe_ext(ext)
     if index < 0:
         raise ValueError("index must be >= 0")
     return f"{folder}/{index}.{ext}"

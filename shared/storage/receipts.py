@@ -161,8 +161,9 @@ class Receipt(_Part):
 def receipt_name(job_id: str, created: datetime, first_index: int) -> str:
     """`{yyyy}/{mm}/{dd}/{job}/receipts/{first_index}.json`: the job's folder, by the same rule
     (and job-id check) as its images."""
-    folder = naming.blob_name(job_id, created, first_index, "json").rsplit("/", 1)[0]
-    return f"{folder}/receipts/{first_index}.json"
+    if first_index < 0:
+        raise ValueError("index must be >= 0")
+    return f"{naming.job_folder(job_id, created)}/receipts/{first_index}.json"
 
 
 def url_expiry(url: str) -> datetime | None:

@@ -196,20 +196,14 @@ class ImageStore:
         policy: DownloadPolicy,
     ) -> ImageRecord:
         """Stream an image from a (signed, short-lived) URL into a blob, block by block."""
-        from azure.core.exceptions import AzureError
-
-        await self.ensure_container()
-        staged = StagedImage(self, lambda _fmt: blob_name, policy.max_bytes)
+        staged = await self.open_staged(lambda _fmt: blob_name, policy.max_bytes)
         await self.stage_from_url(url, staged, http, policy)
-        try:
-            return await staged.commit(metadata)
-        except AzureError as exc:
-            raise _storage_error(exc) from None
+        return await staged.commit(metadata)
 
     async def stage_from_url(
         self,
         url: str,
-        staged: StagedImage | ByteWriter,
+        staged: ByteWriter,
         http: httpx.AsyncClient,
         policy: DownloadPolicy,
     ) -> None:
@@ -286,6 +280,17 @@ class ImageStore:
                     break
                 offset += len(chunk)
                 yield chunk
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+
+    async def save_marker(self, blob_name: str, text: str) -> None:
+        """A small non-image blob (the cancel marker), overwritten if there: not through the
+        image path, which checks magic bytes. ImageApiError when Blob Storage refuses."""
+        from azure.core.exceptions import AzureError
+
+        await self.ensure_container()
+        try:
+            await self._blob(blob_name).upload_blob(text.encode(), overwrite=True)
         except AzureError as exc:
             raise _storage_error(exc) from None
 
@@ -451,7 +456,6 @@ class StagedImage:
         name_for: Callable[[ImageFormat], str],
         max_bytes: int,
         *,
-        blob: BlobClient | None = None,
         block_size: int | None = None,
     ) -> None:
         self.store = store
@@ -461,7 +465,7 @@ class StagedImage:
         self.fmt: ImageFormat | None = None
         self.blob_name: str | None = None
         self._name_for = name_for
-        self._blob = blob
+        self._blob: BlobClient | None = None
         self._head = bytearray()
         self._pending = bytearray()
         self._blocks: list[BlobBlock] = []
