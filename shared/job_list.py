@@ -216,17 +216,22 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
 class JobSummary(BaseModel):
     """One job in the list. `created` is the Durable instance's created time (the list's order);
     `images` counts the stored images of a finished job, and while a job runs its progress'
-    images done (of `images_total`)."""
+    images done (of `images_total`). The route answers it with the job's status link
+    (shared/job_views.py `JobSummary`)."""
 
     id: str
     status: ApiStatus
     created: str
     completed: str | None = None
     model: str | None = None
-    prompt: str | None = Field(default=None, description=f"At most {PROMPT_CHARS} characters.")
-    images: int = 0
-    images_total: int | None = None
-    error_code: str | None = None  # a failed or canceled job's
+    prompt: str | None = Field(
+        default=None, description=f"The prompt, shortened to {PROMPT_CHARS} chars."
+    )
+    images: int = Field(default=0, description="Images stored (for a running job: so far).")
+    images_total: int | None = Field(default=None, description="Images asked for.")
+    error_code: str | None = Field(
+        default=None, description="The error code of a failed or canceled job."
+    )
 
 
 class JobPage(BaseModel):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-JobStatus = Literal["pending", "running", "succeeded", "failed", "canceled"]
+from shared import job_list
 
 
 class CancelAccepted(BaseModel):
@@ -24,20 +24,9 @@ class CancelAccepted(BaseModel):
     statusQueryGetUri: str = Field(description="The job's signed status link (no key needed).")
 
 
-class JobSummary(BaseModel):
+class JobSummary(job_list.JobSummary):
     """One job in `GET /api/images`: enough for a gallery row or a support look-up."""
 
-    id: str
-    status: JobStatus
-    created: str
-    completed: str | None = None
-    model: str | None = None
-    prompt: str | None = Field(default=None, description="The prompt, shortened to 100 chars.")
-    images: int = Field(default=0, description="Images stored (for a running job: so far).")
-    images_total: int | None = Field(default=None, description="Images asked for.")
-    error_code: str | None = Field(
-        default=None, description="The error code of a failed or canceled job."
-    )
     statusQueryGetUri: str = Field(description="The job's signed status link (no key needed).")
 
 

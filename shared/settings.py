@@ -334,20 +334,20 @@ class Settings(BaseSettings):
     @property
     def queue_service_url(self) -> str | None:
         """The queue endpoint of an identity-based AzureWebJobsStorage, or None."""
-        uri = (self.azure_webjobs_storage_queue_service_uri or "").strip()
-        if uri:
-            return uri
-        account = (self.azure_webjobs_storage_account_name or "").strip()
-        return f"https://{account}.queue.core.windows.net" if account else None
+        return self._service_url("queue", self.azure_webjobs_storage_queue_service_uri)
 
     @property
     def blob_service_url(self) -> str | None:
         """The blob endpoint of an identity-based AzureWebJobsStorage, or None."""
-        uri = (self.azure_webjobs_storage_blob_service_uri or "").strip()
-        if uri:
-            return uri
-        account = (self.azure_webjobs_storage_account_name or "").strip()
-        return f"https://{account}.blob.core.windows.net" if account else None
+        return self._service_url("blob", self.azure_webjobs_storage_blob_service_uri)
+
+    def _service_url(self, service: str, uri: str | None) -> str | None:
+        """`__<service>ServiceUri` as given, else the endpoint of `__accountName`, else None."""
+        explicit = _blank_none(uri)
+        if explicit:
+            return explicit
+        account = _blank_none(self.azure_webjobs_storage_account_name)
+        return f"https://{account}.{service}.core.windows.net" if account else None
 
     @property
     def app_identity(self) -> Identity:

@@ -89,10 +89,8 @@ class Runtime:
             self._auth[kind] = auth
         return auth
 
-    def credential(self, who: identity.Identity | None = None) -> AsyncTokenCredential:
-        """The credential of `who` (default: the app's identity, AZURE_CLIENT_ID), created on
-        first need by shared.identity.make_credential."""
-        who = who or self.settings.app_identity
+    def credential(self, who: identity.Identity) -> AsyncTokenCredential:
+        """The credential of `who`, created on first need by shared.identity.make_credential."""
         credential = self._credentials.get(who)
         if credential is None:
             credential = self._credentials[who] = identity.make_credential(who)

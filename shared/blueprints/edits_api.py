@@ -19,7 +19,6 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.blueprints.http_api import (
-    RETRY_AFTER_S,
     IdempotencyKeyError,
     Staged,
     error_response,
@@ -29,6 +28,7 @@ from shared.blueprints.http_api import (
     refused,
     shown,
     start_job,
+    unavailable,
 )
 from shared.ids import is_job_id
 
@@ -193,7 +193,5 @@ def _limits(valid: ValidatedRequest) -> InputLimits:
 def _problem_response(exc: InputProblem) -> func.HttpResponse:
     """A refused input: 400 naming it, or 503 + Retry-After when the cause is passing."""
     if exc.retryable:
-        response = error_response(503, "unavailable", exc.message, exc.field)
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
-        return response
+        return unavailable(exc.message, exc.field)
     return error_response(400, "invalid_request", exc.message, exc.field)

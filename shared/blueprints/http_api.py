@@ -255,6 +255,13 @@ def refused(exc: Exception) -> func.HttpResponse:
     return error_response(400, "invalid_request", str(exc), IDEMPOTENCY_HEADER)
 
 
+def unavailable(message: str, field: str | None = None) -> func.HttpResponse:
+    """503 `unavailable` with Retry-After: the cause is passing, the same request may succeed."""
+    response = error_response(503, "unavailable", message, field)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 Staged = tuple["JobInput", Callable[[], Awaitable[None]]]
 
 
@@ -441,19 +448,28 @@ async def get_image_job(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """`GET /api/images/{id}`: 202 with progress, 200 with the result, 422 failed, 404 unknown."""
+    return await status_response(req, client, req.route_params.get("id", ""))
+
+
+async def status_response(
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    link: str | None = None,
+) -> func.HttpResponse:
+    """The job's status as `job_response` answers it, or 404 naming `id` (the keyed and the
+    signed status routes; ``link``: the signed link followed, kept as Location)."""
     from shared.settings import SettingsError
 
-    instance_id = req.route_params.get("id", "")
     try:
         runtime_status, custom, output = await lookup_job(client, instance_id)
         if runtime_status is None:
             return error_response(
                 404, "not_found", f"no image job with id {shown(instance_id)}", "id"
             )
-        return await job_response(req, instance_id, runtime_status, custom, output)
+        return await job_response(req, instance_id, runtime_status, custom, output, link=link)
     except SettingsError as exc:
-        log.error("configuration error: %s", exc)
-        return error_response(500, "configuration_error", str(exc))
+        return refused(exc)
 
 
 @bp.route(route="images/{id}/{index}", methods=["GET"])
@@ -500,5 +516,4 @@ async def image_redirect(
             status_code=302, headers={"Location": url, "Cache-Control": "no-store"}
         )
     except SettingsError as exc:
-        log.error("configuration error: %s", exc)
-        return error_response(500, "configuration_error", str(exc))
+        return refused(exc)

@@ -26,6 +26,7 @@ from shared.blueprints.http_api import (
     maybe_json,
     refused,
     shown,
+    unavailable,
 )
 
 bp = df.Blueprint()
@@ -57,21 +58,11 @@ def _cancel_answer(
     return json_response(202, body.model_dump(mode="json"), {"Cache-Control": "no-store"})
 
 
-def _not_delivered() -> func.HttpResponse:
-    response = error_response(
-        503, "unavailable", "the cancel could not be delivered to the job: try again", "id"
-    )
-    response.headers["Retry-After"] = "2"
-    return response
-
-
 async def _mark_canceled(client: df.DurableOrchestrationClient, job_id: str) -> None:
     """Write the job's cancel marker (shared/storage/naming.py `cancel_marker_name`) before the
     event is raised: a billed activity scheduled in the same batch as the event's delivery finds
     it and does not call the service. Best effort: without it the event still cancels the job,
     only that narrow window stays open (logged)."""
-    from azure.core.exceptions import AzureError
-
     from shared.blueprints.deps import runtime
     from shared.imaging.types import ImageApiError
     from shared.storage.naming import cancel_marker_name
@@ -80,11 +71,8 @@ async def _mark_canceled(client: df.DurableOrchestrationClient, job_id: str) -> 
     given = maybe_json(status.input_)
     try:
         created = datetime.fromisoformat(str(given.get("created")))
-        store = runtime().store
-        await store.ensure_container()
-        blob = store.service.get_blob_client(store.container, cancel_marker_name(job_id, created))
-        await blob.upload_blob(b"canceled\n", overwrite=True)
-    except (AttributeError, ValueError, AzureError, ImageApiError) as exc:
+        await runtime().store.save_marker(cancel_marker_name(job_id, created), "canceled\n")
+    except (AttributeError, ValueError, ImageApiError) as exc:
         log.warning("job %s: cancel marker not written (%s)", job_id, type(exc).__name__)
 
 
@@ -115,7 +103,7 @@ async def _answer(
             return _finished(runtime_status, "failed" if last_error else "its images are stored")
         if stage != "canceling":
             if not raise_:  # the event could not be delivered, and the job still runs
-                return _not_delivered()
+                return unavailable("the cancel could not be delivered to the job: try again", "id")
             await _mark_canceled(client, job_id)
             await client.raise_event(job_id, CANCEL_EVENT, {"reason": CANCEL_REASON})
         return _cancel_answer(req, job_id, "canceling")

@@ -12,7 +12,6 @@ A link is read-only by construction: these are GET routes, and cancel/list stay 
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
@@ -22,14 +21,12 @@ from shared.blueprints.http_api import (
     api_base,
     error_response,
     image_redirect,
-    job_response,
-    lookup_job,
-    shown,
+    refused,
+    status_response,
 )
 from shared.links import EXPIRES_PARAM, IMAGE_ROUTE, SIGNATURE_PARAM, STATUS_ROUTE
 
 bp = df.Blueprint()
-log = logging.getLogger(__name__)
 
 # A link carries a signature: it must not leak through a Referer to the image host or sit in a
 # shared cache.
@@ -44,8 +41,7 @@ def _refusal(req: func.HttpRequest, instance_id: str) -> tuple[func.HttpResponse
     try:
         signer = get_settings().link_signer
     except SettingsError as exc:
-        log.error("configuration error: %s", exc)
-        return error_response(500, "configuration_error", str(exc)), ""
+        return refused(exc), ""
     checked = signer.check(
         instance_id,
         req.params.get(EXPIRES_PARAM),
@@ -68,25 +64,14 @@ def _with_link_headers(response: func.HttpResponse) -> func.HttpResponse:
 async def get_signed_status(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """`GET /api/status/{id}?expires&sig`: the job's status for the holder of its link."""
-    from shared.settings import SettingsError
-
+    """`GET /api/status/{id}?expires&sig`: the job's status for the holder of its link (404 for
+    a job since purged)."""
     instance_id = req.route_params.get("id", "")
-    refused, link = _refusal(req, instance_id)
-    if refused is not None:
-        return _with_link_headers(refused)
-    try:
-        runtime_status, custom, output = await lookup_job(client, instance_id)
-        if runtime_status is None:  # a link of ours for a job since purged
-            return _with_link_headers(
-                error_response(404, "not_found", f"no image job with id {shown(instance_id)}", "id")
-            )
-        # While it runs, Location stays the link followed: polling does not extend its life.
-        answer = await job_response(req, instance_id, runtime_status, custom, output, link=link)
-    except SettingsError as exc:
-        log.error("configuration error: %s", exc)
-        answer = error_response(500, "configuration_error", str(exc))
-    return _with_link_headers(answer)
+    denied, link = _refusal(req, instance_id)
+    if denied is not None:
+        return _with_link_headers(denied)
+    # While it runs, Location stays the link followed: polling does not extend its life.
+    return _with_link_headers(await status_response(req, client, instance_id, link=link))
 
 
 @bp.route(route=IMAGE_ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -96,8 +81,8 @@ async def get_signed_image(
 ) -> func.HttpResponse:
     """`GET /api/status/{id}/images/{index}?expires&sig`: 302 to a fresh SAS URL of the image."""
     instance_id = req.route_params.get("id", "")
-    refused, _link = _refusal(req, instance_id)
-    if refused is not None:
-        return _with_link_headers(refused)
+    denied, _link = _refusal(req, instance_id)
+    if denied is not None:
+        return _with_link_headers(denied)
     answer = await image_redirect(client, instance_id, req.route_params.get("index", ""))
     return _with_link_headers(answer)
