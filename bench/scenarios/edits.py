@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import statistics
 import time
 from typing import Any
 
@@ -30,7 +29,7 @@ from bench.engine_db import image_signatures_in
 from bench.harness import open_stack
 from bench.jobs import run_job
 from bench.report import Result
-from bench.scenarios.memory import MB, RssSampler, _idle
+from bench.scenarios.memory import MB, measure_job
 from bench.stats import percentile
 from devstack.emulator.images import pad
 
@@ -66,27 +65,10 @@ async def _put_blob(connection: str, name: str, data: bytes) -> None:
 
 
 async def _measure(stack: Any, body: dict[str, Any]) -> dict[str, Any]:
-    with RssSampler(stack.host_pid) as sampler:
-        settle = time.monotonic() + 0.5
-        while time.monotonic() < settle:
-            await _idle(0.05)
-        mark = time.monotonic()
-        run = await run_job(
-            stack.http, stack.api_url, body, interval_s=0.1, deadline_s=300, route="images/edits"
-        )
-        await _idle(0.2)
-    before = [rss for t, rss in sampler.samples if t < mark]
-    during = [rss for t, rss in sampler.samples if t >= mark]
-    baseline = statistics.median(before) if before else 0
-    peak = max(during) if during else 0
+    run, row = await measure_job(stack, body, route="images/edits")
     inputs = run.body.get("inputs") or [{}] if run.body else [{}]
-    return {
-        "status": run.status,
-        "error": run.error_code,
-        "growth_mb": (peak - baseline) / MB,
-        "input_bytes": inputs[0].get("bytes"),
-        "samples": len(sampler.samples),
-    }
+    row["input_bytes"] = inputs[0].get("bytes")
+    return row
 
 
 async def run(*, quick: bool = False, echo: bool = False) -> Result:

@@ -21,7 +21,7 @@ from typing import Any
 import psutil
 
 from bench.harness import open_stack
-from bench.jobs import run_job
+from bench.jobs import JobRun, run_job
 from bench.report import Result
 
 MB = 1024 * 1024
@@ -63,34 +63,38 @@ class RssSampler:
         self._thread.join(5)
 
 
-async def _measure(stack: Any, flow: str, body: dict[str, Any], tag: str, i: int) -> dict[str, Any]:
+async def measure_job(
+    stack: Any, body: dict[str, Any], *, route: str = "images"
+) -> tuple[JobRun, dict[str, Any]]:
+    """Run one job (POST /api/`route`) while sampling the host's RSS: the run, and a row of its
+    status, error, baseline, peak and growth (MB) and sample count."""
     with RssSampler(stack.host_pid) as sampler:
         settle = time.monotonic() + 0.5
         while time.monotonic() < settle:  # a short quiet window for the baseline
             await _idle(0.05)
         mark = time.monotonic()
         run = await run_job(
-            stack.http,
-            stack.api_url,
-            {**body, "prompt": f"bench memory {tag} {flow} #{i}"},
-            interval_s=0.1,
-            deadline_s=300,
+            stack.http, stack.api_url, body, interval_s=0.1, deadline_s=300, route=route
         )
         await _idle(0.2)
     before = [rss for t, rss in sampler.samples if t < mark]
     during = [rss for t, rss in sampler.samples if t >= mark]
     baseline = statistics.median(before) if before else 0
     peak = max(during) if during else 0
-    stored = (run.body.get("images") or [{}])[0].get("bytes") if run.body else None
-    return {
+    return run, {
         "status": run.status,
         "error": run.error_code,
         "baseline_mb": baseline / MB,
         "peak_mb": peak / MB,
         "growth_mb": (peak - baseline) / MB,
-        "stored_bytes": stored,
         "samples": len(sampler.samples),
     }
+
+
+async def _measure(stack: Any, flow: str, body: dict[str, Any], tag: str, i: int) -> dict[str, Any]:
+    run, row = await measure_job(stack, {**body, "prompt": f"bench memory {tag} {flow} #{i}"})
+    row["stored_bytes"] = (run.body.get("images") or [{}])[0].get("bytes") if run.body else None
+    return row
 
 
 async def _idle(seconds: float) -> None:

@@ -240,6 +240,16 @@ def _revised_prompt(req: ImageRequest) -> str:
     return f"A {style}, detailed image of {req.prompt}"
 
 
+def _openai_echo(req: ImageRequest) -> dict[str, Any]:
+    """What OpenAI's gpt-image answers (generations and edits) repeat of the request."""
+    return {
+        "background": req.background,
+        "output_format": req.output_format,
+        "quality": req.quality,
+        "size": req.size,
+    }
+
+
 # --- generation routes --------------------------------------------------------------------------
 
 
@@ -290,12 +300,7 @@ async def _generate(
                 item["prompt_filter_results"] = errors.prompt_filter_results()
     if spec.family == "gpt-image":
         if style == "openai":
-            answer.update(
-                background=req.background,
-                output_format=req.output_format,
-                quality=req.quality,
-                size=req.size,
-            )
+            answer.update(_openai_echo(req))
         answer["usage"] = usage(req)
     state.stats.bill(deployment, req.prompt, req.n)
     return json_response(200, answer)

@@ -259,16 +259,16 @@ def _check_mask(mask: bytes, first: InputInfo, limit: int) -> None:
 
 
 def _check_images(
-    form: EditForm, formats: tuple[str, ...], limits: Limits, max_images: int
+    form: EditForm, formats: tuple[str, ...], limits: Limits
 ) -> tuple[InputInfo, ...]:
     field = form.image_field
     if not form.images:
         raise InvalidParameter(field, "missing", f"{field} is required: at least one image file.")
-    if len(form.images) > max_images:
+    if len(form.images) > MAX_IMAGES:
         raise InvalidParameter(
             field,
             "too many",
-            f"{len(form.images)} images sent; at most {max_images} are accepted.",
+            f"{len(form.images)} images sent; at most {MAX_IMAGES} are accepted.",
         )
     infos = tuple(
         _check_image(form, i, data, formats, limits.image_bytes, strict=True)
@@ -301,7 +301,7 @@ def validate_gpt_image_edit(
             "moderation is not a multipart field of images/edits (only of the JSON body).",
         )
     request = validate_request(fields, spec, route)
-    infos = _check_images(form, _FORMATS[route], limits, MAX_IMAGES)
+    infos = _check_images(form, _FORMATS[route], limits)
     size = fields.get("size")
     if size is None or size == "auto":
         width, height = edits.nearest_standard_size(infos[0].width, infos[0].height)

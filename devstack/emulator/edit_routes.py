@@ -29,6 +29,7 @@ from devstack.emulator.app import (
     _base_url,
     _deployment,
     _json_body,
+    _openai_echo,
     _operation_not_supported,
     _prompt_filtered,
     _state,
@@ -224,12 +225,7 @@ async def _edit(
     items = [{"b64_json": base64.b64encode(b).decode("ascii")} for b in blobs]
     answer: dict[str, Any] = {"created": int(time.time()), "data": items}
     if style == "openai":
-        answer.update(
-            background=req.background,
-            output_format=req.output_format,
-            quality=req.quality,
-            size=req.size,
-        )
+        answer.update(_openai_echo(req))
     answer["usage"] = _edit_usage(edit)
     state.stats.bill(deployment, req.prompt, req.n, edit=True)
     return json_response(200, answer)

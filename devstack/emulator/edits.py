@@ -37,7 +37,6 @@ META_KEY = "emulator-edit"
 MAGENTA = (255, 0, 255)
 PROMPT_IN_META = 200
 STANDARD_SIZES: tuple[tuple[int, int], ...] = ((1024, 1024), (1536, 1024), (1024, 1536))
-_PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 _HOLE_LUT = [255] + [0] * 255  # alpha 0 → 255 (fill), anything else → 0 (keep)
 
 
@@ -95,7 +94,7 @@ def _has_alpha(image: Image.Image) -> bool:
 
 def _open(data: bytes, fmt: str) -> Image.Image:
     try:
-        return Image.open(io.BytesIO(data), formats=[_PIL_NAMES[fmt]])
+        return Image.open(io.BytesIO(data), formats=[FORMATS[fmt][0]])
     except Image.DecompressionBombError as exc:
         raise UndecodableImage(f"has too many pixels to decode ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:

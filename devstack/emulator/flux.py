@@ -421,15 +421,16 @@ def validate_bfl(
     body: dict[str, Any],
     model: str,
     *,
+    max_image_bytes: int,
     own_api: bool = False,
-    max_image_bytes: int = 20 * _MP,
 ) -> tuple[BflRequest | None, list[Problem], tuple[Reference, ...]]:
     """Read a BFL body for ``model``: the request, every problem found (pydantic reports all),
     and the decoded reference images in order (an edit when there are any).
 
     Unknown fields are ignored, as the real routes do (T4: `image` instead of `input_image` is
-    silently dropped); a wrong value of a known field is refused. ``own_api`` selects BFL's own
-    limits where they differ from Foundry's (FLUX.2-flex: 8 references, not 10).
+    silently dropped); a wrong value of a known field is refused. ``max_image_bytes`` caps each
+    reference (`bfl_input_image_max_bytes`); ``own_api`` selects BFL's own limits where they
+    differ from Foundry's (FLUX.2-flex: 8 references, not 10).
     """
     rules = RULES[model]
     problems: list[Problem] = []

@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from devstack.emulator.images import pad, render
 from devstack.emulator.urls import Rendered, RenderSpec
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 def render_spec(spec: RenderSpec) -> bytes:
@@ -38,6 +39,31 @@ def render_spec(spec: RenderSpec) -> bytes:
     return pad(drawn, spec.fmt, spec.min_bytes)
 
 
+class _BytesLru(Generic[K]):
+    """Bytes by key; over ``max_bytes``, the least recently used go first (never the newest)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._items: OrderedDict[K, bytes] = OrderedDict()
+
+    def get(self, key: K) -> bytes | None:
+        data = self._items.get(key)
+        if data is not None:
+            self._items.move_to_end(key)
+        return data
+
+    def put(self, key: K, data: bytes) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old)
+        self._items[key] = data
+        self._bytes += len(data)
+        while self._bytes > self._max_bytes and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= len(dropped)
+
+
 class RenderCache:
     def __init__(
         self,
@@ -45,19 +71,14 @@ class RenderCache:
         workers: int = 2,
         kept_max_bytes: int = 256 * 1024 * 1024,
     ) -> None:
-        self._max_bytes = max_bytes
-        self._bytes = 0
-        self._kept_max_bytes = kept_max_bytes
-        self._kept_bytes = 0
-        self._kept: OrderedDict[str, bytes] = OrderedDict()
-        self._done: OrderedDict[RenderSpec, bytes] = OrderedDict()
+        self._done = _BytesLru[RenderSpec](max_bytes)
+        self._kept = _BytesLru[str](kept_max_bytes)
         self._pending: dict[RenderSpec, asyncio.Future[bytes]] = {}
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
 
     async def get(self, spec: RenderSpec) -> bytes:
         data = self._done.get(spec)
         if data is not None:
-            self._done.move_to_end(spec)
             return data
         pending = self._pending.get(spec)
         if pending is None:
@@ -71,14 +92,7 @@ class RenderCache:
     def _finish(self, spec: RenderSpec, future: asyncio.Future[bytes]) -> None:
         self._pending.pop(spec, None)
         if not future.cancelled() and future.exception() is None:
-            self._store(spec, future.result())
-
-    def _store(self, spec: RenderSpec, data: bytes) -> None:
-        self._done[spec] = data
-        self._bytes += len(data)
-        while self._bytes > self._max_bytes and len(self._done) > 1:
-            _, old = self._done.popitem(last=False)
-            self._bytes -= len(old)
+            self._done.put(spec, future.result())
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn(*args)`` on the render threads (decoding and drawing edits, too)."""
@@ -87,21 +101,11 @@ class RenderCache:
     def keep(self, data: bytes, fmt: str) -> Rendered:
         """Keep an image that has no spec to re-render it from; its handle for URLs and samples."""
         image = Rendered(hashlib.sha256(data).hexdigest()[:32], fmt)
-        old = self._kept.pop(image.digest, None)
-        if old is not None:
-            self._kept_bytes -= len(old)
-        self._kept[image.digest] = data
-        self._kept_bytes += len(data)
-        while self._kept_bytes > self._kept_max_bytes and len(self._kept) > 1:
-            _, dropped = self._kept.popitem(last=False)
-            self._kept_bytes -= len(dropped)
+        self._kept.put(image.digest, data)
         return image
 
     def kept(self, image: Rendered) -> bytes | None:
-        data = self._kept.get(image.digest)
-        if data is not None:
-            self._kept.move_to_end(image.digest)
-        return data
+        return self._kept.get(image.digest)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
