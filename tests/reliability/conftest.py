@@ -102,8 +102,11 @@ class Job:
         return self.final is not None
 
 
-def post_job(client: httpx.Client, api_url: str, body: dict[str, Any]) -> Job:
-    r = client.post(f"{api_url}/images", json=body)
+def post_job(
+    client: httpx.Client, api_url: str, body: dict[str, Any], route: str = "images"
+) -> Job:
+    """Start a job (`route="images/edits"` for an edit) and keep its status URL."""
+    r = client.post(f"{api_url}/{route}", json=body)
     assert r.status_code == 202, r.text
     data = r.json()
     return Job(body["prompt"], body, data["id"], data["statusQueryGetUri"])

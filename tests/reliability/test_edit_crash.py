@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import re
 from typing import Any
 
 import httpx
-from PIL import Image
 
 from devstack.emulator import read_meta, render_edit
 from devstack.emulator.images import pad
 from devstack.launch import devstack_model_settings
+from tests.pictures import png
 
-from .conftest import BlobGate, Job, emulator_patch, emulator_stats
+from .conftest import BlobGate, emulator_patch, emulator_stats, post_job
 from .test_crash_receipts import (
     B64_PADDED,
     DEADLINE_S,
@@ -45,22 +44,13 @@ FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 def source_png(color: tuple[int, int, int]) -> bytes:
     """The image to edit: small enough to be staged in one Put Blob (never a block list, so the
     gate holds the reply's commit, not the input's)."""
-    out = io.BytesIO()
-    Image.new("RGB", (320, 240), color).save(out, "PNG")
-    return out.getvalue()
+    return png((320, 240), color)
 
 
 def billed_edits(emulator: Any, prompt: str) -> tuple[int, int]:
     """(edits billed in all, generations billed for `prompt`): each test starts from a reset."""
     billed = emulator_stats(emulator)["billed"]
     return int(billed["edits"]), int(billed["by_prompt"].get(prompt, {}).get("generations", 0))
-
-
-def post_edit(client: httpx.Client, api_url: str, body: dict[str, Any]) -> Job:
-    r = client.post(f"{api_url}/images/edits", json=body)
-    assert r.status_code == 202, r.text
-    data = r.json()
-    return Job(body["prompt"], body, data["id"], data["statusQueryGetUri"])
 
 
 def expected_edit(source: bytes, prompt: str, image: dict[str, Any], min_bytes: int) -> bytes:
@@ -96,7 +86,7 @@ def test_a_kill_while_an_edits_url_reply_is_copied_does_not_edit_again(
         "images": [{"b64_json": base64.b64encode(source).decode()}],
     }
     with httpx.Client(timeout=30) as client:
-        job = post_edit(client, host.api_url, body)
+        job = post_job(client, host.api_url, body, route="images/edits")
         wait_for(
             "the copy start",
             lambda: emulator_stats(emulator)["served"]["image_downloads"] >= 1,
@@ -132,7 +122,7 @@ def test_a_kill_between_staging_and_commit_of_an_edit_commits_the_staged_blocks(
         "images": [{"b64_json": base64.b64encode(source).decode()}],
     }
     with httpx.Client(timeout=30) as client:
-        job = post_edit(client, host.api_url, body)
+        job = post_job(client, host.api_url, body, route="images/edits")
         assert blob_gate.held.wait(timeout=DEADLINE_S), "the commit never came"
         host.kill()  # every block staged, the receipt kept, the commit not yet made
         blob_gate.drop()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import json
 import re
 import socket
@@ -32,13 +31,13 @@ from typing import Any
 import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
-from PIL import Image
 
 from devstack.azurite import AzuriteEndpoints
 from devstack.launch import app_env
 from shared.blueprints.http_api import instance_id_for
 from tests.conftest import EmulatorHandle
 from tests.integration.host.rawhttp import RawResponse, bad_log_lines, build, send
+from tests.pictures import png
 
 from .conftest import HostUnderTest, Job, poll_until_done
 
@@ -50,13 +49,7 @@ SECRET = "S3cr3tSig0fTheCaller"  # a signature no refusal may echo
 SAS = f"sv=2024-08-04&se=2030-01-01T00%3A00%3A00Z&sr=b&sp=r&sig={SECRET}"
 
 
-def png(size: tuple[int, int] = (64, 64)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (20, 160, 90)).save(out, "PNG")
-    return out.getvalue()
-
-
-PNG = png()
+PNG = png((64, 64))
 B64 = base64.b64encode(PNG).decode()
 
 

@@ -382,6 +382,9 @@ def test_keys_and_other_jobs_links_never_leak_across_links_cancel_and_list(start
     everyone = {f"link {s}": s for sigs in link_sigs.values() for s in sigs}
     log = host.log
     assert "DELETE /api/images" in log, "the host log was not captured"
+    # The signed links were followed and logged (their lines are among those checked below).
+    for job_id in started:
+        assert f"GET /api/status/{job_id} -> " in log, f"{job_id}'s link is not in the log"
     for line in log.splitlines():
         assert not leaks(line, fixed | everyone), (leaks(line, fixed | everyone), line)
         for value in _SIG.findall(line):

@@ -110,6 +110,8 @@ async def test_a_finished_job_cannot_be_canceled_and_keeps_its_images(entry_stac
     assert (await client.get(link)).status_code == 200
     image = await client.get(done.json()["images"][0]["url"])
     assert image.status_code == 200
+    # Its blobs are still there, and _blobs_of sees them (so its [] for a canceled job counts).
+    assert await _blobs_of(entry_stack, job) != []
 
 
 async def test_cancel_needs_the_key_and_an_unknown_job_is_404(entry_stack, client):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +17,10 @@ import azure.durable_functions as df
 import httpx
 import pytest
 
-from devstack.durable import DurableEngine
 from devstack.durable.http_api import DEFAULT_PAGE_SIZE
 from shared.job_list import JobPage, list_jobs, parse_list_query
 
-from .conftest import Durable
 from .dfapp_invoker import DFAppInvoker
-from .serving import serve
 
 app = df.DFApp()
 DAY = 86400.0
@@ -53,17 +49,10 @@ def other_job(context: df.DurableOrchestrationContext) -> Any:
     return {"status": "succeeded", "model": "x", "prompt": "x"}
 
 
-@pytest.fixture
-async def durable(tmp_path) -> AsyncIterator[Durable]:
-    engine = DurableEngine(tmp_path / "durable.sqlite3", DFAppInvoker(app), task_hub="JobList")
-    await engine.start()
-    runner, base_url = await serve(engine)
-    client = df.DurableOrchestrationClient(engine.client_binding_json(base_url))
-    try:
-        yield Durable(engine, client, base_url)
-    finally:
-        await runner.cleanup()
-        await engine.stop()
+@pytest.fixture(scope="module")
+def invoker() -> DFAppInvoker:
+    """The folder's `durable` engine, running this module's app instead of the sample app."""
+    return DFAppInvoker(app)
 
 
 def job_input(iid: str, wait: bool = False) -> dict[str, Any]:

@@ -78,6 +78,20 @@ def b64_image(item: dict[str, Any]) -> bytes:
     return base64.b64decode(item["b64_json"])
 
 
+def split_image(
+    size: tuple[int, int] = (600, 400),
+    fmt: str = "PNG",
+    left: tuple[int, int, int] = (220, 20, 20),
+    right: tuple[int, int, int] = (20, 20, 220),
+) -> bytes:
+    """Left half red, right half blue: where each lands shows the input was stretched, not drawn."""
+    image = Image.new("RGB", size, left)
+    image.paste(right, (size[0] // 2, 0, size[0], size[1]))
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
 def solid_image(
     colour: tuple[int, ...], size: tuple[int, int] = (64, 64), fmt: str = "PNG", mode: str = "RGB"
 ) -> bytes:

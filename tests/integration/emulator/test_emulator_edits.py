@@ -27,6 +27,7 @@ from tests.integration.emulator.support import (
     edit_chunk,
     sha256,
     solid_image,
+    split_image,
 )
 from tests.pictures import mask_png, noise_png
 
@@ -35,15 +36,6 @@ ROUTES: tuple[Route, ...] = ("deployment", "azure-v1", "openai")
 RED, GREEN, BLUE, GREY = (220, 20, 20), (20, 200, 20), (20, 20, 220), (120, 120, 120)
 MAGENTA = (255, 0, 255)
 Files = list[tuple[str, tuple[str, bytes, str]]]
-
-
-def split_image(size: tuple[int, int] = (600, 400), fmt: str = "PNG") -> bytes:
-    """Left half red, right half blue: where each lands shows the input was stretched, not drawn."""
-    image = Image.new("RGB", size, RED)
-    image.paste(BLUE, (size[0] // 2, 0, size[0], size[1]))
-    out = io.BytesIO()
-    image.save(out, fmt)
-    return out.getvalue()
 
 
 def fields_only(**fields: str) -> list[tuple[str, tuple[None, bytes]]]:

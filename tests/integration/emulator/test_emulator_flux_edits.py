@@ -3,7 +3,6 @@ on BFL's own API: decoded, checked, and visible in the output like every other e
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import httpx
@@ -19,17 +18,10 @@ from tests.integration.emulator.support import (
     edit_chunk,
     sha256,
     solid_image,
+    split_image,
 )
 
 RED, GREEN, BLUE = (220, 20, 20), (20, 200, 20), (20, 20, 220)
-
-
-def split_image(size: tuple[int, int]) -> bytes:
-    image = Image.new("RGB", size, RED)
-    image.paste(BLUE, (size[0] // 2, 0, size[0], size[1]))
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 def near(pixel: tuple[int, ...], colour: tuple[int, ...], tolerance: int = 16) -> bool:

@@ -25,6 +25,7 @@ from devstack.host.keys import AuthLevel, HostKeys, presented_key
 from devstack.launch import REPO_ROOT, LocalHost, app_env
 from tests.conftest import EmulatorHandle
 from tests.integration.host.conftest import SAMPLE_APP
+from tests.integration.host.test_bad_requests import wait_for_log
 
 FUNCTION_KEY = f"fk-{uuid.uuid4().hex}"
 MASTER_KEY = f"mk-{uuid.uuid4().hex}"
@@ -181,15 +182,18 @@ def test_admin_routes_take_the_master_key_only_and_it_opens_function_routes(keye
 
 def test_a_refused_request_never_runs_the_function_and_no_key_is_logged(keyed_sample, client):
     marker = f"refused-{uuid.uuid4().hex[:8]}"
-    time.sleep(0.5)  # earlier tests' lines are on disk
-    before = len(keyed_sample.log_text())
+    # Earlier tests' lines are on disk once this refusal's line is (the log is one stream).
+    _assert_refused(client.get(f"{keyed_sample.api}/items/{marker}-start"))
+    start_line = f"GET /api/items/{marker}-start -> 401"
+    text = wait_for_log(keyed_sample.host, start_line)
+    before = text.index(start_line) + len(start_line)
     _assert_refused(client.get(f"{keyed_sample.api}/items/{marker}"))
     ok = client.get(f"{keyed_sample.api}/items/{marker}-ok", params={"code": FUNCTION_KEY})
     assert ok.status_code == 200
     boom = client.get(f"{keyed_sample.api}/boom", headers={"x-functions-key": FUNCTION_KEY})
     assert boom.status_code == 500
-    time.sleep(0.5)  # the access log line is written after the answer
-    text = keyed_sample.log_text()
+    # The access log line is written after the answer: the last request's, last.
+    text = wait_for_log(keyed_sample.host, "GET /api/boom -> 500")
     refused_line = text.index(f"GET /api/items/{marker} -> 401", before)
     ok_line = text.index(f"GET /api/items/{marker}-ok -> 200", refused_line)
     assert "Executing" not in text[before:refused_line]

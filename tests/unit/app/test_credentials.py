@@ -285,6 +285,9 @@ async def test_a_connection_string_still_means_the_account_key(built):
     try:
         assert built == []  # no token credential at all: Azurite's shared key, as before
         assert client.url.startswith("http://127.0.0.1:10001/devstoreaccount1/")
+        # What signs each request: the account's shared key, not an identity's token.
+        assert getattr(client.credential, "account_name", None) == "devstoreaccount1"
+        assert not hasattr(client.credential, "get_token")
     finally:
         await client.close()
 
