@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup start test lint typecheck unit integration e2e bench soak fmt generate clean mutation
+.PHONY: setup start test lint typecheck unit integration e2e bench soak fmt generate clean mutation chromium
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,19 @@ node_modules/.stamp: package.json package-lock.json
 
 setup: $(VENV)/.stamp node_modules/.stamp
 
+# The playground's browser tests (tests/e2e/ui) drive Debian's Chromium through Playwright:
+# Playwright's own browser download is not reachable from these machines. Installed once, as
+# root or through sudo; the package lists are fetched only when the first try finds nothing.
+# `sudo -n`: never a password prompt in the middle of `make test` (it fails instead, saying so).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+$(CHROMIUM):
+	$(APT_INSTALL) chromium || { $(SUDO) apt-get update -q && $(APT_INSTALL) chromium; }
+	test -x $@
+
+chromium: $(CHROMIUM)
+
 start: setup
 	$(PY) -m devstack start
 
@@ -44,7 +57,7 @@ fmt: $(VENV)/.stamp
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup $(CHECKOV_VENV)/.stamp lint typecheck
+test: setup $(CHECKOV_VENV)/.stamp $(CHROMIUM) lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp
@@ -53,7 +66,7 @@ unit: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp
 integration: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-e2e: setup
+e2e: setup $(CHROMIUM)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 soak: setup

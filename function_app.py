@@ -15,6 +15,7 @@ from shared.blueprints import (
     orchestration,
     queue_trigger,
     status_api,
+    ui_api,
 )
 from shared.notify.activities import bp as notify_bp
 from shared.openapi.blueprint import bp as openapi_bp
@@ -30,3 +31,4 @@ app.register_functions(queue_trigger.bp)  # batch jobs from the image-requests q
 app.register_functions(notify_bp)  # completion callbacks / results queue activities
 app.register_functions(openapi_bp)  # GET /api/openapi.json
 app.register_functions(models_api.bp)  # GET /api/models
+app.register_functions(ui_api.bp)  # GET /api/ui[/{name}]: the playground page (anonymous)

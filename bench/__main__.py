@@ -21,6 +21,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "edits": ("bench.scenarios.edits", "edit a 20 MB input: host RSS growth, durable cost"),
     "quota": ("bench.scenarios.quota", "throughput against a 120 RPM quota"),
     "coldstart": ("bench.scenarios.coldstart", "import function_app vs the Functions SDKs alone"),
+    "previews": (
+        "bench.scenarios.previews",
+        "streaming: partial frame emitted → offered by status",
+    ),
 }
 
 

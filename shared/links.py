@@ -36,9 +36,13 @@ MIN_SECRET_SYMBOLS = 8  # distinct characters: 32 times 'a' is not a secret
 AFTER_DEADLINE_S = 3600
 EXPIRES_PARAM = "expires"
 SIGNATURE_PARAM = "sig"
-# The signed routes, under the app's route prefix: the status, and one image of the job.
+# The signed routes, under the app's route prefix: the status, one image of the job, and the
+# latest partial image of one of its images while it is generated.
 STATUS_ROUTE = "status/{id}"
 IMAGE_ROUTE = "status/{id}/images/{index}"
+PREVIEW_ROUTE = "status/{id}/previews/{index}"
+FRAME_PARAM = "frame"
+VERSION_PARAM = "v"
 
 _PURPOSE = b"image-job-status-link/v1"  # a MAC made for anything else never verifies here
 _SIGNATURE_CHARS = 43  # base64url of 32 bytes, unpadded
@@ -140,3 +144,15 @@ def status_link(api_base: str, job_id: str, signature: Signature) -> str:
 def image_link(api_base: str, job_id: str, index: int, signature: Signature) -> str:
     """``{api_base}/status/{id}/images/{index}?expires=...&sig=...``: a 302 to a fresh SAS URL."""
     return f"{api_base}/status/{quote(job_id, safe='')}/images/{index}?{signature.query()}"
+
+
+def preview_link(
+    api_base: str, job_id: str, index: int, frame: int, signature: Signature, *, version: str
+) -> str:
+    """``{api_base}/status/{id}/previews/{index}?frame=F&v=V&expires=...&sig=...``: a 302 to
+    the latest partial image. ``frame`` and ``version`` (a token of the preview blob's etag)
+    are not signed and not read: they only make the link change whenever the blob does (a
+    newer frame, or a retried call's frame 0), so an image element (or a cache) fetches it."""
+    job = quote(job_id, safe="")
+    changes = f"{FRAME_PARAM}={frame}&{VERSION_PARAM}={quote(version, safe='')}"
+    return f"{api_base}/status/{job}/previews/{index}?{changes}&{signature.query()}"

@@ -31,11 +31,13 @@ from pydantic_core import PydanticCustomError
 from shared.imaging.types import (
     BFL_FOUNDRY_MAX_REFERENCES,
     BFL_MAX_REFERENCES,
+    MAX_PARTIAL_IMAGES,
     Deployment,
     EditInputs,
     Family,
     Flavour,
     GenerationParams,
+    deployment_streams,
 )
 from shared.notify.urls import HTTP_HOSTS_CONTEXT, CallbackUrl
 from shared.storage.records import ImageRecord, InputRecord
@@ -768,6 +770,9 @@ class JobInput(BaseModel):
     callback_url: str | None = None  # POSTed the result when the job ends (shared.notify)
     results_queue: str | None = None  # or/and the result goes on this Storage queue
     edit: EditJob | None = None  # an edit (POST /api/images/edits): its staged inputs
+    # Partial images the service streams while it works (IMAGE_PARTIAL_IMAGES, for a one-image
+    # job on a model that streams; 0: none). 0 for jobs accepted before previews existed.
+    partial_images: int = Field(default=0, ge=0, le=MAX_PARTIAL_IMAGES)
 
 
 class ImageView(ImageRecord):
@@ -807,8 +812,21 @@ Stage = Literal[
 ]
 
 
+class PreviewView(BaseModel):
+    """The latest partial image of one of the job's images, while it is being generated."""
+
+    index: int = Field(description="The image's index in the job (0 for the first).")
+    frame: int = Field(description="The partial image's number: a newer frame is a higher one.")
+    url: str = Field(
+        description="A signed link (no key needed) that redirects to the frame; it changes "
+        "with the frame, so an image element pointed at it reloads."
+    )
+
+
 class Progress(BaseModel):
-    """The orchestration's customStatus, shown while a job runs."""
+    """The orchestration's customStatus, shown while a job runs. `created` and `partial_images`
+    come from the job's input (the orchestrator sets them); `previews` never sits in history:
+    the status routes fill it in on read, from the preview blobs (signed links)."""
 
     stage: Stage
     images_done: int = 0
@@ -817,6 +835,17 @@ class Progress(BaseModel):
     retry_after_seconds: float | None = None
     operation_status: str | None = None
     last_error: str | None = None
+    # Only a job that streams has these (its status stays as small as before otherwise).
+    created: str | None = Field(
+        default=None, description="When the job was accepted (ISO); a streaming job only."
+    )
+    partial_images: int | None = Field(
+        default=None,
+        description="Partial images the job streams per image; absent: no previews.",
+    )
+    previews: list[PreviewView] | None = Field(
+        default=None, description="The latest partial image of each image being generated."
+    )
 
 
 class JobOutput(BaseModel):
@@ -913,6 +942,10 @@ class ModelInfo(BaseModel):
     max_input_bytes: int | None = Field(default=None, description="Edits: the most per image.")
     mask: bool | None = Field(default=None, description="Edits: takes a mask.")
     input_fidelity: bool | None = Field(default=None, description="Edits: takes input_fidelity.")
+    previews: bool = Field(
+        default=False,
+        description="Streams partial images: a one-image job's progress offers previews.",
+    )
     lifecycle: LifecycleInfo | None = None
 
 
@@ -924,10 +957,14 @@ class ModelList(BaseModel):
 
 
 def model_list(
-    models: dict[str, Deployment], default_model: str, lifecycle: dict[str, Any]
+    models: dict[str, Deployment],
+    default_model: str,
+    lifecycle: dict[str, Any],
+    partial_images: int = MAX_PARTIAL_IMAGES,
 ) -> ModelList:
     """The configured models with their options; `lifecycle` maps a name to its row (as
-    `Lifecycle.as_dict(today)`), so this stays free of the clock."""
+    `Lifecycle.as_dict(today)`), so this stays free of the clock. `partial_images`:
+    IMAGE_PARTIAL_IMAGES (0: no model offers previews)."""
     entries = []
     for name, deployment in models.items():
         caps = capabilities_for(deployment.family, deployment.flavour)
@@ -940,6 +977,7 @@ def model_list(
                 default=name == default_model,
                 sizes=list(caps.sizes),
                 returns=caps.returns,
+                previews=partial_images > 0 and deployment_streams(deployment),
                 lifecycle=lifecycle.get(name),
                 **described,
             )

@@ -30,7 +30,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared import links
 from shared.identity import HOST_STORAGE, MANAGED_IDENTITY, Identity
-from shared.imaging.types import GPT_IMAGE_FAMILIES, Deployment, Family, Flavour
+from shared.imaging.types import (
+    GPT_IMAGE_FAMILIES,
+    MAX_PARTIAL_IMAGES,
+    Deployment,
+    Family,
+    Flavour,
+)
 from shared.lifecycle import model_warnings
 from shared.models import flavour_problem
 from shared.storage.policy import DEFAULT_ALLOWED_HOSTS
@@ -186,6 +192,11 @@ class Settings(BaseSettings):
         default=900, ge=10, le=24 * 3600, alias="IMAGE_JOB_DEADLINE_SECONDS"
     )
     image_max_attempts: int = Field(default=6, ge=1, le=50, alias="IMAGE_MAX_ATTEMPTS")
+    # Partial images a streaming model sends while it works (0: never stream), shown as the
+    # job's previews; decided per job when it is accepted (shared/blueprints/jobs.py).
+    image_partial_images: int = Field(
+        default=2, ge=0, le=MAX_PARTIAL_IMAGES, alias="IMAGE_PARTIAL_IMAGES"
+    )
     # The queue trigger's binding reads `%IMAGE_REQUESTS_QUEUE%`: the host refuses to index the
     # app without it, so it is required here too (and its poison queue is `{name}-poison`).
     image_requests_queue: str = Field(alias="IMAGE_REQUESTS_QUEUE", pattern=_QUEUE_NAME)

@@ -55,6 +55,7 @@ def banner(stack: Stack, warnings: list[str] | None = None) -> str:
             "",
             "devstack is running",
             f"  API         {stack.api_url}",
+            f"  playground  {stack.api_url}/ui   (open it in a browser)",
             f"  emulator    {emulator}",
             f"  storage     Azurite, blobs at {stack.storage.blob_url}",
             f"  data        {stack.data_dir}",

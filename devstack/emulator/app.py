@@ -3,7 +3,9 @@
 Each generation request goes through the same pipeline, in the order the service applies it:
 auth → api-version → deployment → quota (429) → injected faults (drop, 5xx) → body validation →
 content filter → generation latency → billing → answer. Billing happens at exactly one point so
-`/_emulator/stats` can prove how many images the app paid for.
+`/_emulator/stats` can prove how many images the app paid for. A `stream: true` request of a GPT
+image model passes every check before its first byte too; only then does `streaming` spread the
+latency over its partial frames.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from devstack.emulator.operations import END_STATES, Operation, OperationStore
 from devstack.emulator.quota import SlidingWindowQuota, retry_after_headers
 from devstack.emulator.render_cache import RenderCache
 from devstack.emulator.stats import Stats
+from devstack.emulator.streaming import STREAM_RESPONSE, PartialLog, StreamPlan, stream_images
 from devstack.emulator.urls import Rendered, RenderSpec, Servable, SignedImageUrls
 
 log = logging.getLogger("devstack.emulator")
@@ -66,6 +69,7 @@ class EmulatorState:
     urls: SignedImageUrls = field(default_factory=SignedImageUrls)
     cache: RenderCache = field(default_factory=RenderCache)
     bfl: BflTaskStore = field(default_factory=BflTaskStore)
+    partials: PartialLog = field(default_factory=PartialLog)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -78,6 +82,7 @@ class EmulatorState:
         self.quota.clear()
         self.operations.clear()
         self.bfl.clear()
+        self.partials.clear()
 
     def set_config(self, config: EmulatorConfig, *, reseed: bool = False) -> None:
         """Swap the config; a (re)stated seed restarts the random sequence from that seed."""
@@ -97,6 +102,8 @@ class EmulatorState:
 
 
 STATE = web.AppKey("emulator_state", EmulatorState)
+REQUEST_ID = web.RequestKey("request_id", str)
+CUT_STREAM = web.RequestKey("cut_stream", bool)  # the drop draw chose a cut mid-stream
 
 
 def _state(request: web.Request) -> EmulatorState:
@@ -128,12 +135,20 @@ def _drop(request: web.Request) -> NoReturn:
 
 
 def _faults(
-    request: web.Request, style: Style, operation: str, api_version: str | None
+    request: web.Request,
+    style: Style,
+    operation: str,
+    api_version: str | None,
+    *,
+    stream: bool = False,
 ) -> web.Response | None:
     """Random 429, dropped connection or 5xx, drawn from the seeded RNG; None = proceed.
 
     The 429 is drawn first, as the gateway throttles before the model sees anything; a rate of 0
-    draws nothing, so seeded fault sequences without it stay what they were.
+    draws nothing, so seeded fault sequences without it stay what they were. A request asking
+    for a `stream` has the same one drop draw: below half the rate it is dropped before any
+    answer, in the other half its stream is cut mid-way (`stream_cut`), so `drop_rate` is the
+    fraction of streams that break, as of any other request.
     """
     state = _state(request)
     cfg = state.config
@@ -142,8 +157,12 @@ def _faults(
         wait = cfg.error_429_retry_after_seconds
         headers = {"Retry-After": str(wait), "retry-after-ms": str(wait * 1000)}
         return errors.rate_limited(operation, api_version, str(wait), style, headers)
-    if state.roll(cfg.drop_rate):
-        return _drop(request)
+    if cfg.drop_rate > 0:
+        draw = state.rng.random()
+        if draw < cfg.drop_rate:
+            if not stream or draw < cfg.drop_rate / 2:
+                return _drop(request)
+            request[CUT_STREAM] = True
     if cfg.error_rate_500 or cfg.error_rate_503:
         draw = state.rng.random()
         if draw < cfg.error_rate_500:
@@ -154,15 +173,28 @@ def _faults(
 
 
 def _admit(
-    request: web.Request, deployment: str, operation: str, api_version: str | None, style: Style
+    request: web.Request,
+    deployment: str,
+    operation: str,
+    api_version: str | None,
+    style: Style,
+    *,
+    stream: bool = False,
 ) -> web.Response | None:
-    """Quota first (the gateway refuses before the model sees anything), then faults."""
+    """Quota first (the gateway refuses before the model sees anything), then faults.
+    `stream`: the body asks for a stream (`asks_stream`), whose drop may come mid-way."""
     state = _state(request)
     wait = state.quota.try_admit(deployment, state.config.rpm_for(deployment))
     if wait is not None:
         headers = retry_after_headers(wait)
         return errors.rate_limited(operation, api_version, headers["Retry-After"], style, headers)
-    return _faults(request, style, operation, api_version)
+    return _faults(request, style, operation, api_version, stream=stream)
+
+
+def asks_stream(fields: Any) -> bool:
+    """Whether a body's fields (a JSON object, an edit form's fields) ask for `stream`: read
+    before validation, only to say where an injected drop may fall."""
+    return isinstance(fields, dict) and fields.get("stream") is True
 
 
 def _api_version(request: web.Request) -> tuple[str | None, web.Response | None]:
@@ -250,6 +282,79 @@ def _openai_echo(req: ImageRequest) -> dict[str, Any]:
     }
 
 
+def request_ids(request: web.Request) -> dict[str, str]:
+    """The envelope's request-id headers, for an answer streamed before the envelope sees it."""
+    request_id = request.get(REQUEST_ID, "")
+    return {"apim-request-id": request_id, "x-request-id": request_id}
+
+
+def stream_cut(request: web.Request, req: ImageRequest) -> int | None:
+    """How many events a stream sends before its connection is closed; None = all of them.
+
+    `stream_cut_after_events` cuts every stream there; else a drop that `_faults` drew for
+    this stream lets half its events through (rounded down). No draw of its own: seeded fault
+    sequences stay what they were.
+    """
+    configured = _state(request).config.stream_cut_after_events
+    if configured is not None:
+        return configured
+    if request.get(CUT_STREAM, False):
+        return req.n * (req.partial_images + 1) // 2
+    return None
+
+
+async def stream_answer(
+    request: web.Request,
+    state: EmulatorState,
+    plan: StreamPlan,
+    final: Callable[[int], Awaitable[bytes]],
+    bill: Callable[[], None],
+) -> web.StreamResponse:
+    """`streaming.stream_images` wired to this emulator's render threads, log and counters."""
+    return await stream_images(
+        request,
+        plan,
+        final,
+        state.cache.run,
+        state.partials,
+        bill,
+        lambda: state.stats.event("dropped"),
+        request_ids(request),
+    )
+
+
+async def _stream_generation(
+    request: web.Request,
+    deployment: str,
+    req: ImageRequest,
+    latency: float,
+    started: float,
+) -> web.StreamResponse:
+    state = _state(request)
+    specs = _render_specs(req, state.config.image_min_bytes)
+    plan = StreamPlan(
+        family="image_generation",
+        prompt=req.prompt,
+        n=req.n,
+        partial_images=req.partial_images,
+        latency=latency,
+        started=started,
+        echo=_openai_echo(req),
+        usage=usage(req),
+        created_at=int(time.time()),
+        compression=req.compression,
+        cut_after=stream_cut(request, req),
+    )
+
+    async def final(index: int) -> bytes:
+        return await state.cache.get(specs[index])
+
+    def bill() -> None:
+        state.stats.bill(deployment, req.prompt, req.n)
+
+    return await stream_answer(request, state, plan, final, bill)
+
+
 # --- generation routes --------------------------------------------------------------------------
 
 
@@ -261,9 +366,11 @@ async def _generate(
     style: Style,
     route: Route,
     api_version: str | None,
-) -> web.Response:
+) -> web.StreamResponse:
     state = _state(request)
-    refusal = _admit(request, deployment, "ImageGenerations_Create", api_version, style)
+    refusal = _admit(
+        request, deployment, "ImageGenerations_Create", api_version, style, stream=asks_stream(body)
+    )
     if refusal is not None:
         return refusal
     if spec.family == "flux":
@@ -286,6 +393,9 @@ async def _generate(
         return errors.prompt_rejected(state.config.content_filter_shape, req.prompt, style)
 
     latency = state.latency()
+    if req.stream:
+        started = asyncio.get_running_loop().time()
+        return await _stream_generation(request, deployment, req, latency, started)
     if latency > 0:
         await asyncio.sleep(latency)
 
@@ -378,7 +488,7 @@ def _deployment(request: web.Request, name: str, style: Style) -> ModelSpec | we
     return spec
 
 
-async def deployment_generations(request: web.Request) -> web.Response:
+async def deployment_generations(request: web.Request) -> web.StreamResponse:
     """`POST /openai/deployments/{deployment}/images/generations?api-version=…` (sync)."""
     version, refusal = _azure_gate(request)
     if refusal is not None:
@@ -391,7 +501,7 @@ async def deployment_generations(request: web.Request) -> web.Response:
     return await _generate(request, name, spec, body, "azure", "azure", version)
 
 
-async def azure_v1_generations(request: web.Request) -> web.Response:
+async def azure_v1_generations(request: web.Request) -> web.StreamResponse:
     """`POST /openai/v1/images/generations`: deployment in the body's `model`."""
     if not _authorized(request):
         return errors.unauthorized("azure")
@@ -407,7 +517,7 @@ async def azure_v1_generations(request: web.Request) -> web.Response:
     return await _generate(request, name, spec, body, "azure", "azure", None)
 
 
-async def openai_generations(request: web.Request) -> web.Response:
+async def openai_generations(request: web.Request) -> web.StreamResponse:
     """`POST /v1/images/generations`: OpenAI's own API, Bearer key, model in the body."""
     if not _authorized(request, bearer_only=True):
         return errors.unauthorized("openai")
@@ -689,6 +799,11 @@ async def stats(request: web.Request) -> web.Response:
     return json_response(200, _state(request).stats.snapshot())
 
 
+async def list_partials(request: web.Request) -> web.Response:
+    """`GET /_emulator/partials`: every partial frame streamed (the newest 1000), oldest first."""
+    return json_response(200, {"partials": _state(request).partials.snapshot()})
+
+
 async def list_operations(request: web.Request) -> web.Response:
     """`GET /_emulator/operations[?prompt=…]`: each DALL-E 2 operation's and BFL task's timeline.
 
@@ -722,6 +837,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def _envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request ids on every answer, JSON for unknown routes, status counts, no crash ever."""
     request_id = str(uuid.uuid4())
+    request[REQUEST_ID] = request_id  # a streamed answer sends its headers itself
     control = request.path.startswith(_CONTROL_PREFIX)  # incl. downloads: counted apart
     try:
         response = await handler(request)
@@ -736,7 +852,13 @@ async def _envelope(request: web.Request, handler: Handler) -> web.StreamRespons
             raise
     except Exception:
         log.exception("unhandled error for %s %s", request.method, request.path)
-        response = errors.server_error(500, "azure")
+        started = request.get(STREAM_RESPONSE)
+        if started is None:
+            response = errors.server_error(500, "azure")
+        else:  # its status and first events are out: a 500 now would be garbage in the stream
+            if request.transport is not None:
+                request.transport.close()
+            response = started
     if not response.prepared:
         response.headers["apim-request-id"] = request_id
         response.headers["x-request-id"] = request_id
@@ -768,6 +890,7 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     r.add_post("/_emulator/reset", reset)
     r.add_get("/_emulator/stats", stats)
     r.add_get("/_emulator/operations", list_operations)
+    r.add_get("/_emulator/partials", list_partials)
     # Imported here: the FLUX and edit routes build on this module's pipeline helpers.
     from devstack.emulator.edit_routes import add_edit_routes
     from devstack.emulator.flux_routes import add_flux_routes

@@ -45,6 +45,8 @@ class EmulatorConfig(BaseModel):
     error_rate_500: float = Rate
     error_rate_503: float = Rate
     drop_rate: float = Rate
+    # Every stream closes after this many events (a deterministic cut; None: only drop_rate's).
+    stream_cut_after_events: int | None = Field(default=None, ge=0)
 
     download_bytes_per_second: int = Field(default=0, ge=0)  # 0 = unthrottled
     truncate_rate: float = Rate
@@ -205,6 +207,12 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
     ("error_rate_503", "--error-rate-503", "EMULATOR_ERROR_RATE_503", "float"),
     ("drop_rate", "--drop-rate", "EMULATOR_DROP_RATE", "float"),
     (
+        "stream_cut_after_events",
+        "--stream-cut-after-events",
+        "EMULATOR_STREAM_CUT_AFTER_EVENTS",
+        "int",
+    ),
+    (
         "download_bytes_per_second",
         "--download-bytes-per-second",
         "EMULATOR_DOWNLOAD_BYTES_PER_SECOND",
@@ -270,6 +278,7 @@ _HELP: dict[str, str] = {
     "error_rate_500": "fraction of API requests answered 500 (0..1)",
     "error_rate_503": "fraction of API requests answered 503 (0..1)",
     "drop_rate": "fraction of API requests whose connection is closed unanswered (0..1)",
+    "stream_cut_after_events": "close every stream after N events (a deterministic cut)",
     "download_bytes_per_second": "throttle image URL downloads, 0 = full speed",
     "truncate_rate": "fraction of image downloads cut short after Content-Length (0..1)",
     "image_min_bytes": "pad PNG/JPEG results to at least N bytes (same pixels), 0 = off",

@@ -112,6 +112,8 @@ def _scalar(name: str, text: str) -> Any:
         return int(text.strip())
     if name == "stream" and text.strip().lower() in ("false", "0"):
         return None  # the SDK's default, spelled out: not a stream
+    if name == "stream" and text.strip().lower() in ("true", "1"):
+        return True  # what the SDK's `stream=True` becomes in a form
     return text
 
 

@@ -3,7 +3,9 @@
 Each goes through the generations' pipeline (app.py), in the same order: auth → api-version →
 deployment (unknown, retired) → quota (429) → injected faults → operation support → body →
 content filter → decoding the inputs → latency → drawing → billing. Only the body is new: files
-(multipart everywhere, JSON too on OpenAI), checked in `edit_requests`, drawn by `edits`.
+(multipart everywhere, JSON too on OpenAI), checked in `edit_requests`, drawn by `edits`. A
+gpt-image edit with `stream` true answers `image_edit.*` events once every check has passed
+(`streaming`).
 
 FLUX.1-Kontext-pro edits on Foundry's Image API answer like its generations (`data[0].url`,
 A14); the BFL routes' reference images are `flux_routes`'.
@@ -33,6 +35,9 @@ from devstack.emulator.app import (
     _operation_not_supported,
     _prompt_filtered,
     _state,
+    asks_stream,
+    stream_answer,
+    stream_cut,
 )
 from devstack.emulator.config import EmulatorConfig
 from devstack.emulator.edit_requests import (
@@ -57,6 +62,7 @@ from devstack.emulator.models import (
     api_version_too_old,
     usage,
 )
+from devstack.emulator.streaming import StreamPlan
 
 EDIT_OPERATION = "ImageEdits_Create"  # names the route in Azure's 429 message
 OPENAI_DEFAULT_MODEL = "gpt-image-1.5"  # the JSON body's default in OpenAI's spec 2.3.0 (O1)
@@ -123,16 +129,53 @@ def _edit_usage(edit: GptImageEdit) -> dict[str, Any]:
     return answer
 
 
-def _draw(prepared: Prepared, req: ImageRequest, min_bytes: int) -> list[bytes]:
+def _draw_one(prepared: Prepared, req: ImageRequest, index: int, min_bytes: int) -> bytes:
     compression = req.compression if req.output_format != "png" else None
-    return [
-        pad(
-            edits.compose(prepared, req.prompt, i, req.output_format, compression),
-            req.output_format,
-            min_bytes,
-        )
-        for i in range(req.n)
-    ]
+    return pad(
+        edits.compose(prepared, req.prompt, index, req.output_format, compression),
+        req.output_format,
+        min_bytes,
+    )
+
+
+def _draw(prepared: Prepared, req: ImageRequest, min_bytes: int) -> list[bytes]:
+    return [_draw_one(prepared, req, i, min_bytes) for i in range(req.n)]
+
+
+async def _stream_edit(
+    request: web.Request,
+    deployment: str,
+    edit: GptImageEdit,
+    prepared: Prepared,
+    latency: float,
+    started: float,
+) -> web.StreamResponse:
+    """The edit as `image_edit.*` events: each image drawn only when its turn comes."""
+    state = _state(request)
+    req = edit.request
+    min_bytes = state.config.image_min_bytes
+    plan = StreamPlan(
+        family="image_edit",
+        prompt=req.prompt,
+        n=req.n,
+        partial_images=req.partial_images,
+        latency=latency,
+        started=started,
+        echo=_openai_echo(req),
+        usage=_edit_usage(edit),
+        created_at=int(time.time()),
+        compression=req.compression,
+        cut_after=stream_cut(request, req),
+    )
+
+    async def final(index: int) -> bytes:
+        drawn: bytes = await state.cache.run(_draw_one, prepared, req, index, min_bytes)
+        return drawn
+
+    def bill() -> None:
+        state.stats.bill(deployment, req.prompt, req.n, edit=True)
+
+    return await stream_answer(request, state, plan, final, bill)
 
 
 def _undecodable(exc: UndecodableImage, form: EditForm) -> tuple[str, str]:
@@ -180,9 +223,12 @@ async def _edit(
     style: Style,
     route: Route,
     api_version: str | None,
-) -> web.Response:
+) -> web.StreamResponse:
     state = _state(request)
-    refusal = _admit(request, deployment, EDIT_OPERATION, api_version, style)
+    fields = body.fields if isinstance(body, EditForm) else None
+    refusal = _admit(
+        request, deployment, EDIT_OPERATION, api_version, style, stream=asks_stream(fields)
+    )
     if refusal is not None:
         return refusal
     if spec.name == flux.FLUX_KONTEXT_PRO:
@@ -220,6 +266,10 @@ async def _edit(
         field, detail = _undecodable(exc, body)
         return errors.edit_invalid(field, style, detail)
 
+    if req.stream:
+        latency = state.latency()
+        started = asyncio.get_running_loop().time()
+        return await _stream_edit(request, deployment, edit, prepared, latency, started)
     await _sleep_latency(request)
     blobs = await state.cache.run(_draw, prepared, req, state.config.image_min_bytes)
     items = [{"b64_json": base64.b64encode(b).decode("ascii")} for b in blobs]
@@ -269,7 +319,7 @@ async def _kontext_edit(
 # --- handlers -----------------------------------------------------------------------------------
 
 
-async def deployment_edits(request: web.Request) -> web.Response:
+async def deployment_edits(request: web.Request) -> web.StreamResponse:
     """`POST /openai/deployments/{deployment}/images/edits?api-version=…` (multipart only)."""
     version, refusal = _azure_gate(request)
     if refusal is not None:
@@ -284,7 +334,7 @@ async def deployment_edits(request: web.Request) -> web.Response:
     return await _edit(request, name, spec, body, "azure", "azure", version)
 
 
-async def azure_v1_edits(request: web.Request) -> web.Response:
+async def azure_v1_edits(request: web.Request) -> web.StreamResponse:
     """`POST /openai/v1/images/edits`: multipart, the deployment in the `model` field."""
     if not _authorized(request):
         return errors.unauthorized("azure")
@@ -302,7 +352,7 @@ async def azure_v1_edits(request: web.Request) -> web.Response:
     return await _edit(request, name, spec, body, "azure", "azure", None)
 
 
-async def openai_edits(request: web.Request) -> web.Response:
+async def openai_edits(request: web.Request) -> web.StreamResponse:
     """`POST /v1/images/edits`: OpenAI's own API, Bearer key, multipart or JSON."""
     if not _authorized(request, bearer_only=True):
         return errors.unauthorized("openai")

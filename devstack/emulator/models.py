@@ -114,11 +114,16 @@ _WITH_ALPHA: dict[Route, tuple[str, ...]] = {
 }
 
 _COMMON = {"prompt", "model", "n", "size", "user", "quality"}
+_STREAMING = {"stream", "partial_images"}  # image-models-2026.md §4: GPT image models only
 _ALLOWED: dict[Family, set[str]] = {
     "dall-e-2": _COMMON | {"response_format"},
     "dall-e-3": _COMMON | {"response_format", "style"},
-    "gpt-image": _COMMON | {"output_format", "output_compression", "background", "moderation"},
+    "gpt-image": _COMMON
+    | {"output_format", "output_compression", "background", "moderation"}
+    | _STREAMING,
 }
+MAX_PARTIAL_IMAGES = 3
+STREAMING_MODELS = "gpt-image-1, gpt-image-1-mini, gpt-image-1.5, gpt-image-2"
 
 
 class InvalidParameter(ValueError):
@@ -155,6 +160,8 @@ class ImageRequest:
     compression: int | None
     moderation: str | None
     user: str | None
+    stream: bool = False
+    partial_images: int = 0  # as asked; only a stream sends them
 
 
 def _str(body: dict[str, Any], field: str, allowed: tuple[str, ...] | None = None) -> str | None:
@@ -286,8 +293,17 @@ def validate_request(body: object, spec: ModelSpec, route: Route) -> ImageReques
     if not isinstance(body, dict):
         raise InvalidParameter("body", "must be a JSON object")
     allowed = _ALLOWED[spec.family]
-    for key in body:
-        if key not in allowed and body[key] is not None:
+    for key, value in body.items():
+        if key == "stream" and value is False:
+            continue  # "not a stream" is what every model does
+        if key in _STREAMING and key not in allowed and value is not None:
+            raise InvalidParameter(
+                key,
+                f"is not supported by {spec.name}",
+                f"{key} is not supported by {spec.name}: only GPT image models "
+                f"({STREAMING_MODELS}) stream partial images.",
+            )
+        if key not in allowed and value is not None:
             raise InvalidParameter(key, f"is not supported by {spec.name}")
 
     prompt = body.get("prompt")
@@ -317,6 +333,11 @@ def validate_request(body: object, spec: ModelSpec, route: Route) -> ImageReques
         fmt = _str(body, "response_format", ("url", "b64_json")) or "url"
         response_format = "url" if fmt == "url" else "b64_json"
 
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidParameter("stream", "must be a boolean")
+    partial_images = _int(body, "partial_images", 0, MAX_PARTIAL_IMAGES)
+
     render_size = "1024x1024" if size == "auto" else size
     width, height = (int(v) for v in render_size.split("x"))
     return ImageRequest(
@@ -335,6 +356,8 @@ def validate_request(body: object, spec: ModelSpec, route: Route) -> ImageReques
         compression=compression,
         moderation=moderation,
         user=user if isinstance(user, str) else None,
+        stream=stream is True,
+        partial_images=partial_images or 0,
     )
 
 

@@ -22,10 +22,11 @@ from shared.orchestration.names import DELETE, DISCARD, GENERATE, PERSIST, POLL,
 
 if TYPE_CHECKING:
     from shared.blueprints.deps import Runtime
-    from shared.imaging.types import Deployment, EditInputs, EditSources, ImageApiError
+    from shared.imaging.types import Deployment, EditInputs, EditSources, ImageApiError, Previews
     from shared.orchestration import contracts as c
     from shared.orchestration.polling import DurationEstimate
     from shared.storage.formats import ImageFormat
+    from shared.storage.previews import PreviewWriter
     from shared.storage.receipts import Receipt, StagedBlocks, StoredImage, UrlImage
     from shared.storage.store import StagedImage
 
@@ -300,7 +301,11 @@ async def _buy(job: c.GenerateInput) -> Receipt:
 
     sources = await _sources(job.edit)
     client = rt.client(_deployment(job.model))
-    images = await client.generate_streamed(params, open_sink, sources)
+    if job.partial_images > 0:
+        previews = _previews(job, created)
+        images = await client.generate_streamed(params, open_sink, sources, previews=previews)
+    else:
+        images = await client.generate_streamed(params, open_sink, sources)
     urls: list[receipts.UrlImage] = []
     blocks: list[receipts.StagedBlocks] = []
     for offset, image in enumerate(images[: params.n]):
@@ -341,6 +346,68 @@ async def _buy(job: c.GenerateInput) -> Receipt:
         urls=urls,
         staged=blocks,
     )
+
+
+def _previews(job: c.GenerateInput, created: datetime) -> Previews:
+    """Where a streaming call's partial images go: one preview blob per image of the job,
+    overwritten by each newer frame (shared/storage/previews.py: a failing write is logged and
+    dropped, never fails the call). One writer per image for the whole call, so a writer that
+    failed stays failed (it is not opened again for the next frame), and one storage-time
+    budget for all of them, so slow storage cannot stall the billed stream frame after frame."""
+    from shared.imaging.types import Previews
+    from shared.storage import naming
+    from shared.storage.previews import PreviewBudget, PreviewWriter
+
+    rt = _runtime()
+    budget = PreviewBudget()
+    writers: dict[int, PreviewWriter] = {}
+
+    async def open_preview(ordinal: int) -> PreviewWriter:
+        writer = writers.get(ordinal)
+        if writer is not None:
+            return writer
+        index = job.first_index + ordinal
+
+        def name_for(fmt: ImageFormat) -> str:
+            return naming.preview_blob_name(job.job_id, created, index, fmt.ext)
+
+        label = f"job {job.job_id} image {index}"
+        writer = await PreviewWriter.open(
+            rt.store, name_for, rt.policy.max_bytes, label=label, budget=budget
+        )
+        writers[ordinal] = writer
+        return writer
+
+    return Previews(partial_images=job.partial_images, open=open_preview)
+
+
+# One call of a streaming job has one image (multi-image jobs do not stream), and a re-run's
+# predecessor left at most as many: one listing deletes them all.
+PREVIEWS_LIMIT = 16
+
+
+async def _drop_previews(job: c.GenerateInput | c.PersistInput) -> None:
+    """Delete the job's preview blobs, best effort: once its image is stored they are stale
+    (and after a failed call, useless). A job that does not stream has none: no call."""
+    if not job.partial_images:
+        return
+    from shared.storage import naming
+
+    try:
+        prefix = naming.previews_prefix(job.job_id, datetime.fromisoformat(job.created))
+        await _runtime().store.delete_prefix(prefix, limit=PREVIEWS_LIMIT)
+    except Exception as exc:  # a stale preview is no reason to fail the job
+        log.warning("job %s: previews not deleted (%s)", job.job_id, type(exc).__name__)
+
+
+async def _drop_preview_of(job: c.PersistInput, entry: UrlImage | StagedBlocks) -> None:
+    """`persist_image` stored (or gave up on) a streamed image the generation could not store:
+    delete the job's previews, best effort; a job that does not stream (`partial_images`
+    absent, as in every history from before previews) has none: no call."""
+    from shared.storage.receipts import StagedBlocks
+
+    if isinstance(entry, StagedBlocks):  # a URL image was never streamed
+        await _drop_previews(job)
 
 
 async def _sources(edit: EditInputs | None) -> EditSources | None:
@@ -407,10 +474,15 @@ async def generate_images(payload: Json) -> Json:
         if receipt is None:
             if await _canceled(job.job_id, job.created):
                 return _canceled_answer()
-            receipt = await _buy(job)
+            try:
+                receipt = await _buy(job)
+            except Exception:
+                await _drop_previews(job)  # the call failed: its previews show nothing to come
+                raise
             await receipts.keep(rt.store, name, receipt)
         elif not receipt.pending:
             log.info("generate_images: answering job %s from its receipt", job.job_id)
+            await _drop_previews(job)  # a predecessor may have died before deleting them
             return _answer(receipt)
         else:
             log.info("generate_images: storing job %s from its receipt, not generating", job.job_id)
@@ -419,7 +491,10 @@ async def generate_images(payload: Json) -> Json:
         except Exception as exc:  # never leave the URL / block ids behind a call that ends here
             given_up = receipt.all_failed("internal_error", _unexpected(GENERATE, exc))
             await receipts.keep(rt.store, name, given_up)
+            await _drop_previews(job)
             raise
+        if not receipt.pending:  # stored (or given up on): the previews have had their day
+            await _drop_previews(job)
         if not await receipts.keep(rt.store, name, receipt) and receipt.pending:
             # The images still to store are known only here: without the receipt persist_image
             # could not find them. A retry stores them from the first receipt, if it was kept.
@@ -486,11 +561,14 @@ async def _persist_from_receipt(job: c.PersistInput, first_index: int) -> Json:
     except ImageApiError as exc:
         if not exc.retryable or job.final:
             await give_up(exc.code.value, exc.message)
+            await _drop_preview_of(job, entry)
         raise
     except Exception as exc:
         await give_up("internal_error", _unexpected(PERSIST, exc))
+        await _drop_preview_of(job, entry)
         raise
     await receipts.update(rt.store, name, lambda r: r.with_stored(_stored(image)))
+    await _drop_preview_of(job, entry)
     return c.ok(c.Persisted(image=image))
 
 

@@ -25,7 +25,9 @@ from shared.ids import is_job_id
 from shared.orchestration.names import ORCHESTRATOR
 
 if TYPE_CHECKING:
-    from shared.models import JobInput, JobOutput, JobResult, Progress
+    from shared.links import Signature
+    from shared.models import JobInput, JobOutput, JobResult, PreviewView, Progress
+    from shared.storage.store import PreviewBlob
 
 # The models (pydantic), settings and runtime are imported inside the handlers, on the first
 # request: function_app.py imports this module on every cold start, only to register the routes.
@@ -43,6 +45,10 @@ MAX_IDEMPOTENCY_KEY_CHARS = 200
 # int() refuses strings over 4300 digits with a ValueError: it is never parsed.
 MAX_INDEX_DIGITS = 6
 _SHOWN_ID_CHARS = 64
+# The stages in which a streaming job's previews may exist (the service is streaming, or the
+# image is being stored); in the others there is none to look for.
+PREVIEW_STAGES = frozenset({"generating", "storing"})
+DOWNLOAD_PARAM = "download"
 
 
 def json_response(
@@ -124,7 +130,11 @@ def api_base(req: func.HttpRequest) -> str:
     tails: list[str] = []
     if job is not None:  # the job id may itself contain "images": match whole routes
         if index is not None:
-            tails += [f"/images/{job}/{index}", f"/status/{job}/images/{index}"]
+            tails += [
+                f"/images/{job}/{index}",
+                f"/status/{job}/images/{index}",
+                f"/status/{job}/previews/{index}",
+            ]
         tails += [f"/images/{job}", f"/status/{job}"]
     tails += ["/images/edits", "/images"]
     prefix = next((path[: -len(t)] for t in tails if path.endswith(t)), "/api")
@@ -136,10 +146,15 @@ def signed_link(req: func.HttpRequest, instance_id: str) -> str:
     answers is, so a caller without the function key (Power Automate following Location) can
     follow it. Raises SettingsError when STATUS_LINK_SECRET is not set."""
     from shared.links import status_link
+
+    return status_link(api_base(req), instance_id, fresh_signature(instance_id))
+
+
+def fresh_signature(instance_id: str) -> Signature:
+    """A signature of the job's links made now (SettingsError without STATUS_LINK_SECRET)."""
     from shared.settings import get_settings
 
-    signature = get_settings().link_signer.sign(instance_id, datetime.now(UTC))
-    return status_link(api_base(req), instance_id, signature)
+    return get_settings().link_signer.sign(instance_id, datetime.now(UTC))
 
 
 def instance_id_for(idempotency_key: str | None) -> str:
@@ -174,19 +189,17 @@ def accepted(
     custom: Any,
     status: int = 202,
     link: str | None = None,
+    previews: list[PreviewView] | None = None,
 ) -> func.HttpResponse:
     """202 (or ``status``) with the job's progress, ``Location`` and ``Retry-After``; the
-    Location is ``link`` (the signed link the caller followed) or a fresh signed link."""
-    from shared.models import JobAccepted, Progress
+    Location is ``link`` (the signed link the caller followed) or a fresh signed link.
+    ``previews``: the job's latest partial images (`job_previews`), shown in its progress."""
+    from shared.models import JobAccepted
 
     url = link or signed_link(req, instance_id)
-    progress = None
-    custom = maybe_json(custom)
-    if isinstance(custom, dict):
-        try:
-            progress = Progress.model_validate(custom)
-        except ValueError:
-            progress = None
+    progress = progress_of(custom)
+    if progress is not None and previews:
+        progress = progress.model_copy(update={"previews": previews})
     body = JobAccepted(
         id=instance_id,
         status=runtime_status.lower(),
@@ -203,6 +216,66 @@ def accepted(
             "Cache-Control": "no-store",
         },
     )
+
+
+def progress_of(custom: Any) -> Progress | None:
+    """The job's customStatus as its Progress, or None when it is not one (yet)."""
+    from shared.models import Progress
+
+    custom = maybe_json(custom)
+    if isinstance(custom, dict):
+        try:
+            return Progress.model_validate(custom)
+        except ValueError:
+            return None
+    return None
+
+
+async def shown_previews(instance_id: str, progress: Progress | None) -> list[PreviewBlob]:
+    """The preview blobs a job's status may show (one listing of its previews folder): none
+    unless it streams and is in a stage that has them (`PREVIEW_STAGES`), and only those of
+    its images (index < images_total). The one rule of the 202's `previews` and the preview
+    route's redirect. Raises what the listing raises (ImageApiError, SettingsError)."""
+    if (
+        progress is None
+        or not progress.partial_images
+        or not progress.created
+        or progress.stage not in PREVIEW_STAGES
+    ):
+        return []
+    from shared.blueprints.deps import runtime
+    from shared.storage.naming import previews_prefix
+
+    prefix = previews_prefix(instance_id, datetime.fromisoformat(progress.created))
+    found = await runtime().store.list_previews(prefix)
+    return [p for p in found if p.index < progress.images_total]
+
+
+async def job_previews(
+    req: func.HttpRequest, instance_id: str, progress: Progress | None, signature: Signature
+) -> list[PreviewView] | None:
+    """The signed links of a streaming job's latest partial images (`shown_previews`), or
+    None: not a streaming job, not in a stage that has them, none written yet, or a store that
+    cannot answer now (the status is answered without them, never a 500).
+    """
+    from shared.links import preview_link
+    from shared.models import PreviewView
+
+    try:
+        found = await shown_previews(instance_id, progress)
+    except Exception as exc:  # a preview is a courtesy: the status is what was asked for
+        log.warning("job %s: previews not listed (%s)", instance_id, type(exc).__name__)
+        return None
+    base = api_base(req)
+    views = [
+        PreviewView(
+            index=p.index,
+            frame=p.frame,
+            url=preview_link(base, instance_id, p.index, p.frame, signature, version=p.version),
+        )
+        for p in found
+    ]
+    return views or None
 
 
 def retry_after_for(progress: Progress | None) -> int:
@@ -278,6 +351,7 @@ async def start_job(
     staged — done when the start fails, or loses a race with a concurrent request of the same
     key — or a response that ends the request (a refused input)."""
     from shared.models import Progress
+    from shared.orchestration.calls import streaming
 
     if key is not None:
         existing = await existing_job(req, client, job)
@@ -310,7 +384,7 @@ async def start_job(
         req,
         job.id,
         "Pending",
-        Progress(stage="queued", images_total=job.params.n).model_dump(),
+        Progress(stage="queued", images_total=job.params.n, **streaming(job)).model_dump(),
     )
 
 
@@ -361,11 +435,21 @@ async def job_response(
     custom: Any,
     output: JobOutput | None,
     link: str | None = None,
+    signature: Signature | None = None,
 ) -> func.HttpResponse:
-    """202 with progress while running (Location: ``link`` or a fresh signed link), 200 with
-    the result, 422 when the job failed or was canceled (final: Power Automate stops polling)."""
+    """202 with progress while running (Location: ``link`` or a fresh signed link; a streaming
+    job's previews signed with ``signature``, the followed link's, or the fresh link's), 200
+    with the result, 422 when the job failed or was canceled (final: Power Automate stops
+    polling)."""
     if runtime_status in RUNNING:
-        return accepted(req, instance_id, runtime_status, custom, link=link)
+        from shared.links import status_link
+
+        if link is None or signature is None:
+            signature = fresh_signature(instance_id)
+            link = link or status_link(api_base(req), instance_id, signature)
+        progress = progress_of(custom)
+        previews = await job_previews(req, instance_id, progress, signature)
+        return accepted(req, instance_id, runtime_status, custom, link=link, previews=previews)
     if runtime_status == "Completed" and output is not None and output.status == "succeeded":
         result = await _with_urls(output)
         return json_response(200, result.model_dump(mode="json", exclude_none=True))
@@ -456,9 +540,11 @@ async def status_response(
     client: df.DurableOrchestrationClient,
     instance_id: str,
     link: str | None = None,
+    signature: Signature | None = None,
 ) -> func.HttpResponse:
     """The job's status as `job_response` answers it, or 404 naming `id` (the keyed and the
-    signed status routes; ``link``: the signed link followed, kept as Location)."""
+    signed status routes; ``link``: the signed link followed, kept as Location, and
+    ``signature`` its signature, which the previews' links carry)."""
     from shared.settings import SettingsError
 
     try:
@@ -467,7 +553,9 @@ async def status_response(
             return error_response(
                 404, "not_found", f"no image job with id {shown(instance_id)}", "id"
             )
-        return await job_response(req, instance_id, runtime_status, custom, output, link=link)
+        return await job_response(
+            req, instance_id, runtime_status, custom, output, link=link, signature=signature
+        )
     except SettingsError as exc:
         return refused(exc)
 
@@ -477,18 +565,38 @@ async def status_response(
 async def get_image_file(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """`GET /api/images/{id}/{index}`: 302 to a fresh read-only SAS URL of one stored image."""
+    """`GET /api/images/{id}/{index}[?download=1]`: 302 to a fresh read-only SAS URL of one
+    stored image."""
     return await image_redirect(
-        client, req.route_params.get("id", ""), req.route_params.get("index", "")
+        client,
+        req.route_params.get("id", ""),
+        req.route_params.get("index", ""),
+        download=wants_download(req),
     )
 
 
+def wants_download(req: func.HttpRequest) -> bool:
+    """``?download=1`` (or ``true``): the image is to be saved, not shown."""
+    return (req.params.get(DOWNLOAD_PARAM) or "").strip().lower() in ("1", "true")
+
+
+def download_disposition(instance_id: str, index: int, blob: str) -> str:
+    """``attachment; filename="image-{id8}-{index}.{ext}"``: the Content-Disposition a download
+    SAS URL makes the blob answer with (job ids and extensions are plain ASCII by rule)."""
+    ext = blob.rsplit(".", 1)[-1] if "." in blob.rsplit("/", 1)[-1] else "bin"
+    return f'attachment; filename="image-{instance_id[:8]}-{index}.{ext}"'
+
+
 async def image_redirect(
-    client: df.DurableOrchestrationClient, instance_id: str, raw_index: str
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    raw_index: str,
+    *,
+    download: bool = False,
 ) -> func.HttpResponse:
     """302 to a fresh read-only SAS URL of image ``raw_index`` of the job; 404 naming `id` or
     `index`, 409 while the job runs, 422 when it failed (the keyed and the signed image routes).
-    """
+    ``download``: the URL makes Blob Storage answer it as an attachment with a file name."""
     from shared.blueprints.deps import runtime
     from shared.settings import SettingsError
 
@@ -511,7 +619,9 @@ async def image_redirect(
             )
         rt = runtime()
         ttl = timedelta(minutes=rt.settings.image_sas_ttl_minutes)
-        url = await rt.store.sas_url(output.images[index].blob, ttl)
+        blob = output.images[index].blob
+        disposition = download_disposition(instance_id, index, blob) if download else None
+        url = await rt.store.sas_url(blob, ttl, content_disposition=disposition)
         return func.HttpResponse(
             status_code=302, headers={"Location": url, "Cache-Control": "no-store"}
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from shared.imaging.types import deployment_streams
 from shared.models import EditJob, ImageRequest, JobInput, ValidatedRequest
 from shared.settings import Settings
 
@@ -34,4 +35,15 @@ def new_job_input(
         callback_url=request.callback_url,
         results_queue=settings.results_queue,
         edit=edit,
+        partial_images=partial_images_for(valid, settings.image_partial_images),
     )
+
+
+def partial_images_for(valid: ValidatedRequest, setting: int) -> int:
+    """How many partial images the job asks the service to stream (its previews): the setting,
+    for a one-image job on a deployment that streams (`deployment_streams`: model, platform and
+    api-version); else 0. A multi-image job does not stream: the events carry no image index,
+    and the service's behaviour with n > 1 is not documented."""
+    if valid.params.n != 1 or not deployment_streams(valid.deployment):
+        return 0
+    return setting

@@ -42,7 +42,12 @@ def list_models(req: func.HttpRequest) -> func.HttpResponse:
         row = lifecycle_for(deployment)
         if row is not None:
             lifecycle[name] = row.as_dict(today)
-    listing = model_list(settings.image_models, settings.image_default_model, lifecycle)
+    listing = model_list(
+        settings.image_models,
+        settings.image_default_model,
+        lifecycle,
+        settings.image_partial_images,
+    )
     return func.HttpResponse(
         listing.model_dump_json(exclude_none=True),  # absent: no such option
         status_code=200,

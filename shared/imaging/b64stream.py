@@ -29,16 +29,25 @@ def invalid_base64() -> ImageApiError:
 
 class B64JsonSplitter:
     """Feed the reply's bytes in order; `open_sink(ordinal)` is awaited when the ordinal-th
-    `b64_json` value starts and receives its decoded bytes. `rest()` is the remaining JSON."""
+    `b64_json` value starts and receives its decoded bytes. `rest()` is the remaining JSON.
 
-    def __init__(self, open_sink: OpenSink) -> None:
+    `lenient` (settable until a value starts, e.g. by `open_sink` for a preview's sink): a
+    value that is not valid base64 is skipped to its closing quote instead of raising, and
+    `invalid` says so; what its sink got before is the sink's owner's to throw away. Strict,
+    the default, is for the images that were paid for."""
+
+    def __init__(self, open_sink: OpenSink, *, lenient: bool = False) -> None:
         self._open_sink = open_sink
         self._rest = bytearray()
         self._scan_from = 0
         self._floor = 0  # the rest before this is done with: never search it again
         self._sink: ByteSink | None = None
         self._carry = b""  # undecoded characters (< 4, plus a split escape)
+        self._skipping = False  # lenient, past invalid base64: looking for the closing quote
+        self._escaped = False  # skipping: the text so far ends in an odd run of backslashes
         self.count = 0
+        self.lenient = lenient
+        self.invalid = False  # lenient: a value was not base64 (and was skipped)
 
     async def feed(self, chunk: bytes) -> None:
         while chunk:
@@ -71,16 +80,49 @@ class B64JsonSplitter:
         return tail
 
     async def _inside(self, chunk: bytes) -> bytes:
-        end = chunk.find(b'"')
-        value = chunk if end < 0 else chunk[:end]
-        await self._decode(value, final=end >= 0)
+        if self._skipping:
+            end = self._closing_quote(chunk)
+        else:
+            end = chunk.find(b'"')
+            value = chunk if end < 0 else chunk[:end]
+            if not await self._decode(value, final=end >= 0):
+                if not self.lenient:
+                    raise invalid_base64()
+                # skip the value: its closing quote is the first one no backslash escapes
+                # (the quote found above may be escaped: the chunk is scanned again)
+                self.invalid, self._skipping = True, True
+                self._escaped = _odd_backslashes_at_end(self._carry, False)
+                self._carry = b""
+                end = self._closing_quote(chunk)
         if end < 0:
             return b""
         self._sink = None
+        self._skipping = False
         self._scan_from = self._floor = len(self._rest)
         return chunk[end:]  # the closing quote belongs to the rest
 
-    async def _decode(self, value: bytes, *, final: bool) -> None:
+    def _closing_quote(self, chunk: bytes) -> int:
+        """Skipping an invalid value: where its closing (unescaped) quote is in `chunk`, or -1,
+        remembering whether the chunk ends inside an escape."""
+        pos = 0
+        while True:
+            quote = chunk.find(b'"', pos)
+            if quote < 0:
+                self._escaped = _odd_backslashes_at_end(chunk, self._escaped)
+                return -1
+            run = quote
+            while run > 0 and chunk[run - 1] == 0x5C:  # the backslashes right before it
+                run -= 1
+            odd = (quote - run) % 2 == 1
+            if run == 0 and self._escaped:
+                odd = not odd
+            if not odd:
+                return quote
+            pos = quote + 1
+
+    async def _decode(self, value: bytes, *, final: bool) -> bool:
+        """Decode and write a piece of the value; False (nothing written) when it is not
+        base64."""
         assert self._sink is not None
         text = self._carry + value
         held = b""
@@ -93,11 +135,30 @@ class B64JsonSplitter:
         try:
             decoded = binascii.a2b_base64(text[:usable], strict_mode=True)
         except (binascii.Error, ValueError):
-            raise invalid_base64() from None
-        self._carry = text[usable:] + held
-        if final and self._carry:
-            raise invalid_base64()
+            return False
+        carry = text[usable:] + held
+        if final and carry:
+            return False
+        self._carry = carry  # only now: a refused piece leaves the carry as it was before it
         await self._sink.write(decoded)
+        return True
+
+    @property
+    def inside(self) -> bool:
+        """Whether a `b64_json` value has begun and not yet ended."""
+        return self._sink is not None
+
+    @property
+    def held(self) -> int:
+        """How many bytes the splitter holds between feeds (the rest plus a few undecoded
+        characters): what a memory bound is checked against, never an image's size."""
+        return len(self._rest) + len(self._carry)
+
+    def rest_so_far(self) -> bytes:
+        """The reply without its images up to here; when `open_sink` is awaited it ends with
+        the opening value's ordinal, so the fields before `b64_json` (an event's `type`) can be
+        read to decide where the image goes."""
+        return bytes(self._rest)
 
     def rest(self) -> bytes:
         """The reply without its images; only once the whole body was fed."""
@@ -107,3 +168,11 @@ class B64JsonSplitter:
                 "The image service sent an unusable reply (it ended inside an image).",
             )
         return bytes(self._rest)
+
+
+def _odd_backslashes_at_end(text: bytes, before: bool) -> bool:
+    """Whether `text`, after text that ended in an odd run of backslashes when `before`, ends
+    in an odd run of them (the next character is escaped)."""
+    run = len(text) - len(text.rstrip(b"\\"))
+    odd = run % 2 == 1
+    return odd != before if run == len(text) else odd

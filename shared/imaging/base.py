@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 import httpx
 
@@ -23,8 +26,10 @@ from shared.imaging.errors import (
     invalid_body_error,
 )
 from shared.imaging.multipart import multipart_body
+from shared.imaging.sse import EVENT_STREAM, SseImageReader, is_event_stream
 from shared.imaging.streamed_body import StreamedBody
 from shared.imaging.types import (
+    MAX_PARTIAL_IMAGES,
     Deployment,
     EditSources,
     ErrorCode,
@@ -36,7 +41,11 @@ from shared.imaging.types import (
     InputFile,
     OpenSink,
     OperationState,
+    Previews,
+    deployment_streams,
 )
+
+log = logging.getLogger(__name__)
 
 # Image generation takes 10-30 s for DALL-E 3 and up to ~2 min for gpt-image: the read timeout
 # is long, everything else short so that a dead endpoint fails fast.
@@ -46,6 +55,15 @@ MAX_REPLY_BYTES = 256 * 1024 * 1024  # ten 4096² base64 PNGs fit; a runaway bod
 FLUX_FAMILIES = frozenset(
     {Family.FLUX_1_1_PRO, Family.FLUX_1_KONTEXT_PRO, Family.FLUX_2_PRO, Family.FLUX_2_FLEX}
 )
+
+
+class ReplyReader(Protocol):
+    """What a streamed reply is fed to: the JSON splitter or the event-stream reader."""
+
+    async def feed(self, chunk: bytes) -> None: ...
+
+
+R = TypeVar("R", bound=ReplyReader)
 
 
 class BaseImageClient:
@@ -79,7 +97,12 @@ class BaseImageClient:
 
     # ----------------------------------------------------------------- the protocol
     async def generate_streamed(
-        self, params: GenerationParams, open_sink: OpenSink, sources: EditSources | None = None
+        self,
+        params: GenerationParams,
+        open_sink: OpenSink,
+        sources: EditSources | None = None,
+        *,
+        previews: Previews | None = None,
     ) -> list[GeneratedImage]:
         raise NotImplementedError(f"{self.flavour} has no synchronous generation")
 
@@ -101,12 +124,16 @@ class BaseImageClient:
         return classify_response(status, headers, content, operation=operation)
 
     async def _request_args(
-        self, body: dict[str, Any] | None, content: StreamedBody | None
+        self,
+        body: dict[str, Any] | None,
+        content: StreamedBody | None,
+        *,
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         """`headers` and `json=` or `content=` for one request: a streamed body is sent with
         its own Content-Type and exact Content-Length, so httpx does not chunk it."""
         headers = await self.auth.headers(bearer_key=self.bearer_key)
-        headers["Accept"] = "application/json"
+        headers["Accept"] = accept
         if content is None:
             return {"json": body, "headers": headers}
         if body is not None:
@@ -148,17 +175,24 @@ class BaseImageClient:
         *,
         body: dict[str, Any] | None = None,
         content: StreamedBody | None = None,
-        splitter: B64JsonSplitter,
-    ) -> int:
+        accept: str = "application/json",
+        reader_for: Callable[[httpx.Response], R],
+    ) -> tuple[int, R]:
         """One request (a JSON `body`, or a streamed `content` such as an edit's inputs) whose
-        reply is fed to `splitter` chunk by chunk instead of being held; failures are
-        classified as in `_send`. Returns the status."""
-        args = await self._request_args(body, content)
+        success reply is fed chunk by chunk, instead of being held, to the reader
+        `reader_for(response)` picks from its headers (an event stream or JSON); failures are
+        classified as in `_send`. Returns the status and that reader.
+
+        An event stream whose reader is `complete` (every image asked for has arrived) is
+        done with: the reply is closed at once, unread, and a break, a timeout or anything
+        else after that is logged and ignored; the call was paid for."""
+        args = await self._request_args(body, content, accept=accept)
         request = self.http.build_request(method, url, timeout=self.generate_timeout, **args)
         try:
             response = await self.http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
             raise classify_transport_error(exc) from None
+        reader: R | None = None
         try:
             if response.status_code != 200:
                 content_bytes = await response.aread()
@@ -167,17 +201,29 @@ class BaseImageClient:
                         response.status_code, response.headers, content_bytes, operation=False
                     )
                 )
+            reader = reader_for(response)
             total = 0
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > MAX_REPLY_BYTES:
-                    raise invalid_body_error(response.status_code, "reply too large")
-                await splitter.feed(chunk)
+            # an async generator (typed as an iterator): closed at once when left early
+            chunks_of = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+            async with aclosing(chunks_of) as chunks:
+                async for chunk in chunks:
+                    total += len(chunk)
+                    if total > MAX_REPLY_BYTES:
+                        raise invalid_body_error(response.status_code, "reply too large")
+                    await reader.feed(chunk)
+                    if isinstance(reader, SseImageReader) and reader.complete:
+                        break  # the images are in: whatever follows is not needed
         except httpx.HTTPError as exc:
-            raise classify_transport_error(exc) from None
+            if not await _salvaged(reader):
+                raise classify_transport_error(exc) from None
+            log.warning(
+                "the image service's event stream broke after its last image (%s): ignored",
+                type(exc).__name__,
+            )
         finally:
-            await response.aclose()
-        return response.status_code
+            await _close_quietly(response)
+        assert reader is not None  # an error before the reader raised above
+        return response.status_code, reader
 
     def _refused(self, exc: ImageApiError) -> ImageApiError:
         """The service's refusal, saying so when this deployment's model has been retired."""
@@ -210,6 +256,26 @@ class BaseImageClient:
         return str(absolute)
 
 
+async def _salvaged(reader: ReplyReader | None) -> bool:
+    """After the connection broke: whether an event stream's reader holds every image asked
+    for all the same (its last completed event arrived whole, maybe without its blank line)."""
+    if not isinstance(reader, SseImageReader):
+        return False
+    try:
+        await reader.end()
+    except ImageApiError:
+        return False  # the event it ended inside was no completed image
+    return reader.complete
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    """Close a streamed reply; closing never fails a call (the answer, if any, is in)."""
+    try:
+        await response.aclose()
+    except Exception as exc:
+        log.warning("closing the image service's reply failed (%s)", type(exc).__name__)
+
+
 def images_from(data: Any, status: int = 200) -> list[GeneratedImage]:
     """The `data` array of a generation reply (sync reply or an operation's `result`)."""
     if not isinstance(data, list) or not data:
@@ -233,7 +299,11 @@ def images_from(data: Any, status: int = 200) -> list[GeneratedImage]:
 
 
 def request_body(
-    params: GenerationParams, family: Family, *, model: str | None = None
+    params: GenerationParams,
+    family: Family,
+    *,
+    model: str | None = None,
+    partial_images: int | None = None,
 ) -> dict[str, Any]:
     """The JSON body for a family: only the parameters that family accepts.
 
@@ -243,6 +313,8 @@ def request_body(
     whose effect there is unverified, and no `user`. Which values a platform takes (webp,
     moderation, FLUX's output_format) was checked by `validate_request`: here a family that has
     the option gets it when it was asked for, and no other body ever carries it.
+    `partial_images` (the client decided the deployment streams, `deployment_streams`) asks the
+    GPT image line for an event stream with that many partial images.
     """
     body: dict[str, Any] = {"prompt": params.prompt, "n": params.n}
     if model is not None:
@@ -258,6 +330,9 @@ def request_body(
             value = getattr(params, name)
             if value is not None:
                 body[name] = value
+        if partial_images is not None:
+            body["stream"] = True
+            body["partial_images"] = partial_images
     else:
         body["response_format"] = "url"
         if family is Family.DALLE3:
@@ -271,21 +346,30 @@ def request_body(
 
 
 def edit_fields(
-    params: GenerationParams, family: Family, *, model: str | None = None
+    params: GenerationParams,
+    family: Family,
+    *,
+    model: str | None = None,
+    partial_images: int | None = None,
 ) -> dict[str, str]:
     """The text fields of a multipart edit: what `request_body` sends the family, as strings,
     without `response_format` (an edit's reply is read like a generation's whatever it is)
     and `moderation` (no multipart field of the edits route, image-models-2026.md §3), plus
     `input_fidelity` for the GPT image line. FLUX (Kontext on Foundry's Image API) takes
-    prompt, n and size only."""
-    fields = request_body(params, family, model=model)
+    prompt, n and size only. A stream request is the fields `stream`="true" and
+    `partial_images`."""
+    fields = request_body(params, family, model=model, partial_images=partial_images)
     fields.pop("response_format", None)
     fields.pop("moderation", None)
     if family in FLUX_FAMILIES:  # multipart reaches FLUX on Foundry's Image API only (A14)
         fields.pop("output_format", None)
     if family.is_gpt_image and params.input_fidelity is not None:
         fields["input_fidelity"] = params.input_fidelity
-    return {name: str(value) for name, value in fields.items()}
+    # a form field says true/false as JSON does: str(True) is "True"
+    return {
+        name: ("true" if value else "false") if isinstance(value, bool) else str(value)
+        for name, value in fields.items()
+    }
 
 
 def edit_files(sources: EditSources, family: Family) -> list[tuple[str, InputFile]]:
@@ -313,10 +397,13 @@ def edit_body(
     *,
     model: str | None = None,
     boundary: str | None = None,
+    partial_images: int | None = None,
 ) -> StreamedBody:
     """The streamed multipart/form-data body of an `images/edits` request."""
     return multipart_body(
-        edit_fields(params, family, model=model), edit_files(sources, family), boundary=boundary
+        edit_fields(params, family, model=model, partial_images=partial_images),
+        edit_files(sources, family),
+        boundary=boundary,
     )
 
 
@@ -332,27 +419,80 @@ class SyncGenerationClient(BaseImageClient):
     def _model_in_body(self) -> str | None:
         return None
 
-    def _body(self, params: GenerationParams) -> dict[str, Any]:
-        return request_body(params, self.deployment.family, model=self._model_in_body())
+    def _body(self, params: GenerationParams, partial_images: int | None = None) -> dict[str, Any]:
+        """`partial_images` is given only when this deployment streams (`_streaming`)."""
+        return request_body(
+            params,
+            self.deployment.family,
+            model=self._model_in_body(),
+            partial_images=partial_images,
+        )
 
-    def _edit_body(self, params: GenerationParams, sources: EditSources) -> StreamedBody:
-        return edit_body(params, self.deployment.family, sources, model=self._model_in_body())
+    def _edit_body(
+        self, params: GenerationParams, sources: EditSources, partial_images: int | None = None
+    ) -> StreamedBody:
+        return edit_body(
+            params,
+            self.deployment.family,
+            sources,
+            model=self._model_in_body(),
+            partial_images=partial_images,
+        )
 
     def _check_reply(self, payload: dict[str, Any], status: int) -> None:
         """Raise when a success reply is not an image reply this route can use."""
 
+    def _streaming(self, previews: Previews | None) -> Previews | None:
+        """The previews to ask for: none unless this model streams on this route; a flavour
+        that cannot stream ignores them (the job simply shows no preview)."""
+        if previews is None or not deployment_streams(self.deployment):
+            return None  # e.g. an older api-version has no `stream` (image-models-2026.md §4)
+        if not 0 <= previews.partial_images <= MAX_PARTIAL_IMAGES:
+            raise ValueError(f"partial_images must be 0-{MAX_PARTIAL_IMAGES}")
+        return previews
+
     async def generate_streamed(
-        self, params: GenerationParams, open_sink: OpenSink, sources: EditSources | None = None
+        self,
+        params: GenerationParams,
+        open_sink: OpenSink,
+        sources: EditSources | None = None,
+        *,
+        previews: Previews | None = None,
     ) -> list[GeneratedImage]:
-        splitter = B64JsonSplitter(open_sink)
+        stream = self._streaming(previews)
+        partial_images = None if stream is None else stream.partial_images
+
+        def reader_for(response: httpx.Response) -> B64JsonSplitter | SseImageReader:
+            # By what came back, not by what was asked: a service may ignore `stream`.
+            if is_event_stream(response.headers.get("content-type")):
+                return SseImageReader(
+                    open_sink, stream, images=params.n, status=response.status_code
+                )
+            return B64JsonSplitter(open_sink)
+
+        accept = "application/json" if stream is None else EVENT_STREAM
         if sources is None:
-            body = self._body(params)
-            status = await self._send_streamed("POST", self._url(), body=body, splitter=splitter)
-        else:
-            content = self._edit_body(params, sources)
-            status = await self._send_streamed(
-                "POST", self._url(edit=True), content=content, splitter=splitter
+            status, reader = await self._send_streamed(
+                "POST",
+                self._url(),
+                body=self._body(params, partial_images),
+                accept=accept,
+                reader_for=reader_for,
             )
+        else:
+            status, reader = await self._send_streamed(
+                "POST",
+                self._url(edit=True),
+                content=self._edit_body(params, sources, partial_images),
+                accept=accept,
+                reader_for=reader_for,
+            )
+        if isinstance(reader, SseImageReader):
+            return await reader.finish()
+        return self._images_in(reader, status)
+
+    def _images_in(self, splitter: B64JsonSplitter, status: int) -> list[GeneratedImage]:
+        """The images of a JSON reply, whose base64 went into sinks as it streamed in."""
         try:
             payload = json.loads(splitter.rest())
         except (ValueError, UnicodeDecodeError):

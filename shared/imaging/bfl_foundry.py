@@ -116,10 +116,13 @@ class BflFoundryClient(SyncGenerationClient):
             f"?api-version={quote(version, safe='')}"
         )
 
-    def _body(self, params: GenerationParams) -> dict[str, Any]:
+    # BFL's route cannot stream (`streams_previews`): `partial_images` is never given here.
+    def _body(self, params: GenerationParams, partial_images: int | None = None) -> dict[str, Any]:
         return bfl_body(params, self.deployment.deployment)
 
-    def _edit_body(self, params: GenerationParams, sources: EditSources) -> StreamedBody:
+    def _edit_body(
+        self, params: GenerationParams, sources: EditSources, partial_images: int | None = None
+    ) -> StreamedBody:
         return bfl_edit_body(params, self.deployment.deployment, self.deployment.family, sources)
 
     def _check_reply(self, payload: dict[str, Any], status: int) -> None:

@@ -20,9 +20,15 @@ from shared.imaging.types import Deployment, ErrorCode, ImageApiError
 from shared.lifecycle import retired_message
 
 # Both documented content-filter shapes: `content_policy_violation` (+ inner_error
-# ResponsibleAIPolicyViolation) and the docs' `contentFilter`.
+# ResponsibleAIPolicyViolation) and the docs' `contentFilter`; and OpenAI's gpt-image safety
+# refusal, a 400 `moderation_blocked` (type `image_generation_user_error`).
 CONTENT_FILTER_CODES = frozenset(
-    {"content_policy_violation", "contentfilter", "responsibleaipolicyviolation"}
+    {
+        "content_policy_violation",
+        "contentfilter",
+        "responsibleaipolicyviolation",
+        "moderation_blocked",
+    }
 )
 MAX_MESSAGE_CHARS = 500
 # OpenAI answers a shut-down model id with 400 `model_not_found` (image-models-2026.md §1b, T8):
@@ -221,3 +227,66 @@ def explain_retired(exc: ImageApiError, deployment: Deployment, today: date) -> 
     if message is None:
         return exc
     return ImageApiError(exc.code, message, status=exc.status, retry_after_s=exc.retry_after_s)
+
+
+# An error inside a 200 event stream has no status of its own (image-models-2026.md §4: the SDK
+# turns a data object carrying `error` into an APIError). These codes and types say which HTTP
+# refusal it stands for, so it classifies exactly as the same error body would.
+_STREAM_ERROR_STATUS: dict[str, int] = {
+    "rate_limit_exceeded": 429,
+    "rate_limit_error": 429,
+    "requests": 429,
+    "tokens": 429,
+    "too_many_requests": 429,
+    "invalid_api_key": 401,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "permissiondenied": 403,
+    "invalid_request_error": 400,
+    "invalidpayload": 400,
+    "server_error": 500,
+    "api_error": 500,
+    "internalservererror": 500,
+    "serviceunavailable": 503,
+    "timeout": 503,
+}
+
+
+def _stream_error_status(err: Mapping[str, Any]) -> int:
+    """The HTTP status an in-stream error stands for. A code that is itself a status (Azure's
+    "429") wins; a content-filter or model-not-found code is a 400 like its error body; then
+    the code, then the type (a client's fault: `*_user_error`, `invalid_request*`; throttling:
+    `rate_limit*`). Anything unrecognised is a server fault (500): the call broke after the
+    service accepted it, which a retry can cure."""
+    codes = _codes(err, None)
+    for code in codes:
+        if code.isdigit() and 400 <= int(code) <= 599:
+            return int(code)
+    if codes & (CONTENT_FILTER_CODES | MODEL_NOT_FOUND_CODES):
+        return 400
+    kind = str(err.get("type") or "").lower()
+    for name in (*sorted(codes), kind):
+        if name in _STREAM_ERROR_STATUS:
+            return _STREAM_ERROR_STATUS[name]
+    for name in (*sorted(codes), kind):
+        if name.startswith("rate_limit"):
+            return 429
+    if kind.endswith("_user_error") or kind.startswith("invalid_request"):
+        return 400
+    return 500
+
+
+def classify_stream_error(payload: Any, status: int = 200) -> ImageApiError:
+    """The ImageApiError for an `error` event (or a data object carrying `error`) of an event
+    stream, classified like the error body the same failure would have had as a refusal
+    (`classify_response`). `status` is the stream's real HTTP status, kept on the error."""
+    err = error_object(payload)
+    equivalent = _stream_error_status(err)
+    classified = classify_response(equivalent, {}, json.dumps({"error": err}).encode())
+    message = safe_message(str(err.get("message") or "").strip())
+    if not message:
+        code = safe_message(str(err.get("code") or err.get("type") or "no code"))
+        message = f"The image service reported an error in its event stream ({code})."
+    return ImageApiError(
+        classified.code, message, status=status, retry_after_s=classified.retry_after_s
+    )

@@ -235,6 +235,55 @@ class ByteSink(Protocol):
 # Opens the sink for the ordinal-th image of a streamed reply (`generate_streamed`).
 OpenSink = Callable[[int], Awaitable[ByteSink]]
 
+# The most partial images a streaming request may ask for (image-models-2026.md §4: 0-3).
+MAX_PARTIAL_IMAGES = 3
+# The flavours that reach a route taking `stream` + `partial_images` (generations and edits):
+# Azure's deployment route (2025-04-01-preview and later), Azure's v1 route and OpenAI's API.
+STREAMING_FLAVOURS = frozenset({Flavour.AZURE_DEPLOYMENT, Flavour.AZURE_V1, Flavour.OPENAI})
+
+
+# The deployment route's first api-version taking `stream` + `partial_images` (§4, A1/A8).
+STREAMING_API_VERSION = "2025-04-01"
+
+
+def streams_previews(family: Family, flavour: Flavour) -> bool:
+    """Whether this model on this platform can stream partial images while it works: the GPT
+    image line on the routes that take `stream` (image-models-2026.md §4). Whether a configured
+    deployment streams also depends on its api-version: ask `deployment_streams`."""
+    return family.is_gpt_image and flavour in STREAMING_FLAVOURS
+
+
+def deployment_streams(deployment: Deployment) -> bool:
+    """Whether a job on this deployment streams partial images: a model and platform that
+    stream (`streams_previews`) and, on Azure's deployment route, an api-version of
+    2025-04-01(-preview) or later (an older one has no `stream`). The one rule for the job's
+    `partial_images`, `ModelInfo.previews` and the client's request."""
+    if not streams_previews(deployment.family, deployment.flavour):
+        return False
+    if deployment.flavour is Flavour.AZURE_DEPLOYMENT:
+        return (deployment.api_version or "")[:10] >= STREAMING_API_VERSION
+    return True
+
+
+class PreviewSink(ByteSink, Protocol):
+    """Where one partial image's decoded bytes go; `finish` is awaited once all of them were
+    written, with the event's `partial_image_index`, to publish the frame (commit its blob);
+    `abandon` instead when the frame turned out unusable (no index, invalid base64): its bytes
+    are never published, and the next `write` starts the next frame."""
+
+    async def finish(self, frame: int) -> None: ...
+
+    async def abandon(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Previews:
+    """Ask a streaming model for `partial_images` (1-3) partial frames per image; each frame's
+    bytes go to `open(ordinal)` (the ordinal-th image of the reply, counted like `OpenSink`'s)."""
+
+    partial_images: int
+    open: Callable[[int], Awaitable[PreviewSink]]
+
 
 class ImageApiClient(Protocol):
     """What every flavour implements; flavours without operations raise NotImplementedError."""
@@ -242,12 +291,20 @@ class ImageApiClient(Protocol):
     deployment: Deployment
 
     async def generate_streamed(
-        self, params: GenerationParams, open_sink: OpenSink, sources: EditSources | None = None
+        self,
+        params: GenerationParams,
+        open_sink: OpenSink,
+        sources: EditSources | None = None,
+        *,
+        previews: Previews | None = None,
     ) -> list[GeneratedImage]:
         """Synchronous flows: one call; base64 images are decoded into `open_sink(ordinal)` as
         the reply streams in and come back with `streamed=ordinal`, URL images with `url`.
         With `sources` the call is an edit (`.../images/edits`, or the BFL reference images),
-        its inputs streamed into the request body."""
+        its inputs streamed into the request body. With `previews` (only where
+        `streams_previews`) the call asks for a server-sent event stream and each partial
+        image is decoded into `previews.open(ordinal)`; a flavour that cannot stream ignores it.
+        """
         ...
 
     async def submit(self, params: GenerationParams, sources: EditSources | None = None) -> str:

@@ -761,6 +761,20 @@ def build_document(
                         "x-ms-summary": "Image index",
                         "description": "0 for the first image of the job.",
                     },
+                    {
+                        "name": "download",
+                        "in": "query",
+                        "required": False,
+                        "type": "integer",
+                        "enum": [1],
+                        "x-ms-summary": "Download",
+                        "x-ms-visibility": "advanced",
+                        "description": (
+                            "1: the image URL answers as an attachment (Content-Disposition "
+                            'attachment; filename="image-{id8}-{index}.{ext}"), so a browser '
+                            "saves it instead of showing it."
+                        ),
+                    },
                 ],
                 "responses": {
                     "302": {

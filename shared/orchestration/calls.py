@@ -111,6 +111,15 @@ def canceled_before_start(context: df.DurableOrchestrationContext) -> bool:
     return False
 
 
+def streaming(job: JobInput) -> dict[str, Any]:
+    """What the status of a job that streams previews carries, from its input: when it was
+    accepted (the status routes find its preview blobs by it) and how many partial images it
+    asks for. Nothing for any other job: its status stays as it was."""
+    if job.partial_images <= 0:
+        return {}
+    return {"created": job.created, "partial_images": job.partial_images}
+
+
 def aware(when: datetime) -> datetime:
     """`when` as timezone-aware UTC (the SDK's clock is naive UTC)."""
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
@@ -126,7 +135,7 @@ class JobRun:
         self.deadline = aware(datetime.fromisoformat(job.created)) + timedelta(
             seconds=job.deadline_seconds
         )
-        self.progress = Progress(stage="queued", images_total=job.params.n)
+        self.progress = Progress(stage="queued", images_total=job.params.n, **streaming(job))
         self.images: list[ImageRecord | None] = [None] * job.params.n
         # The one task that waits for the cancel event, raced against every wait until the
         # images are stored. Reusing it in successive task_any calls is safe: once scheduled

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from shared.imaging.types import EditInputs, GenerationParams
+from shared.imaging.types import MAX_PARTIAL_IMAGES, EditInputs, GenerationParams
 from shared.orchestration.names import (
     CALLBACK,
     DELETE,
@@ -78,6 +78,9 @@ class GenerateInput(JobBlobs):
     params: GenerationParams
     first_index: int = Field(default=0, ge=0)
     edit: EditInputs | None = None  # an edit: its staged inputs, by blob name
+    # Partial images to stream into the job's preview blobs (0: none; the default keeps the
+    # histories of jobs started before previews replaying).
+    partial_images: int = Field(default=0, ge=0, le=MAX_PARTIAL_IMAGES)
 
     @property
     def described(self) -> tuple[str, str | None]:
@@ -94,12 +97,16 @@ class PersistInput(_Described):
     history holds anyway), polled once for a fresh image URL. Exactly one of the two.
 
     `final`: if this attempt answers "retry" the orchestrator gives up (attempts or deadline), so
-    the activity drops the image's URL/blocks from the receipt then, not leave them behind."""
+    the activity drops the image's URL/blocks from the receipt then, not leave them behind.
+    `partial_images`: the job streams previews (the generation's `partial_images`), which the
+    activity deletes once the image is stored; absent (0) for any other job, and in histories
+    from before previews, so no other job's persist deletes anything."""
 
     index: int = Field(ge=0)
     first_index: int | None = Field(default=None, ge=0)
     operation_url: str | None = None
     final: bool | None = None  # None, not False: history carries no field it does not need
+    partial_images: int | None = Field(default=None, ge=1, le=MAX_PARTIAL_IMAGES)  # None: 0
 
     @model_validator(mode="after")
     def _one_place(self) -> PersistInput:

@@ -62,10 +62,14 @@ def _generate_sync(run: JobRun) -> Gen:
     else:
         single, firsts = job.params, range(1)
     edit = job.edit.blobs() if job.edit is not None else None
-    inputs = {
-        i: (lambda i=i: c.GenerateInput(**_blobs(job), params=single, first_index=i, edit=edit))
-        for i in firsts
-    }
+    streamed = job.partial_images
+
+    def generate(first: int) -> c.GenerateInput:
+        return c.GenerateInput(
+            **_blobs(job), params=single, first_index=first, edit=edit, partial_images=streamed
+        )
+
+    inputs = {i: (lambda i=i: generate(i)) for i in firsts}
     results = yield from call_with_retries(run, c.GENERATE, inputs, c.Generated, stage="generating")
     left: dict[int, dict[str, Any]] = {}
     for first in sorted(results):  # each call's images are in the receipt of its first_index
@@ -85,6 +89,8 @@ def _persist(run: JobRun, left: Mapping[int, Mapping[str, Any]]) -> Gen:
     if not left:
         return
     blobs = _described(run.job)
+    if run.job.partial_images > 0:  # its previews are deleted once the image is stored
+        blobs["partial_images"] = run.job.partial_images
 
     def attempts_of(index: int, where: Mapping[str, Any]) -> Callable[[], c.PersistInput]:
         tries = 0

@@ -62,3 +62,18 @@ def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
     if index < 0:
         raise ValueError("index must be >= 0")
     return f"{folder}/{index}.{ext}"
+
+
+def previews_prefix(job_id: str, created: datetime) -> str:
+    """`{folder}/previews/`: the job's partial images (a folder prefix, for one listing)."""
+    return f"{job_folder(job_id, created)}/previews/"
+
+
+def preview_blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
+    """`{folder}/previews/{index}.{ext}`: the latest partial image of image `index`, overwritten
+    by each newer frame and deleted once the image is stored. The `previews/` folder cannot
+    collide with an image (`{index}.{ext}`), a receipt or an edit's inputs."""
+    ext = _safe_ext(ext)
+    if index < 0:
+        raise ValueError("index must be >= 0")
+    return f"{previews_prefix(job_id, created)}{index}.{ext}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -61,6 +62,23 @@ class BlobFacts:
     content_type: str | None
 
 
+@dataclass(frozen=True)
+class PreviewBlob:
+    """A job's latest partial image of image `index` (shared/storage/previews.py); `version`
+    is a short token of the blob's etag: it changes whenever the blob does (a retried call's
+    frame 0 is another blob than the first attempt's frame 0)."""
+
+    index: int
+    frame: int
+    blob: str
+    version: str = ""
+
+
+# A job's previews folder holds one blob per image that streams (one-image jobs only): a
+# listing of this many answers it whole.
+PREVIEWS_LISTED = 16
+
+
 class ByteWriter(Protocol):
     """Anything a download can be streamed into (a StagedImage, or a checker in front of one)."""
 
@@ -82,6 +100,15 @@ def _storage_error(exc: AzureError) -> ImageApiError:
         + ").",
         status=status if isinstance(status, int) else None,
     )
+
+
+def _version_token(etag: str | None, last_modified: datetime | None) -> str:
+    """A short token that changes whenever a blob does: of its etag (else its last-modified
+    time), 12 hex digits of a hash, so a link carries no storage detail."""
+    basis = etag or (last_modified.isoformat() if last_modified is not None else "")
+    if not basis:
+        return ""
+    return hashlib.blake2s(basis.encode(), digest_size=6).hexdigest()
 
 
 def _block_id(writer: str, index: int) -> str:
@@ -340,6 +367,40 @@ class ImageStore:
         gone = await self.delete_quietly(batch)
         return gone, len(names) > limit or gone < len(batch)
 
+    async def list_previews(self, prefix: str) -> list[PreviewBlob]:
+        """The partial images under `prefix` (naming.previews_prefix), by index, in one listing
+        with their metadata (`frame`); a blob that does not name an index or a frame is left
+        out. A missing container holds none; a listing that fails raises ImageApiError."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        from shared.storage.metadata import decode_metadata
+
+        container = self.service.get_container_client(self.container)
+        found: list[PreviewBlob] = []
+        try:
+            pages = container.list_blobs(
+                name_starts_with=prefix, include=["metadata"], results_per_page=PREVIEWS_LISTED
+            )
+            async for blob in pages:
+                stem = blob.name.removeprefix(prefix).split(".")[0]
+                frame = decode_metadata(blob.metadata or {}).get("frame", "")
+                if stem.isascii() and stem.isdigit() and frame.isascii() and frame.isdigit():
+                    found.append(
+                        PreviewBlob(
+                            index=int(stem),
+                            frame=int(frame),
+                            blob=blob.name,
+                            version=_version_token(blob.etag, blob.last_modified),
+                        )
+                    )
+                if len(found) >= PREVIEWS_LISTED:
+                    break
+        except ResourceNotFoundError:
+            return []
+        except AzureError as exc:
+            raise _storage_error(exc) from None
+        return sorted(found, key=lambda p: p.index)
+
     async def commit_blocks(
         self,
         blob_name: str,
@@ -386,9 +447,18 @@ class ImageStore:
         return StagedImage(self, name_for, max_bytes)
 
     # ------------------------------------------------------------------ reads
-    async def sas_url(self, blob_name: str, ttl: timedelta) -> str:
+    async def sas_url(
+        self,
+        blob_name: str,
+        ttl: timedelta,
+        *,
+        content_disposition: str | None = None,
+        cache_control: str | None = None,
+    ) -> str:
         """A read-only URL for one blob, valid for `ttl` (at most 7 days): account-key SAS with a
-        key, user-delegation SAS with a token credential."""
+        key, user-delegation SAS with a token credential. `content_disposition`: the
+        Content-Disposition the blob is answered with through this URL (`rscd`: a download);
+        `cache_control` its Cache-Control (`rscc`: `no-store` for a preview, which changes)."""
         if ttl <= timedelta(0) or ttl > MAX_SAS_TTL:
             raise ValueError("ttl must be between 0 and 7 days")
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
@@ -411,6 +481,8 @@ class ImageStore:
                 permission=permission,
                 expiry=expiry,
                 start=start,
+                content_disposition=content_disposition,
+                cache_control=cache_control,
             )
         else:
             key = await self._user_delegation_key(expiry)
@@ -422,6 +494,8 @@ class ImageStore:
                 permission=permission,
                 expiry=expiry,
                 start=start,
+                content_disposition=content_disposition,
+                cache_control=cache_control,
             )
         return f"{blob.url}?{token}"
 

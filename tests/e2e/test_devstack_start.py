@@ -43,6 +43,12 @@ def test_start_serves_the_api_prints_how_to_use_it_and_stops_everything(tmp_path
         r = httpx.get(f"{api.group(1)}/images/0123456789abcdef", timeout=30)
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "not_found"
+        playground = re.search(r"playground\s+(http://\S+/api/ui)\b", banner)
+        assert playground is not None, banner
+        assert playground.group(1) == f"{api.group(1)}/ui"
+        page = httpx.get(playground.group(1), timeout=30)
+        assert page.status_code == 200
+        assert "<title>Image playground</title>" in page.text
     finally:
         code = proc.stop(timeout=60)
     assert code == 0, proc.output_tail

@@ -159,10 +159,17 @@ FUNCTIONS = {
     "get_image_file": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "get_signed_status": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "get_signed_image": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
+    "get_signed_preview": [
+        ("durableClient", "client"),
+        ("httpTrigger", "req"),
+        ("http", "$return"),
+    ],
     "cancel_image_job": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "list_image_jobs": [("durableClient", "client"), ("httpTrigger", "req"), ("http", "$return")],
     "openapi_json": [("httpTrigger", "req"), ("http", "$return")],
     "list_models": [("httpTrigger", "req"), ("http", "$return")],
+    "playground_page": [("httpTrigger", "req"), ("http", "$return")],
+    "playground_asset": [("httpTrigger", "req"), ("http", "$return")],
     "image_requests_queue": [("durableClient", "client"), ("queueTrigger", "msg")],
 }
 

@@ -30,7 +30,16 @@ from tests.unit.test_layering import FUNCTIONS
 ROOT = Path(__file__).resolve().parents[3]
 FUNCIGNORE = ROOT / ".funcignore"
 
-MUST_SHIP = ("function_app.py", "host.json", "requirements.txt", "shared/__init__.py")
+MUST_SHIP = (
+    "function_app.py",
+    "host.json",
+    "requirements.txt",
+    "shared/__init__.py",
+    # the playground (GET /api/ui): static files the app reads at run time
+    "shared/ui/index.html",
+    "shared/ui/app.js",
+    "shared/ui/app.css",
+)
 # Directories of the repository that are not the app (each must be kept out whole).
 NOT_THE_APP = (
     "devstack",
@@ -56,6 +65,7 @@ MUST_NOT_SHIP_EVEN_IF_PRESENT = (
     "durable.sqlite",
     "durable.sqlite-wal",
     "bench/results/run.json",
+    "test-artifacts/playground.png",
     "mutants/shared/ids.py",
     ".hypothesis/examples/x",
     ".pytest_cache/v/cache/lastfailed",

@@ -44,7 +44,7 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("gpt-image-1", G, {"prompt": "p", "output_compression": -1}, "output_compression"),
     ("gpt-image-1", G, {"prompt": "p", "background": "blue"}, "background"),
     ("gpt-image-1", G, {"prompt": "x" * 32001}, "prompt"),
-    ("gpt-image-1-mini", G, {"prompt": "p", "stream": True}, "stream"),
+    ("gpt-image-1-mini", G, {"prompt": "p", "stream": True, "partial_images": 4}, "partial_images"),
     ("gpt-image-1.5", G, {"prompt": "p", "colour": "red"}, "colour"),
 ]
 

@@ -270,6 +270,9 @@ def test_the_auth_level_comes_from_the_apps_registrations(keyed_app):
     assert levels.pop("openapi.json") == "anonymous"
     assert levels.pop("status/{id}") == "anonymous"  # checks its link's signature itself
     assert levels.pop("status/{id}/images/{index}") == "anonymous"
+    assert levels.pop("status/{id}/previews/{index}") == "anonymous"
+    assert levels.pop("ui") == "anonymous"  # the playground page holds no secret
+    assert levels.pop("ui/{name}") == "anonymous"
     assert {"images", "images/{id}", "models"} <= set(levels)
     assert set(levels.values()) == {"function"}
 

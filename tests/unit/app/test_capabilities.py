@@ -726,7 +726,9 @@ def test_the_models_listing_shows_each_model_as_its_platform_takes_it():
         "max_input_bytes": 49_999_999,
         "mask": True,
         "input_fidelity": True,
+        "previews": True,  # the GPT image line streams partial images on Azure's v1 route
     }
+    assert shown["o2"]["previews"] is True
     assert shown["o2"]["output_format"] == ["png", "jpeg", "webp"]
     assert shown["o2"]["input_formats"] == ["png", "jpeg", "webp"]
     assert shown["o2"]["moderation"] == ["low", "auto"]
@@ -747,6 +749,7 @@ def test_the_models_listing_shows_each_model_as_its_platform_takes_it():
         "returns": "url",
         "edits": False,
         "max_input_images": 0,
+        "previews": False,
         "lifecycle": {"platform": "azure", "status": "retired", "source": "A9"},
     }
     assert shown["f11"] == {
@@ -764,6 +767,7 @@ def test_the_models_listing_shows_each_model_as_its_platform_takes_it():
         "returns": "url",
         "edits": False,
         "max_input_images": 0,
+        "previews": False,
     }
     assert shown["ctx"] == {
         "name": "ctx",
@@ -785,6 +789,7 @@ def test_the_models_listing_shows_each_model_as_its_platform_takes_it():
         "max_input_bytes": 20_000_000,
         "mask": False,
         "input_fidelity": False,
+        "previews": False,
     }
     assert {k: shown["f2"][k] for k in ("edits", "max_input_images", "mask")} == {
         "edits": True,
@@ -815,5 +820,13 @@ def test_the_models_listing_json_leaves_out_the_options_a_model_lacks():
         "returns",
         "edits",
         "max_input_images",
+        "previews",
     }
     assert (by_name["f2"]["family"], by_name["f2"]["flavour"]) == ("FLUX.2-pro", "bfl-foundry")
+
+
+def test_no_model_offers_previews_when_image_partial_images_is_0():
+    streams = model_list(SETTINGS.image_models, "g2", {})
+    assert [m.name for m in streams.models if m.previews] == ["g2", "o2"]
+    off = model_list(SETTINGS.image_models, "g2", {}, partial_images=0)
+    assert not any(m.previews for m in off.models)

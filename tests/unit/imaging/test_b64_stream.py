@@ -140,3 +140,62 @@ async def test_a_reply_cut_inside_an_image_says_so():
     assert err.value.message == (
         "The image service sent an unusable reply (it ended inside an image)."
     )
+
+
+# ---- lenient: a value that is not base64 is skipped, not refused ---------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7, 64, 4096])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "AA!A" + "B" * 30,
+        'AAAA\\"still\\\\\\" inside\\\\',  # escaped quotes and backslashes
+        "AAAAA",  # a short final quantum
+        "\\u0041AAA",  # an escape base64 never carries
+    ],
+    ids=["bad-char", "escapes", "short", "unicode-escape"],
+)
+async def test_a_lenient_splitter_skips_an_invalid_value_to_its_closing_quote(chunk_size, value):
+    sinks: list[Sink] = []
+
+    async def open_sink(ordinal: int) -> Sink:
+        sinks.append(Sink())
+        return sinks[-1]
+
+    body = ('{"a": 1, "b64_json": "' + value + '", "tail": "x\\"y"}').encode()
+    json.loads(body)  # the test's own body is valid JSON
+    splitter = B64JsonSplitter(open_sink, lenient=True)
+    for start in range(0, len(body), chunk_size):
+        await splitter.feed(body[start : start + chunk_size])
+
+    assert splitter.invalid
+    assert not splitter.inside
+    assert json.loads(splitter.rest()) == {"a": 1, "b64_json": "0", "tail": 'x"y'}
+
+
+async def test_a_lenient_splitter_decodes_valid_values_as_a_strict_one():
+    sinks: list[Sink] = []
+
+    async def open_sink(ordinal: int) -> Sink:
+        sinks.append(Sink())
+        return sinks[-1]
+
+    image = IMAGES[0]
+    body = json.dumps({"b64_json": base64.b64encode(image).decode()}).encode()
+    splitter = B64JsonSplitter(open_sink, lenient=True)
+    for start in range(0, len(body), 5):
+        await splitter.feed(body[start : start + 5])
+
+    assert not splitter.invalid
+    assert bytes(sinks[0].data) == image
+
+
+async def test_a_strict_splitter_still_refuses_an_invalid_value():
+    async def open_sink(ordinal: int) -> Sink:
+        return Sink()
+
+    splitter = B64JsonSplitter(open_sink)
+    with pytest.raises(ImageApiError) as caught:
+        await splitter.feed(b'{"b64_json": "AA!A"}')
+    assert caught.value.code is ErrorCode.OPERATION_FAILED

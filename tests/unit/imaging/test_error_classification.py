@@ -13,6 +13,7 @@ from shared.imaging.errors import (
     MAX_MESSAGE_CHARS,
     classify_operation_failure,
     classify_response,
+    classify_stream_error,
     classify_transport_error,
     invalid_body_error,
     is_content_filter,
@@ -53,7 +54,18 @@ INNER_ONLY = {
 }
 
 
-@pytest.mark.parametrize("shape", [RAI_SHAPE, DOCS_SHAPE, INNER_ONLY])
+# OpenAI's gpt-image safety refusal (a 400 on the HTTP path).
+MODERATION_SHAPE = {
+    "error": {
+        "code": "moderation_blocked",
+        "message": "Your request was rejected by the safety system.",
+        "param": None,
+        "type": "image_generation_user_error",
+    }
+}
+
+
+@pytest.mark.parametrize("shape", [RAI_SHAPE, DOCS_SHAPE, INNER_ONLY, MODERATION_SHAPE])
 def test_content_filter_in_every_documented_shape_is_terminal(shape):
     err = classify_response(400, {}, body(shape))
     assert err.code is ErrorCode.CONTENT_FILTER
@@ -418,3 +430,43 @@ def test_a_long_message_is_cut_to_the_limit_with_an_ellipsis():
     cut = safe_message(exact + "y")
     assert len(cut) == MAX_MESSAGE_CHARS
     assert cut == exact[:-1] + "…"
+
+
+# ---- an error inside an event stream classifies as the same body refused would -----------------
+
+CLIENT_ERRORS = [
+    RAI_SHAPE["error"],
+    DOCS_SHAPE["error"],
+    MODERATION_SHAPE["error"],
+    {"code": "invalid_size", "message": "No.", "type": "image_generation_user_error"},
+    {"code": "bad_value", "message": "No.", "type": "invalid_request_error"},
+    {"message": "No.", "type": "invalid_request"},
+    {"code": "invalidPayload", "message": "No."},
+    {"code": "model_not_found", "message": "Gone."},
+]
+
+
+@pytest.mark.parametrize("err", CLIENT_ERRORS, ids=lambda e: str(e.get("code") or e["type"]))
+def test_a_client_error_in_a_stream_is_terminal_like_its_400(err):
+    refused = classify_response(400, {}, body({"error": err}))
+    streamed = classify_stream_error({"type": "error", "error": err})
+
+    assert streamed.code is refused.code
+    assert not streamed.retryable
+    assert streamed.status == 200  # the stream's own status is kept
+
+
+@pytest.mark.parametrize(
+    ("err", "code"),
+    [
+        ({"code": "rate_limit_exceeded", "message": "Slow down."}, ErrorCode.THROTTLED),
+        ({"type": "rate_limit_error", "message": "Slow down."}, ErrorCode.THROTTLED),
+        ({"code": "rate_limit_reached", "message": "Slow down."}, ErrorCode.THROTTLED),
+        ({"type": "server_error", "message": "Oops."}, ErrorCode.UNAVAILABLE),
+        ({"code": "something_unknown", "message": "?"}, ErrorCode.UNAVAILABLE),
+        ({"message": "?"}, ErrorCode.UNAVAILABLE),
+    ],
+)
+def test_only_throttling_server_and_unknown_stream_errors_are_retryable(err, code):
+    assert classify_stream_error({"error": err}).code is code
+    assert code.retryable
