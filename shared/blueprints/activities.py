@@ -384,6 +384,7 @@ def _previews(job: c.GenerateInput, created: datetime) -> Previews:
 # One call of a streaming job has one image (multi-image jobs do not stream), and a re-run's
 # predecessor left at most as many: one listing deletes them all.
 PREVIEWS_LIMIT = 16
+PREVIEWS_DELETE_TIMEOUT_S = 10.0
 
 
 async def _drop_previews(job: c.GenerateInput | c.PersistInput) -> None:
@@ -395,7 +396,11 @@ async def _drop_previews(job: c.GenerateInput | c.PersistInput) -> None:
 
     try:
         prefix = naming.previews_prefix(job.job_id, datetime.fromisoformat(job.created))
-        await _runtime().store.delete_prefix(prefix, limit=PREVIEWS_LIMIT)
+        # bounded: during a storage outage the SDK's retries take minutes, and the billed
+        # call's answer must not wait on a clean-up (the next attempt or the discard redoes it)
+        await asyncio.wait_for(
+            _runtime().store.delete_prefix(prefix, limit=PREVIEWS_LIMIT), PREVIEWS_DELETE_TIMEOUT_S
+        )
     except Exception as exc:  # a stale preview is no reason to fail the job
         log.warning("job %s: previews not deleted (%s)", job.job_id, type(exc).__name__)
 

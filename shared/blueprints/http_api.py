@@ -8,6 +8,7 @@ Follows the asynchronous request-reply pattern that Power Automate understands: 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -48,6 +49,9 @@ _SHOWN_ID_CHARS = 64
 # The stages in which a streaming job's previews may exist (the service is streaming, or the
 # image is being stored); in the others there is none to look for.
 PREVIEW_STAGES = frozenset({"generating", "storing"})
+# A status answer waits this long at most for the previews listing: Blob Storage's own retries
+# during an outage take minutes, and a poll must not hang on a courtesy.
+PREVIEW_LIST_TIMEOUT_S = 2.0
 DOWNLOAD_PARAM = "download"
 
 
@@ -244,10 +248,18 @@ async def shown_previews(instance_id: str, progress: Progress | None) -> list[Pr
     ):
         return []
     from shared.blueprints.deps import runtime
+    from shared.imaging.types import ErrorCode, ImageApiError
     from shared.storage.naming import previews_prefix
 
     prefix = previews_prefix(instance_id, datetime.fromisoformat(progress.created))
-    found = await runtime().store.list_previews(prefix)
+    try:
+        found = await asyncio.wait_for(
+            runtime().store.list_previews(prefix), PREVIEW_LIST_TIMEOUT_S
+        )
+    except TimeoutError:
+        raise ImageApiError(
+            ErrorCode.UNAVAILABLE, "Blob Storage did not list the previews in time."
+        ) from None
     return [p for p in found if p.index < progress.images_total]
 
 
