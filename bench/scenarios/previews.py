@@ -124,7 +124,7 @@ async def _one_latency(stack: BenchStack, latency: float, jobs: int, tag: str) -
 async def run(*, quick: bool = False, echo: bool = False) -> Result:
     latencies = [4.0] if quick else [10.0, 30.0]
     jobs = 2 if quick else 4
-    result = Result("previews", "4. Live previews: partial frame → status route", quick)
+    result = Result("previews", "7. Live previews: partial frame → status route", quick)
     tag = str(int(time.time()))
     rows = []
     async with open_stack(echo=echo) as stack:
