@@ -243,7 +243,7 @@ def _stored(image: c.IndexedImage) -> StoredImage:
     return StoredImage.model_validate(image.model_dump())
 
 
-def _answer(receipt: Receipt) -> Json:
+def _answer(receipt: Receipt, *, previews_left: bool = False) -> Json:
     """What a generation answers, from its receipt alone: the first image given up on fails the
     call; otherwise the stored images, and the pending ones by index for `persist_image`."""
     from shared.orchestration import contracts as c
@@ -253,7 +253,9 @@ def _answer(receipt: Receipt) -> Json:
         return c.dump(c.Failed(code=failure.code, message=failure.message))
     images = [_indexed(s.record(), s.index) for s in receipt.stored]
     left = [c.ImageSource(index=e.index) for e in receipt.pending]
-    return c.ok(c.Generated(images=images, sources=left))
+    return c.ok(
+        c.Generated(images=images, sources=left, previews_left=True if previews_left else None)
+    )
 
 
 def _canceled_answer() -> Json:
@@ -387,11 +389,12 @@ PREVIEWS_LIMIT = 16
 PREVIEWS_DELETE_TIMEOUT_S = 10.0
 
 
-async def _drop_previews(job: c.GenerateInput | c.PersistInput) -> None:
+async def _drop_previews(job: c.GenerateInput | c.PersistInput) -> bool:
     """Delete the job's preview blobs, best effort: once its image is stored they are stale
-    (and after a failed call, useless). A job that does not stream has none: no call."""
+    (and after a failed call, useless). A job that does not stream has none: no call. False:
+    some may be left (the orchestrator deletes them before the job ends)."""
     if not job.partial_images:
-        return
+        return True
     from shared.storage import naming
 
     try:
@@ -403,6 +406,8 @@ async def _drop_previews(job: c.GenerateInput | c.PersistInput) -> None:
         )
     except Exception as exc:  # a stale preview is no reason to fail the job
         log.warning("job %s: previews not deleted (%s)", job.job_id, type(exc).__name__)
+        return False
+    return True
 
 
 async def _drop_preview_of(job: c.PersistInput, entry: UrlImage | StagedBlocks) -> None:
@@ -487,8 +492,8 @@ async def generate_images(payload: Json) -> Json:
             await receipts.keep(rt.store, name, receipt)
         elif not receipt.pending:
             log.info("generate_images: answering job %s from its receipt", job.job_id)
-            await _drop_previews(job)  # a predecessor may have died before deleting them
-            return _answer(receipt)
+            # a predecessor may have died before deleting them
+            return _answer(receipt, previews_left=not await _drop_previews(job))
         else:
             log.info("generate_images: storing job %s from its receipt, not generating", job.job_id)
         try:
@@ -498,14 +503,15 @@ async def generate_images(payload: Json) -> Json:
             await receipts.keep(rt.store, name, given_up)
             await _drop_previews(job)
             raise
+        previews_left = False
         if not receipt.pending:  # stored (or given up on): the previews have had their day
-            await _drop_previews(job)
+            previews_left = not await _drop_previews(job)
         if not await receipts.keep(rt.store, name, receipt) and receipt.pending:
             # The images still to store are known only here: without the receipt persist_image
             # could not find them. A retry stores them from the first receipt, if it was kept.
             retry = c.Retry(code="unavailable", message="Blob Storage refused the receipt.")
             return c.dump(retry)
-        return _answer(receipt)
+        return _answer(receipt, previews_left=previews_left)
     except ImageApiError as exc:
         return _failure(exc)
     except Exception as exc:
@@ -702,8 +708,13 @@ async def discard_job_blobs(payload: Json) -> Json:
 
     try:
         job = c.DiscardInput.model_validate(payload)
-        folder = naming.job_folder(job.job_id, datetime.fromisoformat(job.created))
-        deleted, more = await _runtime().store.delete_prefix(f"{folder}/", limit=DISCARD_LIMIT)
+        created = datetime.fromisoformat(job.created)
+        prefix = (
+            naming.previews_prefix(job.job_id, created)
+            if job.previews_only
+            else f"{naming.job_folder(job.job_id, created)}/"
+        )
+        deleted, more = await _runtime().store.delete_prefix(prefix, limit=DISCARD_LIMIT)
         log.info("discard_job_blobs: deleted %d blob(s) of job %s", deleted, job.job_id)
         return c.ok(c.Discarded(deleted=deleted, more=more or None))
     except ImageApiError as exc:

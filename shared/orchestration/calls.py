@@ -137,6 +137,8 @@ class JobRun:
         )
         self.progress = Progress(stage="queued", images_total=job.params.n, **streaming(job))
         self.images: list[ImageRecord | None] = [None] * job.params.n
+        # a streaming job's preview blobs may outlive its calls: deleted before the job ends
+        self.previews_left = False
         # The one task that waits for the cancel event, raced against every wait until the
         # images are stored. Reusing it in successive task_any calls is safe: once scheduled
         # its action is never emitted again, and each WhenAny becomes its parent in turn.

@@ -152,6 +152,8 @@ class DiscardInput(_Message):
 
     job_id: str
     created: str  # ISO-8601, when the job was accepted: the folder's date
+    # only the folder's previews (a streaming job that ends with preview blobs left over)
+    previews_only: bool | None = None
 
 
 class NotifyInput(_Message):
@@ -194,6 +196,9 @@ class Generated(_Message):
 
     images: list[IndexedImage] = Field(default_factory=list)
     sources: list[ImageSource] = Field(default_factory=list)
+    # a streaming call whose preview blobs could not be deleted (None, not False: absent from
+    # every other answer): the orchestrator deletes them before the job ends
+    previews_left: bool | None = None
 
 
 class Persisted(_Message):

@@ -74,6 +74,10 @@ def _generate_sync(run: JobRun) -> Gen:
     left: dict[int, dict[str, Any]] = {}
     for first in sorted(results):  # each call's images are in the receipt of its first_index
         left.update({index: {"first_index": first} for index in _keep(run, results[first])})
+    # previews a call could not delete, or of images stored later by persist_image (whose own
+    # clean-up is not reported): deleted before the job ends
+    if streamed and (left or any(r.previews_left for r in results.values())):
+        run.previews_left = True
     yield from _persist(run, left)
 
 
@@ -282,15 +286,21 @@ def _delete_operation(run: JobRun, operation_url: str) -> Gen:
 # A canceled job's blobs: a discard that answers "retry" (or raises) is tried again after a
 # durable timer, this many times in all; one that says blobs are left is called again at once.
 DISCARD_ATTEMPTS = 3
+# Leftover previews are what a storage outage leaves (their call's own delete timed out): more
+# attempts, so the last one comes ~30 s on, after a short outage has passed.
+PREVIEWS_DISCARD_ATTEMPTS = 5
 
 
-def _discard(run: JobRun) -> Gen:
+def _discard(run: JobRun, *, previews_only: bool = False) -> Gen:
     """Delete every blob of the canceled job (images, edit inputs, receipts: its folder), best
     effort and not raced: a discard that keeps failing leaves the job canceled all the same (its
-    output names no blob, and a lifecycle rule on the container expires what is left)."""
+    output names no blob, and a lifecycle rule on the container expires what is left).
+    `previews_only`: just a streaming job's leftover preview blobs (its images are kept)."""
     job = run.job
-    payload = c.dump(c.DiscardInput(job_id=job.id, created=job.created))
-    for attempt in range(1, DISCARD_ATTEMPTS + 1):
+    only = True if previews_only else None
+    payload = c.dump(c.DiscardInput(job_id=job.id, created=job.created, previews_only=only))
+    attempts = PREVIEWS_DISCARD_ATTEMPTS if previews_only else DISCARD_ATTEMPTS
+    for attempt in range(1, attempts + 1):
         try:
             result = c.read_result(
                 c.Discarded, (yield run.context.call_activity(c.DISCARD, payload))
@@ -299,7 +309,7 @@ def _discard(run: JobRun) -> Gen:
             result = None
         if isinstance(result, c.Failed) or (isinstance(result, c.Ok) and not result.value.more):
             return
-        if attempt < DISCARD_ATTEMPTS and not isinstance(result, c.Ok):
+        if attempt < attempts and not isinstance(result, c.Ok):
             yield run.timer(IMAGE_BACKOFF.delay_s(attempt))
 
 
@@ -334,6 +344,11 @@ def run_image_job(context: df.DurableOrchestrationContext) -> Gen:
         yield from _discard(run)
         run.images = [None] * job.params.n  # deleted: none is shown done, none is in the output
         error = JobErrorBody(code=JOB_CANCELED, message=canceled.message)
+    elif job.partial_images and (run.previews_left or error is not None):
+        # a call could not delete its previews, or the job failed (its last call's clean-up
+        # may have failed with it): no preview blob may outlive the job
+        run.show(stage="cleaning_up")
+        yield from _discard(run, previews_only=True)
     output = JobOutput(
         id=job.id,
         status="canceled" if canceled else "failed" if error is not None else "succeeded",

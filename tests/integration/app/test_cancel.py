@@ -64,3 +64,27 @@ async def test_a_billed_activity_that_finds_the_cancel_marker_calls_no_service(a
     discarded = await activities.discard_job_blobs({"job_id": "markedjob", "created": CREATED})
     assert discarded["value"]["deleted"] == 1
     assert await app_env.blob_names() == []
+
+
+async def test_a_previews_only_discard_deletes_the_previews_and_keeps_the_images(app_env):
+    """What a streaming job that ends with preview blobs left over (their call could not delete
+    them) asks for: only `{folder}/previews/` goes; the stored image and its receipt stay."""
+    from datetime import datetime
+
+    from shared.storage.naming import preview_blob_name
+    from tests.integration.app.test_activities import CREATED
+
+    stored = await activities.generate_images(gen_payload("dall-e-3", "leftover", n=1))
+    assert stored["outcome"] == "ok", stored
+    kept = sorted(await app_env.blob_names())
+    container = app_env.service.get_container_client(app_env.container)
+    when = datetime.fromisoformat(CREATED)
+    for index in (0, 1):
+        await container.upload_blob(preview_blob_name("leftover", when, index, "png"), b"frame")
+
+    discarded = await activities.discard_job_blobs(
+        {"job_id": "leftover", "created": CREATED, "previews_only": True}
+    )
+
+    assert discarded == {"outcome": "ok", "value": {"deleted": 2}}
+    assert sorted(await app_env.blob_names()) == kept

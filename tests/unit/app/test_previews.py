@@ -29,7 +29,7 @@ from shared.storage import naming
 from shared.storage.previews import PreviewBudget, PreviewWriter
 from shared.storage.receipts import StagedBlocks
 from shared.storage.store import PreviewBlob
-from tests.unit.app.fakes import generated, persisted
+from tests.unit.app.fakes import discarded, failed, generated, persisted
 
 BASE = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -229,6 +229,62 @@ def test_a_streaming_jobs_persist_carries_its_partial_images_and_no_other_does(r
     [persist] = [call.input for call in plain.calls if call.name == "persist_image"]
     assert "partial_images" not in persist  # absent, as in every history from before previews
     assert c.PersistInput.model_validate(persist).partial_images is None
+
+
+def _previews_left(payload):
+    answer = generated(payload)
+    answer["value"]["previews_left"] = True
+    return answer
+
+
+def _discards(run) -> list[dict[str, Any]]:
+    return [call.input for call in run.calls if call.name == "discard_job_blobs"]
+
+
+def test_previews_a_call_could_not_delete_are_deleted_before_the_job_ends(replay, make_job):
+    def respond(name, payload):
+        if name == "generate_images":
+            return _previews_left(payload)
+        return discarded(payload, deleted=1)
+
+    job = streaming_job(make_job)
+    run = replay(job, respond)
+
+    assert _discards(run) == [{"job_id": job.id, "created": job.created, "previews_only": True}]
+    assert run.output["status"] == "succeeded"  # the images are kept
+    assert len(run.output["images"]) == 1
+
+
+def test_a_failed_streaming_job_deletes_its_previews_and_a_clean_one_calls_nothing(
+    replay, make_job
+):
+    def fail(name, payload):
+        if name == "generate_images":
+            return failed("content_filter", "refused")
+        return discarded(payload, deleted=0)
+
+    failed_run = replay(streaming_job(make_job), fail)
+    clean = replay(streaming_job(make_job), lambda name, payload: generated(payload))
+    plain_failed = replay(make_job(), fail)
+
+    assert [d.get("previews_only") for d in _discards(failed_run)] == [True]
+    assert failed_run.output["status"] == "failed"
+    assert _discards(clean) == []  # the common case costs no call
+    assert _discards(plain_failed) == []  # a job that does not stream has no previews
+
+
+def test_previews_of_images_persist_stored_are_deleted_before_the_job_ends(replay, make_job):
+    def respond(name, payload):
+        if name == "generate_images":
+            return generated(payload, copy_fails=[0])
+        if name == "persist_image":
+            return persisted(payload)
+        return discarded(payload, deleted=0)
+
+    run = replay(streaming_job(make_job), respond)
+
+    assert [d.get("previews_only") for d in _discards(run)] == [True]
+    assert run.output["status"] == "succeeded"
 
 
 def test_a_dalle3_fan_out_never_streams(replay, make_job):
