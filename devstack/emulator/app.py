@@ -45,7 +45,13 @@ from devstack.emulator.operations import END_STATES, Operation, OperationStore
 from devstack.emulator.quota import SlidingWindowQuota, retry_after_headers
 from devstack.emulator.render_cache import RenderCache
 from devstack.emulator.stats import Stats
-from devstack.emulator.streaming import STREAM_RESPONSE, PartialLog, StreamPlan, stream_images
+from devstack.emulator.streaming import (
+    STREAM_RESPONSE,
+    EventFamily,
+    PartialLog,
+    StreamPlan,
+    stream_images,
+)
 from devstack.emulator.urls import Rendered, RenderSpec, Servable, SignedImageUrls
 
 log = logging.getLogger("devstack.emulator")
@@ -323,6 +329,30 @@ async def stream_answer(
     )
 
 
+def stream_plan(
+    request: web.Request,
+    req: ImageRequest,
+    family: EventFamily,
+    latency: float,
+    started: float,
+    usage: dict[str, Any],
+) -> StreamPlan:
+    """The timeline and the echoed fields of one streamed answer (a generation or an edit)."""
+    return StreamPlan(
+        family=family,
+        prompt=req.prompt,
+        n=req.n,
+        partial_images=req.partial_images,
+        latency=latency,
+        started=started,
+        echo=_openai_echo(req),
+        usage=usage,
+        created_at=int(time.time()),
+        compression=req.compression,
+        cut_after=stream_cut(request, req),
+    )
+
+
 async def _stream_generation(
     request: web.Request,
     deployment: str,
@@ -332,19 +362,7 @@ async def _stream_generation(
 ) -> web.StreamResponse:
     state = _state(request)
     specs = _render_specs(req, state.config.image_min_bytes)
-    plan = StreamPlan(
-        family="image_generation",
-        prompt=req.prompt,
-        n=req.n,
-        partial_images=req.partial_images,
-        latency=latency,
-        started=started,
-        echo=_openai_echo(req),
-        usage=usage(req),
-        created_at=int(time.time()),
-        compression=req.compression,
-        cut_after=stream_cut(request, req),
-    )
+    plan = stream_plan(request, req, "image_generation", latency, started, usage(req))
 
     async def final(index: int) -> bytes:
         return await state.cache.get(specs[index])

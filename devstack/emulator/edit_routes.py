@@ -37,7 +37,7 @@ from devstack.emulator.app import (
     _state,
     asks_stream,
     stream_answer,
-    stream_cut,
+    stream_plan,
 )
 from devstack.emulator.config import EmulatorConfig
 from devstack.emulator.edit_requests import (
@@ -62,7 +62,6 @@ from devstack.emulator.models import (
     api_version_too_old,
     usage,
 )
-from devstack.emulator.streaming import StreamPlan
 
 EDIT_OPERATION = "ImageEdits_Create"  # names the route in Azure's 429 message
 OPENAI_DEFAULT_MODEL = "gpt-image-1.5"  # the JSON body's default in OpenAI's spec 2.3.0 (O1)
@@ -154,19 +153,7 @@ async def _stream_edit(
     state = _state(request)
     req = edit.request
     min_bytes = state.config.image_min_bytes
-    plan = StreamPlan(
-        family="image_edit",
-        prompt=req.prompt,
-        n=req.n,
-        partial_images=req.partial_images,
-        latency=latency,
-        started=started,
-        echo=_openai_echo(req),
-        usage=_edit_usage(edit),
-        created_at=int(time.time()),
-        compression=req.compression,
-        cut_after=stream_cut(request, req),
-    )
+    plan = stream_plan(request, req, "image_edit", latency, started, _edit_usage(edit))
 
     async def final(index: int) -> bytes:
         drawn: bytes = await state.cache.run(_draw_one, prepared, req, index, min_bytes)

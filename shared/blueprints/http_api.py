@@ -599,6 +599,21 @@ def download_disposition(instance_id: str, index: int, blob: str) -> str:
     return f'attachment; filename="image-{instance_id[:8]}-{index}.{ext}"'
 
 
+async def indexed_job(
+    client: df.DurableOrchestrationClient, instance_id: str, raw_index: str
+) -> func.HttpResponse | tuple[int, str, Any, JobOutput | None]:
+    """What the image and preview redirects look up first: the 404 naming `index` (not a
+    number) or `id` (no such job), else (index, runtime status, customStatus, output).
+    Raises what `lookup_job` raises."""
+    index = image_index(raw_index)
+    if index is None:
+        return error_response(404, "not_found", "the image index must be a number", "index")
+    runtime_status, custom, output = await lookup_job(client, instance_id)
+    if runtime_status is None:
+        return error_response(404, "not_found", f"no image job with id {shown(instance_id)}", "id")
+    return index, runtime_status, custom, output
+
+
 async def image_redirect(
     client: df.DurableOrchestrationClient,
     instance_id: str,
@@ -612,15 +627,11 @@ async def image_redirect(
     from shared.blueprints.deps import runtime
     from shared.settings import SettingsError
 
-    index = image_index(raw_index)
-    if index is None:
-        return error_response(404, "not_found", "the image index must be a number", "index")
     try:
-        runtime_status, _custom, output = await lookup_job(client, instance_id)
-        if runtime_status is None:
-            return error_response(
-                404, "not_found", f"no image job with id {shown(instance_id)}", "id"
-            )
+        found = await indexed_job(client, instance_id, raw_index)
+        if isinstance(found, func.HttpResponse):
+            return found
+        index, runtime_status, _custom, output = found
         if runtime_status in RUNNING:
             return error_response(409, "not_ready", "the job has not finished yet")
         if output is None or output.status != "succeeded":

@@ -138,25 +138,19 @@ async def _preview_redirect(
     from shared.blueprints.deps import runtime
     from shared.blueprints.http_api import (
         RUNNING,
-        image_index,
-        lookup_job,
+        indexed_job,
         progress_of,
-        shown,
         shown_previews,
         unavailable,
     )
     from shared.imaging.types import ImageApiError
     from shared.settings import SettingsError
 
-    index = image_index(raw_index)
-    if index is None:
-        return error_response(404, "not_found", "the image index must be a number", "index")
     try:
-        runtime_status, custom, _output = await lookup_job(client, instance_id)
-        if runtime_status is None:
-            return error_response(
-                404, "not_found", f"no image job with id {shown(instance_id)}", "id"
-            )
+        job = await indexed_job(client, instance_id, raw_index)
+        if isinstance(job, func.HttpResponse):
+            return job
+        index, runtime_status, custom, _output = job
         if runtime_status not in RUNNING:
             return error_response(
                 404, "not_found", "the job has finished: its previews are gone", "index"
