@@ -385,7 +385,6 @@ def _previews(job: c.GenerateInput, created: datetime) -> Previews:
 
 # One call of a streaming job has one image (multi-image jobs do not stream), and a re-run's
 # predecessor left at most as many: one listing deletes them all.
-PREVIEWS_LIMIT = 16
 PREVIEWS_DELETE_TIMEOUT_S = 10.0
 
 
@@ -402,7 +401,8 @@ async def _drop_previews(job: c.GenerateInput | c.PersistInput) -> bool:
         # bounded: during a storage outage the SDK's retries take minutes, and the billed
         # call's answer must not wait on a clean-up (the next attempt or the discard redoes it)
         await asyncio.wait_for(
-            _runtime().store.delete_prefix(prefix, limit=PREVIEWS_LIMIT), PREVIEWS_DELETE_TIMEOUT_S
+            _runtime().store.delete_prefix(prefix, limit=naming.PREVIEWS_MAX),
+            PREVIEWS_DELETE_TIMEOUT_S,
         )
     except Exception as exc:  # a stale preview is no reason to fail the job
         log.warning("job %s: previews not deleted (%s)", job.job_id, type(exc).__name__)

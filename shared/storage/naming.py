@@ -64,6 +64,12 @@ def blob_name(job_id: str, created: datetime, index: int, ext: str) -> str:
     return f"{folder}/{index}.{ext}"
 
 
+# The most previews one job has (one per image: n is at most 10 for any model) — what a listing
+# reads and a clean-up deletes at most; and the metadata key of a preview's frame number.
+PREVIEWS_MAX = 16
+PREVIEW_FRAME_KEY = "frame"
+
+
 def previews_prefix(job_id: str, created: datetime) -> str:
     """`{folder}/previews/`: the job's partial images (a folder prefix, for one listing)."""
     return f"{job_folder(job_id, created)}/previews/"

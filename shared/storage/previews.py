@@ -23,13 +23,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from shared.storage.formats import ImageFormat
+from shared.storage.naming import PREVIEW_FRAME_KEY
 
 if TYPE_CHECKING:
     from shared.storage.store import ImageStore, StagedImage
 
 log = logging.getLogger(__name__)
 
-FRAME_KEY = "frame"  # the metadata key of a preview's frame number
 # The longest one storage step of a preview may take (a block staged, a frame committed): the
 # stream waits for it, and a billed reply must not stall behind a slow preview.
 WRITE_TIMEOUT_S = 15.0
@@ -121,7 +121,7 @@ class PreviewWriter:
         if self.broken or staged is None:
             return
         try:
-            await self._step(lambda: staged.commit({FRAME_KEY: str(frame)}))
+            await self._step(lambda: staged.commit({PREVIEW_FRAME_KEY: str(frame)}))
         except Exception as exc:
             self._drop(exc)
             return

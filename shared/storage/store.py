@@ -76,7 +76,6 @@ class PreviewBlob:
 
 # A job's previews folder holds one blob per image that streams (one-image jobs only): a
 # listing of this many answers it whole.
-PREVIEWS_LISTED = 16
 
 
 class ByteWriter(Protocol):
@@ -379,11 +378,11 @@ class ImageStore:
         found: list[PreviewBlob] = []
         try:
             pages = container.list_blobs(
-                name_starts_with=prefix, include=["metadata"], results_per_page=PREVIEWS_LISTED
+                name_starts_with=prefix, include=["metadata"], results_per_page=naming.PREVIEWS_MAX
             )
             async for blob in pages:
                 stem = blob.name.removeprefix(prefix).split(".")[0]
-                frame = decode_metadata(blob.metadata or {}).get("frame", "")
+                frame = decode_metadata(blob.metadata or {}).get(naming.PREVIEW_FRAME_KEY, "")
                 if stem.isascii() and stem.isdigit() and frame.isascii() and frame.isdigit():
                     found.append(
                         PreviewBlob(
@@ -393,7 +392,7 @@ class ImageStore:
                             version=_version_token(blob.etag, blob.last_modified),
                         )
                     )
-                if len(found) >= PREVIEWS_LISTED:
+                if len(found) >= naming.PREVIEWS_MAX:
                     break
         except ResourceNotFoundError:
             return []
