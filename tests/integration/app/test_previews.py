@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import ResourceNotFoundError
 from PIL import Image
 
 from shared.blueprints import activities
@@ -69,7 +69,7 @@ async def watch_previews(app_env: Any, job_id: str, call: asyncio.Task[Any]) -> 
                     name_starts_with=previews_prefix(job_id), include=["metadata"]
                 )
             ]
-        except HttpResponseError:  # the container is made by the call's first write
+        except ResourceNotFoundError:  # the container is made by the call's first write
             listed = []
         for blob in listed:
             frame = int(blob.metadata["frame"])
@@ -77,7 +77,7 @@ async def watch_previews(app_env: Any, job_id: str, call: asyncio.Task[Any]) -> 
                 try:
                     reply = await container.get_blob_client(blob.name).download_blob()
                     data = await reply.readall()
-                except HttpResponseError:  # deleted since the listing (the image is stored)
+                except ResourceNotFoundError:  # deleted since the listing (the image is stored)
                     continue
                 seen.append(frame)
                 assert png_size(data) == (1024, 1024)  # a whole frame, the final image's size

@@ -491,15 +491,15 @@ async def test_the_preview_route_answers_404_in_a_stage_without_previews(listing
 class SlowOrBrokenStore:
     """What a preview writer needs of the store before its first frame: the container."""
 
-    def __init__(self, *, fail: bool = False, delay_s: float = 0.0) -> None:
-        self.fail, self.delay_s = fail, delay_s
+    def __init__(self, *, fail: bool = False, hang: bool = False) -> None:
+        self.fail, self.hang = fail, hang
         self.ensured = 0
         self.deleted: list[str] = []
 
     async def ensure_container(self) -> None:
         self.ensured += 1
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        if self.hang:  # a store that never answers: only a timeout gets the writer out
+            await asyncio.Event().wait()
         if self.fail:
             raise ImageApiError(ErrorCode.UNAVAILABLE, "Blob Storage is unavailable.")
 
@@ -552,7 +552,7 @@ async def test_a_preview_writer_that_failed_is_not_opened_again_for_the_next_fra
 async def test_previews_stop_once_they_have_cost_the_calls_storage_budget(caplog):
     caplog.set_level(logging.WARNING)
     budget = PreviewBudget(0.2)
-    slow = SlowOrBrokenStore(delay_s=5.0)
+    slow = SlowOrBrokenStore(hang=True)
 
     started = asyncio.get_running_loop().time()
     stalled = await PreviewWriter.open(slow, str, 1 << 20, label="a", budget=budget)
